@@ -1,0 +1,60 @@
+# driftloop — the two commands a newcomer needs: `make demo` and `make test`.
+# Every target installs what it needs, idempotently: the venv (re-synced when pyproject.toml changes)
+# and the Debian packages (apt-get when running as root; a clear message otherwise).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.driftloop-installed
+APT_PACKAGES := prometheus prometheus-alertmanager git cowsay
+APT_BINARIES := prometheus prometheus-alertmanager promtool amtool git cowsay
+export PYTHONUNBUFFERED := 1
+
+.PHONY: help venv system demo test test-fast compile check submit lint bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11+ or run make PYTHON=python3"; exit 2; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "installing driftloop and its dependencies into $(VENV) (log: $(VENV)/pip.log)…"
+	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]' >$(VENV)/pip.log 2>&1 \
+	  || { tail -40 $(VENV)/pip.log; echo "error: pip install failed; full log in $(VENV)/pip.log"; exit 1; }
+	@touch $(STAMP)
+
+venv: $(STAMP) ## create/update .venv (idempotent)
+
+system: ## install the Debian packages driftloop runs (prometheus, alertmanager, git, cowsay)
+	@bash scripts/ensure-system-packages.sh $(APT_PACKAGES) -- $(APT_BINARIES)
+
+compile: venv ## compile the Hera pipelines into manifests/workflows/ (validated)
+	$(VENV)/bin/driftloop compile
+
+check: venv ## fail when the committed manifests are stale
+	$(VENV)/bin/driftloop compile --check
+
+lint: venv ## ruff + mypy on package code, promtool/amtool on monitoring config
+	$(VENV)/bin/ruff check driftloop workflows monitors features tests bench
+	$(VENV)/bin/ruff format --check driftloop workflows monitors features
+	$(VENV)/bin/mypy
+
+test: venv system lint check ## the full suite (what CI runs)
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider tests
+
+test-fast: venv ## unit tests only (skips tests marked slow)
+	$(VENV)/bin/python -m pytest -q -m "not slow" tests
+
+demo: venv system ## run the most complete loop that exists so far
+	$(VENV)/bin/python -m driftloop.demo
+
+submit: venv compile ## compile, then submit the training pipeline and wait for it
+	$(VENV)/bin/driftloop submit training --wait
+
+bench: venv ## run every benchmark in bench/ and print its table
+	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script; done
+
+clean: ## remove local state, caches and the venv
+	rm -rf $(VENV) .driftloop .pytest_cache .mypy_cache .ruff_cache *.egg-info

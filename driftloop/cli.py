@@ -1,0 +1,120 @@
+"""The ``driftloop`` console script.
+
+Sub-commands live next to the code they drive (``workflows/``, ``monitors/``, ``features/``) and are
+imported only when invoked, so ``driftloop --help`` stays instant even though training pulls in torch
+and MLflow.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from driftloop import __version__
+from driftloop.config import SETTING_DOCS, PREFIX, get_settings
+from driftloop.errors import DriftloopError
+
+__all__ = ["main", "cli", "COMMANDS"]
+
+# name -> (module, attribute, one-line help shown by `driftloop --help`)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "compile": ("workflows.compiler.cli", "compile_command", "Compile the Hera pipelines to manifests/workflows/ (validated)."),
+    "lint": ("workflows.compiler.cli", "lint_command", "Validate Argo YAML files: CRD schema + Argo's semantic checks."),
+    "submit": ("workflows.engine.cli", "submit_command", "Submit a pipeline or workflow file to the Argo Server (embedded by default)."),
+    "runs": ("workflows.engine.cli", "runs_group", "List, inspect, log, retry, stop… workflow runs (like `argo`)."),
+    "engine": ("workflows.engine.cli", "engine_group", "The embedded engine: run a workflow file, or serve the Argo API."),
+    "data": ("features.cli", "data_group", "Generate the deterministic credit-risk datasets (scenarios)."),
+    "features": ("features.cli", "features_group", "Apply / materialize the Feast feature repository."),
+    "stack": ("driftloop.stack", "stack_group", "Start, stop and inspect the local stack (engine, MLflow, serving…)."),
+    "reproduce": ("workflows.steps.reproduce", "reproduce_command", "Re-run a registered model's training and compare metrics."),
+    "traffic": ("monitors.traffic", "traffic_command", "Replay a scenario as inference requests against the model server."),
+    "sidecar": ("monitors.sidecar.cli", "sidecar_command", "Run the payload-capturing reverse proxy in front of a model server."),
+    "drift": ("monitors.drift.cli", "drift_command", "Compute drift between a reference and a current dataset."),
+    "monitor": ("monitors.drift.cli", "monitor_command", "Continuously compute drift on the lake and export Prometheus metrics."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose sub-commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None or cmd_name not in COMMANDS:
+            return command
+        module_name, attribute, _ = COMMANDS[cmd_name]
+        try:
+            module = importlib.import_module(module_name)
+            loaded = getattr(module, attribute)
+        except (ImportError, AttributeError) as exc:
+            raise click.ClickException(
+                f"the '{cmd_name}' command is not available in this installation ({exc}).\n"
+                "  hint: run `make venv` (or `pip install -e .`) to install driftloop with all its dependencies"
+            ) from exc
+        assert isinstance(loaded, click.Command)
+        return loaded
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in COMMANDS:
+                rows.append((name, COMMANDS[name][2]))
+            else:
+                command = super().get_command(ctx, name)
+                if command is not None and not command.hidden:
+                    rows.append((name, command.get_short_help_str(limit=90)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, prog_name="driftloop")
+def cli() -> None:
+    """driftloop — pipelines as Python, compiled to Argo Workflows, monitored for drift, retrained on alert.
+
+    \b
+    Typical loop on one machine:
+      driftloop compile              # Hera pipelines -> manifests/workflows/*.yaml (validated)
+      driftloop stack up             # embedded engine + MLflow + serving + monitor
+      driftloop submit training --wait
+      driftloop runs get @latest
+
+    Settings come from DRIFTLOOP_* environment variables; `driftloop config` shows them.
+    """
+
+
+@cli.command("config")
+def config_command() -> None:
+    """Show every DRIFTLOOP_* setting, its value in force and what it is for."""
+    settings = get_settings()
+    for name, (_, doc) in SETTING_DOCS.items():
+        value: Any = getattr(settings, name)
+        click.echo(f"{PREFIX}{name.upper()}={value}  [{settings.source_of(name)}]")
+        click.echo(f"    {doc}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: turns DriftloopError into a readable message and a non-zero exit code."""
+    try:
+        result = cli.main(args=argv, prog_name="driftloop", standalone_mode=False)
+    except DriftloopError as exc:
+        click.secho(f"error: {exc.message}", fg="red", err=True)
+        if exc.hint:
+            click.echo(f"  hint: {exc.hint}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    # click returns ctx.exit(code) as the result when standalone_mode is off
+    if isinstance(result, int) and not isinstance(result, bool):
+        sys.exit(result)

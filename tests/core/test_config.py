@@ -1,0 +1,49 @@
+"""The configuration module: defaults, environment overrides, and errors that say what to do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from driftloop.config import PREFIX, SETTING_DOCS, get_settings, repo_root
+from driftloop.errors import ConfigError
+
+
+def test_defaults_describe_the_embedded_mode() -> None:
+    settings = get_settings(env={})
+    assert settings.home == repo_root() / ".driftloop"
+    assert settings.argo_server == "http://127.0.0.1:2746"
+    assert settings.model_name == "credit-risk"
+    assert settings.gpu_fallback == "cpu"
+    assert settings.semaphore_size == 1
+
+
+def test_environment_overrides_and_normalises(tmp_path: Path) -> None:
+    env = {
+        f"{PREFIX}HOME": str(tmp_path / "state"),
+        f"{PREFIX}ARGO_SERVER": "https://argo.example:2746/",
+        f"{PREFIX}SEMAPHORE_SIZE": "3",
+    }
+    settings = get_settings(env=env)
+    assert settings.home == tmp_path / "state"
+    assert settings.argo_server == "https://argo.example:2746"  # trailing slash removed
+    assert settings.semaphore_size == 3
+
+
+def test_relative_home_is_relative_to_the_repository() -> None:
+    assert get_settings(env={f"{PREFIX}HOME": "elsewhere"}).home == repo_root() / "elsewhere"
+
+
+@pytest.mark.parametrize(("name", "value"), [("GPU_FALLBACK", "maybe"), ("SEMAPHORE_SIZE", "0"), ("SEMAPHORE_SIZE", "x")])
+def test_bad_values_raise_config_errors_with_a_hint(name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        get_settings(env={PREFIX + name: value})
+    assert PREFIX + name in caught.value.message
+    assert caught.value.hint
+
+
+def test_every_setting_is_documented() -> None:
+    text = (repo_root() / "docs" / "configuration.md").read_text()
+    missing = [PREFIX + name.upper() for name in SETTING_DOCS if f"`{PREFIX}{name.upper()}`" not in text]
+    assert not missing, f"document these in docs/configuration.md: {missing}"

@@ -53,7 +53,9 @@ _MODEL = Param("model-name", "Registered model name; every other name derives fr
 _DATASET = Param("dataset", "Labelled entity rows to train on: a path/URI of parquet, or a scenario name.")
 _SNAPSHOT = Param("snapshot-id", "Content hash of the training set and feature view definitions.")
 _RUN_ID = Param("run-id", "MLflow run id of the training run.")
-_TRAINING_SET = Artifact("training-set", "Point-in-time correct training set (parquet).", f"{INPUT_DIR}/training-set.parquet")
+_TRAINING_SET = Artifact(
+    "training-set", "Point-in-time correct training set (parquet).", f"{INPUT_DIR}/training-set.parquet"
+)
 
 STEPS: tuple[StepContract, ...] = (
     StepContract(
@@ -110,7 +112,9 @@ STEPS: tuple[StepContract, ...] = (
             Param("passed", "'true' when the challenger passes the gate, else 'false'."),
             Param("reason", "Why it passed or failed, in one line."),
         ),
-        output_artifacts=(Artifact("metrics", "Holdout and per-segment metrics (JSON).", f"{OUTPUT_DIR}/metrics.json"),),
+        output_artifacts=(
+            Artifact("metrics", "Holdout and per-segment metrics (JSON).", f"{OUTPUT_DIR}/metrics.json"),
+        ),
         gpu=True,
     ),
     StepContract(

@@ -1,0 +1,112 @@
+"""``driftloop compile`` and ``driftloop lint``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from driftloop.errors import LintIssue
+from workflows.compiler.lint import expand_paths, lint_paths
+
+__all__ = ["compile_command", "lint_command"]
+
+
+@click.command("compile")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 with a diff when the files on disk are stale.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output folder (default: manifests/workflows/ of the checkout).",
+)
+@click.option("--list", "list_only", is_flag=True, help="List the registered pipelines and the files they compile to.")
+@click.pass_context
+def compile_command(ctx: click.Context, check: bool, out_dir: Path | None, list_only: bool) -> None:
+    """Compile every registered Hera pipeline to Argo YAML, validated, byte-for-byte reproducible.
+
+    The output depends only on the code, never on your DRIFTLOOP_* variables, so the committed files are the
+    same on every machine. Each compile validates everything against Argo's CRDs and semantic checks first
+    and writes nothing when a check fails.
+
+    \b
+    Examples:
+      driftloop compile                 # write manifests/workflows/*.yaml
+      driftloop compile --check         # CI: exit 1 and show a diff when the committed YAML is stale
+      driftloop compile --out /tmp/wf   # write elsewhere
+      driftloop compile --list
+    """
+    from workflows.compiler._build import (  # Hera takes seconds to import: only here
+        build_manifests,
+        default_out_dir,
+        diff_manifests,
+        validate_manifests,
+        write_manifests,
+    )
+
+    out_dir = out_dir or default_out_dir()
+    manifests = build_manifests()
+    if list_only:
+        for manifest in manifests:
+            click.echo(manifest.filename)
+        return
+    count = validate_manifests(manifests)
+    if check:
+        diff = diff_manifests(manifests, out_dir)
+        if diff:
+            click.echo(diff, nl=False)
+            click.secho(f"error: the manifests in {out_dir} are stale (or edited by hand)", fg="red", err=True)
+            click.echo("  hint: run `make compile` (driftloop compile) and commit the result", err=True)
+            ctx.exit(1)
+        click.echo(f"{len(manifests)} file(s) in {out_dir} are up to date ({count} documents validated)")
+        return
+    written, removed = write_manifests(manifests, out_dir)
+    for path in written:
+        click.echo(f"wrote {path}")
+    for path in removed:
+        click.echo(f"removed {path} (no pipeline produces it any more)")
+    click.echo(f"{count} documents validated against Argo's CRDs and semantic checks")
+
+
+@click.command("lint")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--strict-templates",
+    is_flag=True,
+    help="Also check WorkflowTemplates' {{workflow.parameters.*}} and entrypoint inputs against their own arguments.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as a JSON list.")
+@click.pass_context
+def lint_command(ctx: click.Context, paths: tuple[Path, ...], strict_templates: bool, as_json: bool) -> None:
+    """Validate Argo YAML: the CRD schema (unknown fields, types) and Argo's semantic checks.
+
+    Files may hold several documents; folders are searched for *.yaml / *.yml. Files linted together can
+    refer to each other (a templateRef resolves to a WorkflowTemplate given among them); a templateRef to a
+    template that is not given is skipped, like `argo lint --offline`. Exits 1 when anything is found.
+
+    \b
+    Checks: schema; unknown template/templateRef; DAG cycles; depends/dependencies naming unknown tasks;
+    malformed depends; {{inputs.parameters.x}}, {{tasks.t.outputs.parameters.y}}, {{steps.s...}},
+    {{workflow.parameters.z}} that do not resolve; required inputs not supplied; duplicate names;
+    GPU tasks without a toleration; bad cron schedules or time zones; duplicate YAML keys;
+    Workflows without name or generateName.
+
+    \b
+    Examples:
+      driftloop lint manifests/workflows
+      driftloop lint my-workflow.yaml other.yaml --json
+    """
+    files = expand_paths(paths)
+    issues: list[LintIssue] = lint_paths(files, strict_templates=strict_templates)
+    if as_json:
+        click.echo(json.dumps([{**issue.__dict__} for issue in issues], indent=2))
+    else:
+        for issue in issues:
+            click.echo(str(issue))
+    if issues:
+        click.secho(f"{len(issues)} finding(s) in {len(files)} file(s)", fg="red", err=True)
+        ctx.exit(1)
+    if not as_json:
+        click.echo(f"{len(files)} file(s) lint clean")

@@ -1,0 +1,104 @@
+"""The Workflow to submit for a registered pipeline, with parameter overrides checked before anything runs.
+
+Used by ``driftloop submit <pipeline>`` and by the alert receiver (trigger=drift):
+
+    wf = submission_workflow("training", {"epochs": "3"}, trigger="drift", trigger_ref=fingerprint)
+    # -> {"apiVersion": ..., "kind": "Workflow", "metadata": {"generateName": "training-", ...},
+    #     "spec": {"workflowTemplateRef": {"name": "training"}, "arguments": {"parameters": [...]}}}
+"""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+from collections.abc import Mapping
+from typing import Any
+
+from driftloop.config import repo_root
+from driftloop.errors import LintIssue, ValidationError
+from workflows.compiler._build import API_VERSION, template_ref_spec, workflow_labels
+from workflows.pipelines import LABEL_MODEL, BuildOptions, get_pipeline
+
+__all__ = ["current_git_commit", "submission_workflow"]
+
+
+def current_git_commit() -> str | None:
+    """HEAD of the checkout this code runs from (read-only git), or None outside a git checkout."""
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(repo_root()), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = result.stdout.strip()
+    return commit if result.returncode == 0 and commit else None
+
+
+def _declared(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {p["name"]: p for p in template["spec"].get("arguments", {}).get("parameters", [])}
+
+
+def _check_overrides(pipeline_name: str, declared: dict[str, dict[str, Any]], values: dict[str, str]) -> None:
+    issues = []
+    for name, value in values.items():
+        if name not in declared:
+            issues.append(
+                LintIssue(f"pipeline {pipeline_name}", f"parameter {name}", "is not a parameter of this pipeline")
+            )
+        elif declared[name].get("enum") and value not in declared[name]["enum"]:
+            allowed = ", ".join(declared[name]["enum"])
+            issues.append(
+                LintIssue(f"pipeline {pipeline_name}", f"parameter {name}", f"{value!r} is not one of: {allowed}")
+            )
+    if issues:
+        raise ValidationError(issues, hint=f"the parameters of '{pipeline_name}' are: {', '.join(declared)}")
+
+
+def submission_workflow(
+    name: str,
+    parameters: Mapping[str, object] | None = None,
+    *,
+    trigger: str | None = None,
+    trigger_ref: str | None = None,
+    options: BuildOptions | None = None,
+    inline: bool = False,
+    git_commit: str | None = None,
+) -> dict[str, Any]:
+    """The Workflow dict that runs pipeline `name` with `parameters` overriding its defaults.
+
+    `options` default to this machine's DRIFTLOOP_* settings. `inline=False` references the WorkflowTemplate
+    (it must exist on the server: ``kubectl apply -f manifests/workflows``); `inline=True` embeds its whole
+    spec, for a server that does not have it. `git_commit` defaults to the checkout's HEAD.
+    Raises NotFoundError (unknown pipeline) or ValidationError (unknown parameter, value outside an enum).
+    """
+    pipeline = get_pipeline(name)
+    options = options or BuildOptions.from_settings()
+    template = pipeline.template(options)
+    declared = _declared(template)
+    values = {key: str(value) for key, value in (parameters or {}).items()}
+    for key, value in (("trigger", trigger), ("trigger-ref", trigger_ref), ("git-commit", git_commit)):
+        if value is not None:
+            values[key] = value
+    if "git-commit" in declared and "git-commit" not in values:
+        detected = current_git_commit()
+        if detected:
+            values["git-commit"] = detected
+    _check_overrides(name, declared, values)
+    resolved = {key: str(declared[key].get("value", "")) for key in declared} | values
+    labels = workflow_labels(pipeline, options, resolved.get("trigger", "manual"))
+    labels[LABEL_MODEL] = resolved.get("model-name", options.model_name)
+    if inline:
+        spec = copy.deepcopy(template["spec"])
+        spec["arguments"]["parameters"] = [{**p, "value": resolved[p["name"]]} for p in spec["arguments"]["parameters"]]
+    else:
+        spec = template_ref_spec(pipeline, values)
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Workflow",
+        "metadata": {"generateName": f"{pipeline.name}-", "namespace": options.namespace, "labels": labels},
+        "spec": spec,
+    }

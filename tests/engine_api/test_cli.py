@@ -1,0 +1,174 @@
+"""``driftloop submit`` and ``driftloop runs …`` against a real engine, and the client's autostart."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+from click.testing import CliRunner
+from hera.workflows.models import Workflow, WorkflowCreateRequest
+
+from driftloop.cli import cli
+from driftloop.config import get_settings
+from tests.engine_api.conftest import NAMESPACE, Api, free_port, shell_workflow, wait_node_phase, wait_phase
+from workflows.client import ArgoClient
+from workflows.engine._submission import load_submission
+
+
+@pytest.fixture
+def cli_env(api: Api, monkeypatch: pytest.MonkeyPatch) -> Api:
+    monkeypatch.setenv("DRIFTLOOP_ARGO_SERVER", api.url)
+    monkeypatch.setenv("DRIFTLOOP_NAMESPACE", api.namespace)
+    monkeypatch.setenv("DRIFTLOOP_HOME", str(api.engine.home))
+    return api
+
+
+def _manifest(tmp_path: Path, body: dict) -> Path:
+    path = tmp_path / "workflow.yaml"
+    path.write_text(yaml.safe_dump(body))
+    return path
+
+
+def _invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_submit_wait_then_list_get_logs(cli_env: Api, tmp_path: Path) -> None:
+    body = shell_workflow("unused", "echo first-line", "echo second-line")
+    body["metadata"] = {"generateName": "cli-"}
+    body["spec"]["arguments"] = {"parameters": [{"name": "who", "value": "nobody"}]}
+    code, output = _invoke("submit", str(_manifest(tmp_path, body)), "--wait", "-p", "who=tester")
+    assert code == 0, output
+    assert "Succeeded" in output and "Parameter who:" in output and "tester" in output
+    assert "✔ s0" in output and "✔ s1" in output
+
+    code, output = _invoke("runs", "list", "-o", "name")
+    [name] = output.split()
+    assert code == 0 and name.startswith("cli-")
+    code, output = _invoke("runs", "get", "@latest", "-o", "json")
+    assert json.loads(output)["status"]["phase"] == "Succeeded"
+    code, output = _invoke("runs", "logs", "@latest")
+    lines = output.splitlines()
+    assert [line.split(": ", 1)[1] for line in lines] == ["first-line", "second-line"]
+    assert lines[0].startswith(f"{name}-step0-")
+    code, output = _invoke("runs", "logs", "@latest", "--node", "s1", "--no-prefix")
+    assert output.splitlines() == ["second-line"]
+    code, output = _invoke("runs", "delete", "@latest")
+    assert code == 0 and name in output
+    assert "no workflows" in _invoke("runs", "list")[1]
+
+
+def test_submit_wait_exits_1_when_the_run_fails(cli_env: Api, tmp_path: Path) -> None:
+    body = shell_workflow("fails", "echo about to fail; exit 3")
+    code, output = _invoke("submit", str(_manifest(tmp_path, body)), "--wait", "-o", "name")
+    assert code == 1 and "Failed" in output
+
+
+def test_runs_stop_a_running_workflow(cli_env: Api) -> None:
+    cli_env.service.create_workflow(WorkflowCreateRequest(workflow=Workflow(**shell_workflow("long", "sleep 60"))))
+    wait_node_phase(cli_env.service, "long", "s0", "Running")
+    code, output = _invoke("runs", "stop", "long")
+    assert code == 0 and "stopped" in output
+    assert wait_phase(cli_env.service, "long") in {"Failed", "Error"}
+
+
+def test_error_output_says_what_and_what_to_do(cli_env: Api) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "driftloop", "runs", "get", "no-such-run"],
+        capture_output=True, text=True, env=dict(os.environ), timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "error:" in result.stderr and "not found" in result.stderr and "hint:" in result.stderr
+
+
+def test_pipeline_name_resolves_to_its_template_and_a_referencing_workflow() -> None:
+    templates, workflows = load_submission("training")
+    assert [t["kind"] for t in templates] == ["WorkflowTemplate"]
+    assert workflows[0]["spec"]["workflowTemplateRef"] == {"name": templates[0]["metadata"]["name"]}
+
+
+def test_concurrent_submissions_get_distinct_names(api: Api) -> None:
+    body = shell_workflow("unused", "true")
+    body["metadata"] = {"generateName": "burst-"}
+    names: list[str] = []
+    errors: list[BaseException] = []
+
+    def submit() -> None:
+        try:
+            created = api.service.create_workflow(WorkflowCreateRequest(workflow=Workflow(**body)))
+            names.append(str(created.metadata.name))
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=submit) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert len(set(names)) == 16
+    listed = {w.metadata.name for w in api.service.list_workflows().items or []}
+    assert listed == set(names)
+
+
+def test_submit_starts_the_embedded_engine_when_nothing_answers(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {**os.environ, "DRIFTLOOP_HOME": str(home), "DRIFTLOOP_NAMESPACE": NAMESPACE,
+           "DRIFTLOOP_ARGO_SERVER": f"http://127.0.0.1:{free_port()}"}  # fmt: skip
+    manifest = _manifest(tmp_path, shell_workflow("auto", "echo started-for-me"))
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "driftloop", "submit", str(manifest), "--wait"],
+            capture_output=True, text=True, env=env, timeout=120,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert "Succeeded" in result.stdout
+        assert (home / "engine" / "serve.log").exists()
+        assert requests.get(env["DRIFTLOOP_ARGO_SERVER"] + "/api/v1/version", timeout=10).ok
+    finally:
+        pid_file = home / "engine" / "engine.pid"
+        if pid_file.exists() and pid_file.read_text().strip():
+            os.kill(int(pid_file.read_text()), signal.SIGTERM)
+
+
+def test_submitting_a_template_file_twice_updates_the_template(cli_env: Api, tmp_path: Path) -> None:
+    template = shell_workflow("tmpl-cli", "echo v1")
+    template["kind"] = "WorkflowTemplate"
+    path = _manifest(tmp_path, template)
+    code, output = _invoke("submit", str(path), "--wait", "-o", "name")
+    assert code == 0, output
+    first_version = int(cli_env.service.get_workflow_template("tmpl-cli").metadata.resource_version)
+    template["spec"]["templates"][1]["container"]["args"] = ["echo v2"]
+    path.write_text(yaml.safe_dump(template))
+    code, output = _invoke("submit", str(path), "--wait", "-o", "name")
+    assert code == 0, output
+    updated = cli_env.service.get_workflow_template("tmpl-cli")
+    assert int(updated.metadata.resource_version) > first_version
+    assert updated.spec.templates[1].container.args == ["echo v2"]
+    code, output = _invoke("runs", "logs", "@latest", "--no-prefix")
+    assert output.splitlines() == ["v2"]
+
+
+def test_client_submit_and_wait_for_programmatic_use(api: Api, tmp_path: Path) -> None:
+    client = ArgoClient(get_settings({"DRIFTLOOP_ARGO_SERVER": api.url, "DRIFTLOOP_NAMESPACE": api.namespace}))
+    body = shell_workflow("retrain", "echo $0", labels={"existing": "yes"})
+    body["spec"]["templates"][1]["container"]["args"] = ["echo {{workflow.parameters.reason}}"]
+    body["spec"]["arguments"] = {"parameters": [{"name": "reason", "value": "manual"}]}
+    [created] = client.submit(str(_manifest(tmp_path, body)), parameters=["reason=drift"], labels={"trigger": "alert"})
+    assert created["metadata"]["labels"] == {"existing": "yes", "trigger": "alert"}
+    seen: list[str] = []
+    final = client.wait(
+        created["metadata"]["name"], poll_seconds=0.1, on_update=lambda w: seen.append(w["metadata"]["name"])
+    )
+    assert final["status"]["phase"] == "Succeeded" and seen
+    assert [entry["content"] for entry in client.logs("retrain")] == ["drift"]
+    assert [w["metadata"]["name"] for w in client.list_workflows("trigger=alert")] == ["retrain"]

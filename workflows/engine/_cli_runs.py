@@ -1,0 +1,208 @@
+"""``driftloop runs …``: list, get, logs, retry, resubmit, stop, terminate, suspend, resume, delete (like ``argo``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+import yaml
+
+from workflows.engine._cli_render import list_table, node_tree, progress_line, summary
+
+__all__ = ["client", "print_table", "print_workflow", "runs_group", "wait_for"]
+
+_PAST = {"retry": "retried", "stop": "stopped", "terminate": "terminated", "suspend": "suspended", "resume": "resumed"}
+
+
+def client() -> Any:
+    from workflows.client import ArgoClient
+
+    return ArgoClient()
+
+
+def print_table(rows: list[list[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+def print_workflow(workflow: dict[str, Any], output: str = "wide") -> None:
+    """``argo get``: header, then the node tree; or the whole object as json/yaml."""
+    if output == "json":
+        click.echo(json.dumps(workflow, indent=2, sort_keys=True))
+        return
+    if output == "yaml":
+        click.echo(yaml.safe_dump(workflow, sort_keys=False))
+        return
+    width = max(len(key) for key, _ in summary(workflow)) + 2
+    for key, value in summary(workflow):
+        click.echo(f"{key + ':':<{width}}{value}")
+    rows = node_tree(workflow)
+    if len(rows) > 1:
+        click.echo()
+        print_table(rows)
+
+
+def wait_for(argo: Any, name: str) -> dict[str, Any]:
+    """Wait for the workflow to finish, showing live progress (rich) on stderr."""
+    from rich.console import Console
+    from rich.live import Live
+
+    with Live("", console=Console(stderr=True), refresh_per_second=4, transient=True) as live:
+        return dict(argo.wait(name, on_update=lambda workflow: live.update(progress_line(workflow))))
+
+
+_OUTPUT = click.option("-o", "--output", type=click.Choice(["wide", "json", "yaml", "name"]), default="wide",
+                       help="wide (tables, default), json or yaml (the whole object), name (names only).")  # fmt: skip
+
+
+@click.group("runs", context_settings={"help_option_names": ["-h", "--help"]})
+def runs_group() -> None:
+    """List, inspect, log and control workflow runs on the Argo Server (embedded by default).
+
+    \b
+    NAME may be `@latest` for the newest workflow, as with the Argo CLI.
+    \b
+    Examples:
+      driftloop runs list
+      driftloop runs list -l workflows.argoproj.io/workflow-template=training
+      driftloop runs get @latest
+      driftloop runs logs @latest --node train -f
+      driftloop runs retry @latest
+      driftloop runs stop my-run-x7k2p
+    """
+
+
+@runs_group.command("list")
+@click.option("-l", "--selector", default=None, help="Label selector, e.g. 'app=credit,team!=ops'.")
+@click.option("--status", default=None, help="Only workflows in this phase (Running, Succeeded, Failed, Error).")
+@_OUTPUT
+def list_command(selector: str | None, status: str | None, output: str) -> None:
+    """List workflows, newest first (like `argo list`).
+
+    \b
+    Examples:
+      driftloop runs list
+      driftloop runs list --status Failed -o name
+    """
+    if status:
+        phase_selector = f"workflows.argoproj.io/phase={status}"
+        selector = f"{selector},{phase_selector}" if selector else phase_selector
+    workflows = client().list_workflows(selector)
+    if output == "json":
+        click.echo(json.dumps(workflows, indent=2, sort_keys=True))
+    elif output == "yaml":
+        click.echo(yaml.safe_dump(workflows, sort_keys=False))
+    elif output == "name":
+        for workflow in workflows:
+            click.echo(workflow["metadata"]["name"])
+    elif workflows:
+        print_table(list_table(workflows))
+    else:
+        click.echo("no workflows (submit one with `driftloop submit training`)")
+
+
+@runs_group.command("get")
+@click.argument("name")
+@_OUTPUT
+def get_command(name: str, output: str) -> None:
+    """Show a workflow: status, parameters and its node tree (like `argo get`).
+
+    \b
+    Examples:
+      driftloop runs get @latest
+      driftloop runs get training-x7k2p -o yaml
+    """
+    workflow = client().get_workflow(name)
+    if output == "name":
+        click.echo(workflow["metadata"]["name"])
+    else:
+        print_workflow(workflow, output)
+
+
+@runs_group.command("logs")
+@click.argument("name")
+@click.option("--node", default=None, help="Only this node: its pod name, node id or display name (e.g. train).")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing until the workflow finishes.")
+@click.option("--no-prefix", is_flag=True, help="Do not prefix lines with the pod name.")
+def logs_command(name: str, node: str | None, follow: bool, no_prefix: bool) -> None:
+    """Print the logs of a workflow's pods (like `argo logs`).
+
+    \b
+    Examples:
+      driftloop runs logs @latest
+      driftloop runs logs @latest --node train -f
+    """
+    for entry in client().logs(name, node=node, follow=follow):
+        content = entry.get("content", "")
+        click.echo(content if no_prefix else f"{entry.get('podName', '')}: {content}")
+
+
+def _act(verb: str, name: str, **options: Any) -> None:
+    workflow = client().act(verb, name, **{k: v for k, v in options.items() if v not in (None, False, ())})
+    phase = (workflow.get("status") or {}).get("phase") or "Pending"
+    click.echo(f"workflow {workflow['metadata']['name']} {_PAST[verb]} (now {phase})")
+
+
+@runs_group.command("retry")
+@click.argument("name")
+@click.option("--node-field-selector", default=None, help="Only retry the nodes matching, e.g. 'displayName=train'.")
+@click.option("--restart-successful", is_flag=True, help="Also re-run the succeeded nodes the selector matches.")
+@click.option("-p", "--parameter", "parameters", multiple=True, help="Override a global parameter: name=value.")
+def retry_command(name: str, node_field_selector: str | None, restart_successful: bool, parameters: tuple) -> None:
+    """Re-run only the failed nodes of a finished workflow (like `argo retry`).
+
+    \b
+    Example:
+      driftloop runs retry @latest
+    """
+    _act("retry", name, node_field_selector=node_field_selector, restart_successful=restart_successful,
+         parameters=list(parameters) or None)  # fmt: skip
+
+
+@runs_group.command("resubmit")
+@click.argument("name")
+@click.option("-p", "--parameter", "parameters", multiple=True, help="Override a global parameter: name=value.")
+def resubmit_command(name: str, parameters: tuple) -> None:
+    """Run a copy of a workflow from scratch, under a new name (like `argo resubmit`).
+
+    \b
+    Example:
+      driftloop runs resubmit @latest -p dataset=shifted
+    """
+    workflow = client().act("resubmit", name, parameters=list(parameters) or None)
+    click.echo(f"resubmitted as {workflow['metadata']['name']}")
+
+
+def _simple_verb(verb: str, doc: str) -> None:
+    @runs_group.command(verb, help=doc)
+    @click.argument("name")
+    def command(name: str) -> None:
+        _act(verb, name)
+
+
+_simple_verb("stop", "Stop a running workflow: kill its running steps, then run its exit handlers (like `argo stop`).\n\n"
+             "\b\nExample:\n  driftloop runs stop @latest")  # fmt: skip
+_simple_verb("terminate", "Terminate a running workflow at once, without exit handlers (like `argo terminate`).\n\n"
+             "\b\nExample:\n  driftloop runs terminate @latest")  # fmt: skip
+_simple_verb("suspend", "Suspend a running workflow: no new step starts until resumed (like `argo suspend`).\n\n"
+             "\b\nExample:\n  driftloop runs suspend @latest")  # fmt: skip
+_simple_verb("resume", "Resume a suspended workflow or its suspend steps (like `argo resume`).\n\n"
+             "\b\nExample:\n  driftloop runs resume @latest")  # fmt: skip
+
+
+@runs_group.command("delete")
+@click.argument("names", nargs=-1, required=True)
+def delete_command(names: tuple[str, ...]) -> None:
+    """Delete workflows (a running one is terminated first), like `argo delete`.
+
+    \b
+    Example:
+      driftloop runs delete @latest
+    """
+    argo = client()
+    for name in names:
+        resolved = argo.resolve_name(name)
+        argo.delete_workflow(resolved)
+        click.echo(f"workflow {resolved} deleted")

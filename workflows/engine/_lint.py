@@ -1,0 +1,60 @@
+"""What the API checks before it accepts an object: the project's linter, plus what only the store knows.
+
+The linter (``workflows.compiler.lint``: Argo's CRD schema + the controller's semantic checks) reports every
+problem at once; on top of it we check that a ``workflowTemplateRef`` names a template the engine has.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from driftloop.config import get_settings
+from driftloop.errors import LintIssue, ValidationError
+
+__all__ = ["check_workflow", "lint_object"]
+
+log = logging.getLogger(__name__)
+
+TemplateResolver = Callable[[str, str], "dict[str, Any] | None"]
+
+
+def _linter_issues(obj: dict[str, Any]) -> list[LintIssue]:
+    """Issues from the project's linter; none (with a warning) when it cannot be imported."""
+    try:
+        lint = importlib.import_module("workflows.compiler.lint")
+    except ImportError as exc:
+        log.warning("the linter is not available (%s): accepting objects unchecked", exc)
+        return []
+    meta = obj.get("metadata") or {}
+    label = str(meta.get("name") or meta.get("generateName") or "<body>")
+    issues: list[LintIssue] = lint.lint_text(json.dumps(obj), label, shared_dir=get_settings().shared_dir)
+    return issues
+
+
+def _reference_issues(obj: dict[str, Any], resolve_template: TemplateResolver | None) -> list[LintIssue]:
+    """A ``workflowTemplateRef`` must name a template the engine knows (the linter cannot see the store)."""
+    spec = obj.get("spec") or {}
+    reference = spec.get("workflowTemplateRef") if isinstance(spec, dict) else None
+    if not reference or resolve_template is None:
+        return []
+    scope = "ClusterWorkflowTemplate" if reference.get("clusterScope") else "WorkflowTemplate"
+    if resolve_template(scope, reference.get("name", "")) is not None:
+        return []
+    where = (obj.get("metadata") or {}).get("name") or "<body>"
+    return [LintIssue(where, "spec.workflowTemplateRef", f"{scope} {reference.get('name')!r} not found")]
+
+
+def lint_object(obj: dict[str, Any], resolve_template: TemplateResolver | None = None) -> list[LintIssue]:
+    """Every issue found in one Argo object."""
+    return _linter_issues(obj) + _reference_issues(obj, resolve_template)
+
+
+def check_workflow(obj: dict[str, Any], resolve_template: TemplateResolver | None = None) -> None:
+    """Raise ValidationError listing every issue (the API turns it into HTTP 400 with the linter's message)."""
+    issues = lint_object(obj, resolve_template)
+    if issues:
+        raise ValidationError(issues, hint="fix the manifest; `driftloop lint FILE` shows the same findings")

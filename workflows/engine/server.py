@@ -1,0 +1,248 @@
+"""The embedded Argo Server: Argo's REST API over ``http.server``, backed by the store and the controller.
+
+Errors come back in grpc-gateway's shape (``{"code": N, "message": "...", "details": []}``) with the HTTP status
+Argo uses, so Hera's ``WorkflowsService`` raises the same exceptions it raises against a real Argo Server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import logging
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from driftloop.errors import (
+    ConflictError,
+    DriftloopError,
+    NotFoundError,
+    ServiceUnavailableError,
+    ValidationError,
+)
+from workflows.engine._api_routes import ROUTES, Request
+from workflows.engine._lock import EngineLock
+from workflows.engine.controller import Controller, InvalidStateError
+from workflows.engine.store import Store
+
+__all__ = ["EngineServer", "error_body", "status_of"]
+
+log = logging.getLogger(__name__)
+
+# grpc codes: 3 InvalidArgument, 5 NotFound, 6 AlreadyExists, 9 FailedPrecondition, 13 Internal,
+# 14 Unavailable, 16 Unauthenticated
+_ERROR_CODES: list[tuple[type[BaseException], int, int]] = [
+    (ValidationError, 3, 400),
+    (NotFoundError, 5, 404),
+    (InvalidStateError, 9, 400),
+    (ConflictError, 6, 409),
+    (ServiceUnavailableError, 14, 503),
+    (DriftloopError, 3, 400),
+]
+
+
+def status_of(exc: BaseException) -> tuple[int, int]:
+    """(grpc code, HTTP status) for an exception, as grpc-gateway maps them."""
+    for cls, code, http_status in _ERROR_CODES:
+        if isinstance(exc, cls):
+            return code, http_status
+    return 13, 500
+
+
+def error_body(exc: BaseException) -> dict[str, Any]:
+    message = exc.message if isinstance(exc, DriftloopError) else f"internal error: {exc}"
+    if isinstance(exc, DriftloopError) and exc.hint:
+        message = f"{message} (hint: {exc.hint})"
+    return {"code": status_of(exc)[0], "message": message, "details": []}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _HTTPServer
+    protocol_version = "HTTP/1.0"  # one request per connection: streamed logs end when the socket closes
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.info("%s %s", self.address_string(), format % args)
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def _authorized(self) -> bool:
+        token = self.server.token
+        if not token:
+            return True
+        header = self.headers.get("Authorization") or ""
+        presented = header.split(None, 1)[1] if header.lower().startswith("bearer ") else header
+        return hmac.compare_digest(presented.strip().encode(), token.encode())
+
+    def _dispatch(self, method: str) -> None:
+        url = urlsplit(self.path)
+        try:
+            if not self._authorized():
+                self._send(401, {"code": 16, "message": "token not valid: set DRIFTLOOP_ARGO_TOKEN", "details": []})
+                return
+            for route_method, pattern, handler in ROUTES:
+                match = pattern.match(url.path)
+                if route_method == method and match:
+                    request = Request(
+                        self.server.controller, match.groupdict(), dict(parse_qsl(url.query)), self._body()
+                    )
+                    result = handler(request)
+                    if isinstance(result, dict):
+                        self._send(200, result)
+                    else:
+                        self._stream(result)
+                    return
+            self._send(404, {"code": 5, "message": f"no route for {method} {url.path}", "details": []})
+        except DriftloopError as exc:
+            self._send(status_of(exc)[1], error_body(exc))
+        except Exception as exc:  # a bug must answer 500, not kill the connection silently
+            log.exception("%s %s failed", method, url.path)
+            self._send(500, error_body(exc))
+
+    def _body(self) -> dict[str, Any]:
+        length = int(self.headers.get("Content-Length") or 0)
+        if not length:
+            return {}
+        raw = self.rfile.read(length)
+        try:
+            body = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise DriftloopError(f"the request body is not JSON: {exc}", hint="send application/json") from None
+        if not isinstance(body, dict):
+            raise DriftloopError("the request body must be a JSON object", hint="send a JSON object")
+        return body
+
+    def _send(self, status: int, body: dict[str, Any]) -> None:
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _stream(self, entries: Iterator[dict[str, Any]]) -> None:
+        first = next(entries, None)  # errors before the first line still get a proper status
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        try:
+            for entry in [first] if first is not None else []:
+                self.wfile.write(json.dumps(entry).encode() + b"\n")
+            for entry in entries:
+                self.wfile.write(json.dumps(entry).encode() + b"\n")
+                self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            log.info("log stream closed by the client")
+
+
+def _kill_child_process_groups() -> None:
+    """SIGKILL the process group of every direct child (each step runs in a group of its own)."""
+    me = os.getpid()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended meanwhile
+        pid, parent, group = int(stat.parent.name), int(fields[1]), int(fields[2])
+        if parent == me and group != os.getpgid(0):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, signal.SIGKILL)
+        elif parent == me:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _warm_up_linter() -> None:
+    """Load the linter's schemas now, so the first submission does not wait seconds for them."""
+    from workflows.engine._lint import lint_object
+
+    try:
+        lint_object({"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "metadata": {"name": "warm-up"},
+                     "spec": {"entrypoint": "a", "templates": [{"name": "a", "suspend": {}}]}})  # fmt: skip
+    except Exception:  # only an optimisation; a real submission reports any problem
+        log.debug("linter warm-up failed", exc_info=True)
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], controller: Controller, token: str) -> None:
+        super().__init__(address, _Handler)
+        self.controller = controller
+        self.token = token
+
+
+class EngineServer:
+    """Lock the home, open the store, resume unfinished workflows, serve the API until :meth:`shutdown`."""
+
+    def __init__(self, home: Path, *, host: str, port: int, namespace: str, token: str = "") -> None:
+        self.home = home
+        self.lock = EngineLock(home)
+        self.lock.acquire()
+        try:
+            self.store = Store.open(home)
+            self.controller = Controller(self.store, home, namespace=namespace)
+            self.httpd = _HTTPServer((host, port), self.controller, token)
+        except OSError as exc:
+            self.lock.release()
+            raise ServiceUnavailableError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                hint="pick another port with --port, or stop what already listens there",
+            ) from None
+        except BaseException:
+            self.lock.release()
+            raise
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def serve_forever(self) -> None:
+        threading.Thread(target=_warm_up_linter, name="lint-warm-up", daemon=True).start()
+        resumed = self.controller.start()
+        log.info("serving the Argo API on %s (%d workflow(s) resumed)", self.url, resumed)
+        self.httpd.serve_forever(poll_interval=0.2)
+
+    def start_background(self) -> None:
+        """Serve from a thread (tests and in-process use)."""
+        self._thread = threading.Thread(target=self.serve_forever, name="engine-server", daemon=True)
+        self._thread.start()
+
+    def close(self, *, kill_steps: bool = False) -> None:
+        """Release everything once serving has ended; unfinished workflows resume on the next start.
+
+        With ``kill_steps`` (the ``engine serve`` process, whose children are all steps) the steps still running
+        are killed, leaving no orphans; their nodes are not marked: the next start finds them Running and the
+        runner retries or errors them, exactly as after a crash.
+        """
+        self.httpd.server_close()
+        self.controller.close()
+        if kill_steps:
+            _kill_child_process_groups()
+        self.store.close()
+        self.lock.release()
+
+    def shutdown(self) -> None:
+        """Stop a :meth:`start_background` server and release everything."""
+        self.httpd.shutdown()
+        if self._thread is not None:
+            self._thread.join(5)
+        self.close()

@@ -246,11 +246,11 @@ class ArgoClient:
         from workflows.engine._submission import load_submission
         from workflows.engine._submit import apply_submit_options
 
-        templates, workflows = load_submission(target)
+        templates, workflows, parameters_applied = load_submission(target, list(parameters))
         for template in templates:
             self.apply_template(template)
         options = {
-            "parameters": list(parameters),
+            "parameters": [] if parameters_applied else list(parameters),
             "entryPoint": entrypoint,
             "labels": ",".join(f"{key}={value}" for key, value in (labels or {}).items()),
         }

@@ -18,6 +18,7 @@ from hera.workflows.models import Workflow, WorkflowCreateRequest
 
 from driftloop.cli import cli
 from driftloop.config import get_settings
+from driftloop.errors import ValidationError
 from tests.engine_api.conftest import NAMESPACE, Api, free_port, shell_workflow, wait_node_phase, wait_phase
 from workflows.client import ArgoClient
 from workflows.engine._submission import load_submission
@@ -91,9 +92,21 @@ def test_error_output_says_what_and_what_to_do(cli_env: Api) -> None:
 
 
 def test_pipeline_name_resolves_to_its_template_and_a_referencing_workflow() -> None:
-    templates, workflows = load_submission("training")
+    templates, workflows, applied = load_submission("training", ["trigger=drift", "trigger-ref=abc123"])
+    assert applied
     assert [t["kind"] for t in templates] == ["WorkflowTemplate"]
-    assert workflows[0]["spec"]["workflowTemplateRef"] == {"name": templates[0]["metadata"]["name"]}
+    workflow = workflows[0]
+    assert workflow["spec"]["workflowTemplateRef"] == {"name": templates[0]["metadata"]["name"]}
+    assert workflow["metadata"]["labels"]["driftloop.io/trigger"] == "drift"
+    arguments = {p["name"]: p["value"] for p in workflow["spec"]["arguments"]["parameters"]}
+    assert arguments["trigger-ref"] == "abc123"
+
+
+def test_pipeline_submission_rejects_unknown_parameters_and_enum_values() -> None:
+    with pytest.raises(ValidationError, match="no-such-parameter"):
+        load_submission("training", ["no-such-parameter=1"])
+    with pytest.raises(ValidationError, match="trigger"):
+        load_submission("training", ["trigger=whenever"])
 
 
 def test_concurrent_submissions_get_distinct_names(api: Api) -> None:

@@ -6,33 +6,23 @@ problem at once; on top of it we check that a ``workflowTemplateRef`` names a te
 
 from __future__ import annotations
 
-import importlib
 import json
-import logging
 from collections.abc import Callable
 from typing import Any
 
 from driftloop.config import get_settings
 from driftloop.errors import LintIssue, ValidationError
+from workflows.compiler.lint import lint_text
 
 __all__ = ["check_workflow", "lint_object"]
-
-log = logging.getLogger(__name__)
 
 TemplateResolver = Callable[[str, str], "dict[str, Any] | None"]
 
 
 def _linter_issues(obj: dict[str, Any]) -> list[LintIssue]:
-    """Issues from the project's linter; none (with a warning) when it cannot be imported."""
-    try:
-        lint = importlib.import_module("workflows.compiler.lint")
-    except ImportError as exc:
-        log.warning("the linter is not available (%s): accepting objects unchecked", exc)
-        return []
     meta = obj.get("metadata") or {}
     label = str(meta.get("name") or meta.get("generateName") or "<body>")
-    issues: list[LintIssue] = lint.lint_text(json.dumps(obj), label, shared_dir=get_settings().shared_dir)
-    return issues
+    return lint_text(json.dumps(obj), label, shared_dir=get_settings().shared_dir)
 
 
 def _reference_issues(obj: dict[str, Any], resolve_template: TemplateResolver | None) -> list[LintIssue]:

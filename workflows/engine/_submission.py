@@ -25,21 +25,35 @@ def _documents(path: Path) -> list[dict[str, Any]]:
     return documents
 
 
-def _pipeline_documents(name: str) -> list[dict[str, Any]]:
-    """A registered pipeline's WorkflowTemplate, built for this machine's settings (``workflows.pipelines``)."""
+def _pipeline_submission(name: str, parameters: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A registered pipeline: its WorkflowTemplate (built for this machine's settings) and the Workflow that runs it.
+
+    The Workflow comes from ``workflows.compiler.submission``, which checks the parameter names and enum values,
+    fills ``git-commit`` from the checkout and sets the ``driftloop.io/*`` labels.
+    """
+    from workflows.compiler.submission import submission_workflow
+    from workflows.engine._submit import split_parameter
     from workflows.pipelines import BuildOptions, get_pipeline
 
-    return [get_pipeline(name).template(BuildOptions.from_settings())]
+    options = BuildOptions.from_settings()
+    values = dict(split_parameter(text) for text in parameters)
+    workflow = submission_workflow(name, values, options=options)
+    return [get_pipeline(name).template(options)], [workflow]
 
 
-def load_submission(target: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(templates to apply, workflows to create) for a pipeline name or a YAML file."""
+def load_submission(
+    target: str, parameters: list[str] | None = None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bool]:
+    """(templates to apply, workflows to create, whether `parameters` are already applied) for a pipeline or file."""
     path = Path(target)
-    documents = _documents(path) if path.is_file() else _pipeline_documents(target)
+    if not path.is_file():
+        templates, workflows = _pipeline_submission(target, list(parameters or []))
+        return templates, workflows, True
+    documents = _documents(path)
     templates = [d for d in documents if d.get("kind") == "WorkflowTemplate"]
     workflows = [d for d in documents if d.get("kind") == "Workflow"]
     if not workflows and len(templates) == 1:  # a template alone: run it, as `argo submit --from` does
         workflows = [workflow_from_template(templates[0], cluster=False, options={})]
     if not workflows:
         raise EngineError(f"{target} holds no Workflow to submit", hint="add a Workflow, or a single WorkflowTemplate")
-    return templates, workflows
+    return templates, workflows, False

@@ -13,6 +13,7 @@ __all__ = [
     "TEMPLATE_LABEL",
     "apply_parameters",
     "apply_submit_options",
+    "split_parameter",
     "workflow_from_cron",
     "workflow_from_template",
 ]
@@ -27,6 +28,11 @@ def _split_pair(text: str, what: str) -> tuple[str, str]:
     if not sep or not name.strip():
         raise EngineError(f"malformed {what} {text!r}", hint=f"write each {what} as name=value")
     return name.strip(), value
+
+
+def split_parameter(text: str) -> tuple[str, str]:
+    """``name=value`` -> (name, value), with an error that shows the expected form."""
+    return _split_pair(text, "parameter")
 
 
 def apply_parameters(spec: dict[str, Any], parameters: list[str]) -> None:

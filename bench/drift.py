@@ -1,0 +1,111 @@
+"""Drift speed: driftloop (precomputed reference profile) vs Evidently's DataDriftPreset, same data, same run.
+
+Cases (issue 5): 1M rows x 10 numeric columns, and 100k rows x 50 numeric columns, reference and current of
+the same size (half of the columns shifted); plus a monitor-like case, a 1M-row reference against a 100k-row
+window (equal sizes take an exact shortcut in the Wasserstein distance; this case does not). Timed separately:
+
+* ``driftloop evaluate``: ``compute_drift(profile, current)`` — the per-evaluation work the monitor does,
+  given the reference profile built once per model version (the point of the design);
+* ``driftloop profile``: ``build_profile(reference)`` — the one-off work, done at ``register`` time;
+* ``evidently``: ``Report([DataDriftPreset()]).run(current, reference)`` with the same column types.
+
+Every score is checked against Evidently's (equal within 1e-9), and the verdicts must match.
+Usage: ``python bench/drift.py [--runs 5] [--evidently-runs 1] [--quick] [--skip-evidently]``.
+The machine is shared: read medians and ratios, not single numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from monitors.drift import build_profile, compute_drift
+from monitors.drift._evidently import evidently_drift
+
+
+def make_case(rows: int, columns: int, seed: int, current_rows: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    reference = pd.DataFrame({f"f{i}": rng.normal(0, 1 + i % 3, rows) for i in range(columns)})
+    current = pd.DataFrame({f"f{i}": rng.normal(0.2 * (i % 2), 1 + i % 3, current_rows) for i in range(columns)})
+    return reference, current
+
+
+def timed(function: Callable[[], Any], runs: int) -> tuple[float, Any]:
+    durations, value = [], None
+    for _ in range(runs):
+        start = time.perf_counter()
+        value = function()
+        durations.append(time.perf_counter() - start)
+    return statistics.median(durations), value
+
+
+def check_agreement(ours: Any, theirs: dict[str, Any]) -> str:
+    worst = 0.0
+    for name, expected in theirs["columns"].items():
+        got = ours.columns[name]
+        if got.method != expected["method"] or got.drifted != expected["drifted"]:
+            return f"MISMATCH on {name}: {got} vs {expected}"
+        worst = max(worst, abs(got.score - expected["score"]) / max(1.0, abs(expected["score"])))
+    if ours.dataset_drift != theirs["dataset_drift"] or ours.drifted_share != theirs["drifted_share"]:
+        return "MISMATCH on the dataset verdict"
+    return f"agree (max score difference {worst:.1e})" if worst <= 1e-9 else f"MISMATCH (difference {worst:.1e})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5, help="timed runs of driftloop per case (median reported)")
+    parser.add_argument("--evidently-runs", type=int, default=1, help="timed runs of Evidently (it is slow)")
+    parser.add_argument("--quick", action="store_true", help="10x smaller cases, for a smoke test")
+    parser.add_argument("--skip-evidently", action="store_true", help="time driftloop only (no agreement check)")
+    args = parser.parse_args()
+    scale = 10 if args.quick else 1
+    # (label, reference rows, columns, current rows, goal in seconds for the per-evaluation work)
+    cases = [
+        ("1M x 10", 1_000_000 // scale, 10, 1_000_000 // scale, 1.0),
+        ("100k x 50", 100_000 // scale, 50, 100_000 // scale, 0.5),
+        (
+            "1M/100k x10",
+            1_000_000 // scale,
+            10,
+            100_000 // scale,
+            1.0,
+        ),  # a monitor window: fewer rows than the reference
+    ]
+    header = f"{'case':<11} {'what':<20} {'median s':>9} {'runs':>5} {'vs evidently':>13} {'goal':>6}  check"
+    print(header)
+    print("-" * len(header))
+    for label, rows, columns, current_rows, goal in cases:
+        reference, current = make_case(rows, columns, rows + columns, current_rows)
+        profile_s, profile = timed(lambda reference=reference: build_profile(reference), max(1, args.runs // 2))
+        evaluate_s, result = timed(lambda profile=profile, current=current: compute_drift(profile, current), args.runs)
+        check, evidently_s = "not checked", float("nan")
+        if not args.skip_evidently:
+            kinds = {name: column.kind for name, column in profile.columns.items()}
+            evidently_s, theirs = timed(
+                lambda reference=reference, current=current, kinds=kinds: evidently_drift(
+                    reference, current, None, kinds
+                ),
+                args.evidently_runs,
+            )
+            check = check_agreement(result, theirs)
+        ratio = evidently_s / evaluate_s if evaluate_s else float("nan")
+        met = "met" if evaluate_s <= goal else "MISSED"
+        print(
+            f"{label:<11} {'driftloop evaluate':<20} {evaluate_s:>9.3f} {args.runs:>5} {ratio:>12.0f}x {goal:>5}s  {met}"
+        )
+        print(f"{label:<11} {'driftloop profile':<20} {profile_s:>9.3f} {max(1, args.runs // 2):>5} {'(one-off)':>13}")
+        print(f"{label:<11} {'evidently':<20} {evidently_s:>9.3f} {args.evidently_runs:>5} {'1x':>13} {'':>6}  {check}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""Column kinds and value cleaning, exactly as Evidently 0.7 decides and cleans them.
+
+Evidently infers a column's type from its dtype and cardinality (``evidently.core.datasets.infer_column_type``)
+and drops NaN and ±inf before any stat test (``get_one_column_drift``). Both rules live here so the profile
+builder and the per-evaluation code cannot disagree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "CATEGORICAL",
+    "INTEGER_CARDINALITY_LIMIT",
+    "NUMERICAL",
+    "TEXT",
+    "UNSUPPORTED",
+    "as_plain_series",
+    "clean_values",
+    "infer_kind",
+    "normalise_kind",
+    "python_scalar",
+]
+
+NUMERICAL = "numerical"
+CATEGORICAL = "categorical"
+TEXT = "text"
+UNSUPPORTED = "unsupported"
+
+# Evidently: an integer column with at most this many distinct values is categorical.
+INTEGER_CARDINALITY_LIMIT = 10
+
+_KIND_ALIASES = {"numerical": NUMERICAL, "num": NUMERICAL, "categorical": CATEGORICAL, "cat": CATEGORICAL}
+
+
+def normalise_kind(kind: str) -> str:
+    """Accept Evidently's short names ('num', 'cat') as well as ours."""
+    try:
+        return _KIND_ALIASES[kind.strip().lower()]
+    except KeyError:
+        raise ValueError(f"unknown column type {kind!r}: use 'numerical' or 'categorical'") from None
+
+
+def as_plain_series(series: pd.Series) -> pd.Series:
+    """Nullable extension dtypes (Int64, Float64, boolean, string) become plain numpy/object columns.
+
+    Parquet readers produce them depending on options; Evidently does not recognise them, and treating
+    ``Int64`` differently from ``int64`` would make drift depend on how a file was read.
+    """
+    dtype = series.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return series.astype(object)
+    if not isinstance(dtype, pd.api.extensions.ExtensionDtype):
+        return series
+    if pd.api.types.is_bool_dtype(dtype):
+        return series.astype(object) if series.isna().any() else series.astype(bool)
+    if pd.api.types.is_integer_dtype(dtype):
+        return series.astype("float64") if series.isna().any() else series.astype(dtype.numpy_dtype)
+    if pd.api.types.is_float_dtype(dtype):
+        return series.astype(dtype.numpy_dtype)
+    return series.astype(object).where(series.notna(), None)
+
+
+def infer_kind(series: pd.Series) -> str:
+    """Evidently's ``infer_column_type`` restricted to the kinds drift is computed for.
+
+    One deliberate difference: unsigned integers are treated like signed ones (Evidently leaves them
+    'unknown' and silently skips them, which would hide drift on a uint feature).
+    """
+    name = series.dtype.name
+    if name.startswith("float"):
+        return NUMERICAL
+    if name.startswith("int") or name.startswith("uint"):
+        return CATEGORICAL if series.nunique() <= INTEGER_CARDINALITY_LIMIT else NUMERICAL
+    if name in ("string", "str"):
+        return TEXT if series.nunique() > series.count() * 0.5 else CATEGORICAL
+    if name == "object":
+        values = series.dropna()
+        if values.empty:
+            return UNSUPPORTED
+        if isinstance(values.iloc[0], str) and isinstance(values.iloc[-1], str):
+            return TEXT if series.nunique() > series.count() * 0.5 else CATEGORICAL
+        return UNSUPPORTED
+    if name in ("bool", "category"):
+        return CATEGORICAL
+    return UNSUPPORTED
+
+
+def clean_values(series: pd.Series) -> pd.Series:
+    """Drop NaN/None and ±inf, like Evidently does before every stat test."""
+    series = as_plain_series(series)
+    if series.dtype.kind == "f":
+        values = series.to_numpy()
+        return series[np.isfinite(values)]
+    if series.dtype.kind in "iub":
+        return series
+    return series.replace([-np.inf, np.inf], np.nan).dropna()
+
+
+def python_scalar(value: Any) -> Any:
+    """numpy scalars become plain Python values, so categories survive a JSON round trip unchanged."""
+    return value.item() if isinstance(value, np.generic) else value

@@ -1,0 +1,210 @@
+"""The drift monitor loop: read the latest window, compare with the champion's reference, export, report.
+
+One ``evaluate()`` is one pass and raises on failure; ``run()`` repeats it every interval and survives
+any failure (counted in ``driftloop_monitor_errors_total``, logged with what to do), because a monitor
+that dies on one bad file is a monitor nobody notices is gone.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from driftloop.errors import ConfigError, DriftloopError
+from monitors.drift._compute import DriftOptions, DriftResult, compute_drift
+from monitors.drift._metrics import MonitorMetrics
+from monitors.drift._payloads import check_payloads
+from monitors.drift._sources import LoadedReference, ReferenceSource
+
+__all__ = ["Evaluation", "Monitor", "MonitorConfig"]
+
+log = logging.getLogger("driftloop.monitor")
+
+WindowReader = Callable[..., Any]  # monitors.lake.read_window's signature
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    model: str
+    lake_uri: str
+    reports_dir: Path
+    last_rows: int | None = 10_000
+    last_minutes: float | None = None
+    interval_s: float = 60.0
+    options: DriftOptions = field(default_factory=DriftOptions)
+    html_reports: bool = True
+    report_every_s: float = 600.0  # at most one HTML report per model version per this period
+
+    def __post_init__(self) -> None:
+        if self.last_rows is None and self.last_minutes is None:
+            raise ConfigError("the window is unbounded", hint="give --last-rows N and/or --last-minutes T")
+        if self.interval_s <= 0:
+            raise ConfigError(f"interval {self.interval_s}s is not positive", hint="e.g. --interval 60")
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What one pass saw and concluded (also what ``--once --json`` prints)."""
+
+    version: str
+    rows: int
+    result: DriftResult | None  # None: empty window, nothing computed
+    mismatches: dict[str, int]
+    mismatch_reasons: dict[str, str]
+    malformed: int
+    report: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "rows": self.rows,
+            "drift": None if self.result is None else self.result.to_dict(),
+            "schema_mismatches": {
+                c: {"records": n, "reason": self.mismatch_reasons[c]} for c, n in self.mismatches.items()
+            },
+            "malformed": self.malformed,
+            "report": None if self.report is None else str(self.report),
+        }
+
+
+def _default_reader() -> WindowReader:
+    from monitors.lake import read_window
+
+    return read_window
+
+
+class Monitor:
+    def __init__(
+        self,
+        config: MonitorConfig,
+        source: ReferenceSource,
+        metrics: MonitorMetrics | None = None,
+        read_window: WindowReader | None = None,
+    ) -> None:
+        self.config = config
+        self.source = source
+        self.metrics = metrics or MonitorMetrics(config.model)
+        self.read_window = read_window or _default_reader()
+        self._reference: LoadedReference | None = None
+        self._seen_requests: set[Any] = set()
+        self._seen_malformed: set[Any] = set()
+        self._last_report: dict[str, float] = {}
+
+    def _resolve_reference(self) -> LoadedReference:
+        try:
+            reference = self.source.resolve()
+        except DriftloopError as exc:
+            if self._reference is None or isinstance(exc, ConfigError):
+                raise
+            self.metrics.errors.labels(self.config.model, "reference").inc()
+            log.warning(
+                "cannot refresh the champion (%s); still using version %s", exc.message, self._reference.version
+            )
+            return self._reference
+        if self._reference is None or reference.version != self._reference.version:
+            log.info(
+                "reference: %s version %s (%d features)",
+                self.config.model,
+                reference.version,
+                len(reference.profile.columns),
+            )
+        self._reference = reference
+        return reference
+
+    def _read(self) -> Any:
+        since = None
+        if self.config.last_minutes is not None:
+            since = datetime.now(UTC) - timedelta(minutes=self.config.last_minutes)
+        return self.read_window(self.config.lake_uri, self.config.model, last_rows=self.config.last_rows, since=since)
+
+    def evaluate(self) -> Evaluation:
+        """One pass: reference, window, schema check, drift, metrics, and a report when drift is detected."""
+        reference = self._resolve_reference()
+        window = self._read()
+        frame: pd.DataFrame = window.frame
+        malformed_ids = set(window.malformed["_request_id"]) if len(window.malformed) else set()
+        new_malformed = len(malformed_ids - self._seen_malformed)
+        self._seen_malformed = malformed_ids
+        if new_malformed:
+            self.metrics.malformed.labels(self.config.model).inc(new_malformed)
+            log.warning("%d malformed payload(s) captured (kept in the lake with their raw body)", new_malformed)
+        ids = frame["_request_id"] if "_request_id" in frame.columns else pd.Series(range(len(frame)), dtype=object)
+        fresh = ~ids.isin(self._seen_requests).to_numpy()
+        self._seen_requests = set(ids)
+        check = check_payloads(reference.profile, frame, pd.Series(fresh, index=frame.index))
+        for column, count in check.counts.items():
+            self.metrics.schema_mismatch.labels(self.config.model, column).inc(count)
+            log.warning("schema mismatch: %d record(s) with %s %s", count, column, check.reasons[column])
+        evaluation = Evaluation(reference.version, len(frame), None, check.counts, check.reasons, new_malformed)
+        if len(frame) == 0:
+            self.metrics.publish_empty()
+            self.metrics.succeeded()
+            log.info("window empty: no drift computed (nothing exported but driftloop_window_rows=0)")
+            return evaluation
+        result = compute_drift(reference.profile, check.cleaned, self.config.options, strict=False)
+        self.metrics.publish(reference.version, result)
+        self.metrics.succeeded()
+        share = "n/a" if result.drifted_share is None else f"{result.drifted_share:.2f}"
+        log.info(
+            "version %s: %d rows, drift share %s, drifted: %s",
+            reference.version,
+            len(frame),
+            share,
+            result.drifted_columns or "none",
+        )
+        report = self._maybe_report(reference, check.cleaned, result)
+        return Evaluation(reference.version, len(frame), result, check.counts, check.reasons, new_malformed, report)
+
+    def _maybe_report(self, reference: LoadedReference, current: pd.DataFrame, result: DriftResult) -> Path | None:
+        if not (result.dataset_drift and self.config.html_reports):
+            return None
+        now = time.time()
+        if now - self._last_report.get(reference.version, float("-inf")) < self.config.report_every_s:
+            return None
+        self._last_report[reference.version] = now
+        from monitors.drift._evidently import write_html_report
+
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        path = self.config.reports_dir / f"{self.config.model}-v{reference.version}-{stamp}.html"
+        kinds = {name: reference.profile.columns[name].kind for name in result.columns}
+        try:
+            write_html_report(reference.sample(), current, path, self.config.options, kinds)
+        except Exception as exc:  # a report is a convenience: never let it stop the monitor
+            self.metrics.errors.labels(self.config.model, "report").inc()
+            log.error("drift detected but the HTML report failed: %s: %s", type(exc).__name__, exc)
+            return None
+        log.warning(
+            "DRIFT DETECTED for %s version %s (%s); report: %s",
+            self.config.model,
+            reference.version,
+            ", ".join(result.drifted_columns),
+            path,
+        )
+        return path
+
+    def run(self, stop: threading.Event, max_evaluations: int | None = None) -> None:
+        """Evaluate every interval until ``stop`` is set; failures are logged and counted, never fatal."""
+        done = 0
+        while not stop.is_set():
+            try:
+                self.evaluate()
+            except ConfigError:
+                raise
+            except DriftloopError as exc:
+                self.metrics.errors.labels(self.config.model, "evaluate").inc()
+                log.error("evaluation failed: %s (hint: %s)", exc.message, exc.hint or "see the message")
+            except Exception as exc:
+                self.metrics.errors.labels(self.config.model, "evaluate").inc()
+                log.exception("evaluation failed unexpectedly: %s", exc)
+            done += 1
+            if max_evaluations is not None and done >= max_evaluations:
+                return
+            stop.wait(self.config.interval_s)

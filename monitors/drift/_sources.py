@@ -1,0 +1,142 @@
+"""Where the monitor gets the champion's reference: MLflow (cached per version) or a local directory.
+
+Both give a ``LoadedReference``: the model version it belongs to, the profile, and the directory it came
+from (which may also hold ``sample.parquet`` for the HTML report). Tests and air-gapped setups use
+``LocalReference``; the stack uses ``MlflowReference``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import pandas as pd
+
+from driftloop.errors import NotFoundError, ServiceUnavailableError
+from monitors.drift._inputs import is_profile_dir
+from monitors.drift.reference import ReferenceProfile
+
+__all__ = ["LoadedReference", "LocalReference", "MlflowReference", "ReferenceSource"]
+
+CHAMPION_ALIAS = "champion"
+_MLFLOW_HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
+}
+
+
+@dataclass(frozen=True)
+class LoadedReference:
+    version: str
+    profile: ReferenceProfile
+    directory: Path  # the reference/ folder: profile/ and, when the register step logged it, sample.parquet
+
+    def sample(self) -> pd.DataFrame:
+        """The logged reference sample when there is one, else a stand-in rebuilt from the profile."""
+        path = self.directory / "sample.parquet"
+        if path.is_file():
+            return pd.read_parquet(path)
+        return self.profile.reference_frame()
+
+
+class ReferenceSource(Protocol):
+    def resolve(self) -> LoadedReference:
+        """The reference of the model version in force now."""
+        ...
+
+
+def _profile_dir(directory: Path) -> Path:
+    """Accept the reference/ folder (profile/ inside) or the profile directory itself."""
+    return directory if is_profile_dir(directory) else directory / "profile"
+
+
+class LocalReference:
+    """A reference directory on disk; its version label comes from the profile's metadata ('local' if none)."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        self._loaded: LoadedReference | None = None
+
+    def resolve(self) -> LoadedReference:
+        if self._loaded is None:
+            profile = ReferenceProfile.load(_profile_dir(self.directory))
+            version = str(profile.metadata.get("version", "local"))
+            folder = self.directory if not is_profile_dir(self.directory) else self.directory.parent
+            self._loaded = LoadedReference(version, profile, folder)
+        return self._loaded
+
+
+class MlflowReference:
+    """The champion's ``reference/`` run artifacts, downloaded once per version into ``cache_root``."""
+
+    def __init__(self, model: str, tracking_uri: str, cache_root: Path, alias: str = CHAMPION_ALIAS) -> None:
+        self.model = model
+        self.tracking_uri = tracking_uri
+        self.cache_root = cache_root
+        self.alias = alias
+        self._by_version: dict[str, LoadedReference] = {}
+
+    def resolve(self) -> LoadedReference:
+        # MLflow retries an unreachable server for minutes by default; a monitor should say so within seconds
+        # and try again next interval (explicit MLFLOW_HTTP_REQUEST_* settings still win).
+        for name, value in _MLFLOW_HTTP_DEFAULTS.items():
+            os.environ.setdefault(name, value)
+        from mlflow import MlflowClient
+        from mlflow.exceptions import MlflowException
+
+        client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        try:
+            version = client.get_model_version_by_alias(self.model, self.alias)
+        except MlflowException as exc:
+            if "RESOURCE_DOES_NOT_EXIST" in str(getattr(exc, "error_code", "")) or "not found" in str(exc).lower():
+                raise NotFoundError(
+                    f"model {self.model!r} has no version aliased {self.alias!r} in MLflow ({self.tracking_uri})",
+                    hint="train and promote a version first (`driftloop submit training --wait`), "
+                    "or give --reference DIR",
+                ) from exc
+            unreachable = "Max retries exceeded" in str(exc) or "Connection refused" in str(exc)
+            raise ServiceUnavailableError(
+                f"cannot reach MLflow at {self.tracking_uri}" if unreachable else f"MLflow failed: {exc}",
+                hint="start the stack (`driftloop stack up`), set DRIFTLOOP_MLFLOW_URI, or give --reference DIR",
+            ) from exc
+        except Exception as exc:  # connection errors come as requests/urllib3 exceptions
+            raise ServiceUnavailableError(
+                f"cannot reach MLflow at {self.tracking_uri} ({type(exc).__name__}: {exc})",
+                hint="start the stack (`driftloop stack up`) or set DRIFTLOOP_MLFLOW_URI",
+            ) from exc
+        label = str(version.version)
+        if not version.run_id:
+            raise NotFoundError(
+                f"version {label} of {self.model!r} has no run, so no reference artifacts",
+                hint="register versions with the training pipeline's register step, or give --reference DIR",
+            )
+        if label not in self._by_version:
+            directory = self._download(client, version.run_id, label)
+            profile = ReferenceProfile.load(_profile_dir(directory))
+            self._by_version[label] = LoadedReference(label, profile, directory)
+        return self._by_version[label]
+
+    def _download(self, client: object, run_id: str, version: str) -> Path:
+        """Fetch ``reference/`` into ``<cache>/<model>/v<version>/reference`` unless a complete copy is there."""
+        target = self.cache_root / self.model / f"v{version}" / "reference"
+        if is_profile_dir(target / "profile"):
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".download-"))
+        try:
+            fetched = Path(client.download_artifacts(run_id, "reference", str(staging)))  # type: ignore[attr-defined]
+            if not is_profile_dir(fetched / "profile"):
+                raise NotFoundError(
+                    f"version {version} of {self.model!r} (run {run_id}) has no reference/profile/ artifact",
+                    hint="re-register the version with this driftloop, whose register step logs the profile",
+                )
+            shutil.rmtree(target, ignore_errors=True)
+            fetched.rename(target)  # same filesystem: a complete copy appears at once
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return target

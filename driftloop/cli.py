@@ -89,13 +89,47 @@ def cli() -> None:
 
 
 @cli.command("config")
-def config_command() -> None:
-    """Show every DRIFTLOOP_* setting, its value in force and what it is for."""
+@click.option("--markdown", is_flag=True, help="Print the settings reference (docs/configuration.md) instead.")
+def config_command(markdown: bool) -> None:
+    """Show every DRIFTLOOP_* setting, its value in force and what it is for.
+
+    \b
+    Examples:
+      driftloop config
+      DRIFTLOOP_HOME=/var/lib/driftloop driftloop config
+      driftloop config --markdown > docs/configuration.md
+    """
+    if markdown:
+        click.echo(settings_reference_markdown(), nl=False)
+        return
     settings = get_settings()
     for name, (_, doc) in SETTING_DOCS.items():
         value: Any = getattr(settings, name)
         click.echo(f"{PREFIX}{name.upper()}={value}  [{settings.source_of(name)}]")
         click.echo(f"    {doc}")
+
+
+def settings_reference_markdown() -> str:
+    """docs/configuration.md, generated from SETTING_DOCS so the two cannot drift apart."""
+    lines = [
+        "# Configuration",
+        "",
+        "Every setting is an environment variable with the prefix `DRIFTLOOP_`, read by `driftloop/config.py` (the one",
+        "configuration module) when a command starts. Defaults describe the embedded single-machine mode; relative paths",
+        "are relative to the repository root. `driftloop config` prints the values in force and whether each came from",
+        "the environment or the default. This page is generated: `driftloop config --markdown > docs/configuration.md`.",
+        "",
+        "| variable | default | what it is for |",
+        "|---|---|---|",
+    ]
+    lines += [f"| `{PREFIX}{name.upper()}` | `{default}` | {doc} |" for name, (default, doc) in SETTING_DOCS.items()]
+    lines += [
+        "",
+        "On a cluster the pipeline pods get these variables from the `driftloop-config` ConfigMap (`envFrom`); the",
+        "embedded engine passes the host's `DRIFTLOOP_*` variables to pods of the project image instead.",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:

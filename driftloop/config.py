@@ -41,8 +41,9 @@ SETTING_DOCS: dict[str, tuple[str, str]] = {
     "model_name": ("credit-risk", "The default model; every other name derives from it."),
     "gpu_fallback": ("cpu", "When a GPU is requested but the machine has none: 'cpu' (warn) or 'error'."),
     "semaphore_size": ("1", "Default size of a synchronization semaphore whose ConfigMap is not configured."),
-    "lake_uri": ("", "Inference payload lake: a directory or fsspec URI such as s3://bucket/lake (empty: <home>/lake)."),
-    "serving_url": ("http://127.0.0.1:8180", "The payload sidecar in front of the model server; `driftloop traffic` targets it."),
+    "lake_uri": ("", "Payload lake: a directory or fsspec URI, e.g. s3://bucket/lake (empty: <home>/lake)."),
+    "serving_url": ("http://127.0.0.1:8180", "Payload sidecar in front of the model server; `traffic` targets it."),
+    "model_server_url": ("http://127.0.0.1:5001", "MLflow scoring server for models:/<model>@champion."),
 }
 
 
@@ -62,6 +63,7 @@ class Settings:
     semaphore_size: int
     lake_uri: str
     serving_url: str
+    model_server_url: str
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -113,4 +115,5 @@ def get_settings(env: dict[str, str] | None = None) -> Settings:
         semaphore_size=semaphore_size,
         lake_uri=_raw("lake_uri", source) or str(_path(_raw("home", source)) / "lake"),
         serving_url=_raw("serving_url", source).rstrip("/"),
+        model_server_url=_raw("model_server_url", source).rstrip("/"),
     )

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from driftloop.cli import settings_reference_markdown
 from driftloop.config import PREFIX, SETTING_DOCS, get_settings, repo_root
 from driftloop.errors import ConfigError
 
@@ -46,4 +47,5 @@ def test_bad_values_raise_config_errors_with_a_hint(name: str, value: str) -> No
 def test_every_setting_is_documented() -> None:
     text = (repo_root() / "docs" / "configuration.md").read_text()
     missing = [PREFIX + name.upper() for name in SETTING_DOCS if f"`{PREFIX}{name.upper()}`" not in text]
-    assert not missing, f"document these in docs/configuration.md: {missing}"
+    assert not missing, f"document these (driftloop config --markdown > docs/configuration.md): {missing}"
+    assert text == settings_reference_markdown(), "docs/configuration.md is stale: driftloop config --markdown > it"

@@ -1,0 +1,128 @@
+"""The services of the local stack, declared as data: add one with a ~10-line ``Service(...)`` entry.
+
+Each service says how to start it (a command built from the settings), where its health endpoint is, which
+environment it needs and what it depends on. ``driftloop stack up`` starts them in this order.
+
+Example (what the serving issue appends)::
+
+    SERVICES.append(
+        Service(
+            name="model-server",
+            description="MLflow pyfunc server for the champion.",
+            command=lambda s: [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{s.model_name}@champion",
+                               "--port", "5001", "--env-manager", "local"],
+            health_url=lambda s: "http://127.0.0.1:5001/ping",
+            env=lambda s: {"MLFLOW_TRACKING_URI": s.mlflow_uri},
+            depends_on=("mlflow",),
+        )
+    )
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlparse
+
+from driftloop.config import Settings
+
+__all__ = ["SERVICES", "Service", "host_port", "service"]
+
+
+@dataclass(frozen=True)
+class Service:
+    """One background process of the stack."""
+
+    name: str
+    description: str
+    command: Callable[[Settings], list[str]]
+    health_url: Callable[[Settings], str]  # answers 2xx when the service is ready
+    env: Callable[[Settings], dict[str, str]] = field(default=lambda settings: {})
+    depends_on: tuple[str, ...] = ()
+    start_timeout_s: float = 90.0
+    health_headers: Callable[[Settings], dict[str, str]] = field(default=lambda settings: {})
+
+
+def host_port(url: str, default_port: int) -> tuple[str, int]:
+    """Host and port of a service URL (the port the stack must listen on)."""
+    parsed = urlparse(url)
+    return parsed.hostname or "127.0.0.1", parsed.port or default_port
+
+
+def _mlflow_command(settings: Settings) -> list[str]:
+    host, port = host_port(settings.mlflow_uri, 5000)
+    store = settings.home / "mlflow"
+    return [
+        sys.executable, "-m", "mlflow", "server",
+        "--host", host, "--port", str(port), "--workers", "1",
+        "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}",
+        "--artifacts-destination", str(store / "artifacts"),
+        "--serve-artifacts",
+    ]  # fmt: skip
+
+
+def _engine_command(settings: Settings) -> list[str]:
+    host, port = host_port(settings.argo_server, 2746)
+    return [sys.executable, "-m", "driftloop", "engine", "serve", "--host", host, "--port", str(port)]
+
+
+def _serving_command(settings: Settings, name: str) -> list[str]:
+    """The model server (waits for a champion, then `mlflow models serve`), the sidecar in front of it, the monitor."""
+    host, port = host_port(settings.model_server_url, 5001)
+    if name == "monitor":
+        return [sys.executable, "-m", "driftloop", "monitor", "--model", settings.model_name, "--metrics-port", "9308"]
+    if name == "model-server":
+        return [sys.executable, "-m", "monitors.sidecar.champion", "--model", settings.model_name,
+                "--host", host, "--port", str(port)]  # fmt: skip
+    listen = "{}:{}".format(*host_port(settings.serving_url, 8180))
+    return [sys.executable, "-m", "driftloop", "sidecar", "--upstream", settings.model_server_url, "--listen", listen]
+
+
+SERVICES: list[Service] = [
+    Service(
+        name="mlflow",
+        description="MLflow tracking + registry (SQLite backend, artifacts under $DRIFTLOOP_HOME/mlflow).",
+        command=_mlflow_command,
+        health_url=lambda s: f"{s.mlflow_uri}/health",
+        # without this, `mlflow server` spawns ~7 job-runner processes (2+ GB)
+        env=lambda s: {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+    ),
+    Service(
+        name="engine",
+        description="The embedded Argo engine serving the Argo Server API at DRIFTLOOP_ARGO_SERVER.",
+        command=_engine_command,
+        health_url=lambda s: f"{s.argo_server}/api/v1/version",
+        health_headers=lambda s: {"Authorization": f"Bearer {s.argo_token}"} if s.argo_token else {},
+        depends_on=("mlflow",),
+    ),
+    # serving (monitors/sidecar): /health is 200 while it waits for a champion; /ping says 503 NO_CHAMPION until then
+    Service(
+        name="model-server",
+        description="MLflow scoring server for models:/<model>@champion (placeholder until a champion exists).",
+        command=lambda s: _serving_command(s, "model-server"),
+        health_url=lambda s: f"{s.model_server_url}/health",
+        depends_on=("mlflow",),
+    ),
+    Service(
+        name="sidecar",
+        description="Payload-capturing proxy at DRIFTLOOP_SERVING_URL; spools, then writes the lake.",
+        command=lambda s: _serving_command(s, "sidecar"),
+        health_url=lambda s: f"{s.serving_url}/healthz",
+        depends_on=("model-server",),
+    ),
+    Service(
+        name="monitor",
+        description="Drift monitor on the lake; Prometheus metrics at :9308/metrics.",
+        command=lambda s: _serving_command(s, "monitor"),
+        health_url=lambda s: "http://127.0.0.1:9308/metrics",
+        depends_on=("sidecar",),
+    ),
+]
+
+
+def service(name: str) -> Service:
+    for candidate in SERVICES:
+        if candidate.name == name:
+            return candidate
+    raise KeyError(name)

@@ -1,0 +1,94 @@
+"""What every step entry point shares: flags parsed from the contract, output/input locations, error exit.
+
+On a cluster a step writes to ``/tmp/outputs`` and reads ``/tmp/inputs`` (the contract); tests and local runs point
+them elsewhere with ``DRIFTLOOP_STEP_OUTPUT_DIR`` / ``DRIFTLOOP_STEP_INPUT_DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from driftloop.errors import DriftloopError
+from workflows.steps.contract import INPUT_DIR, OUTPUT_DIR, StepContract, step
+
+__all__ = ["input_artifact", "input_dir", "output_artifact", "output_dir", "parse_flags", "run_step", "write_outputs"]
+
+
+def output_dir() -> Path:
+    return Path(os.environ.get("DRIFTLOOP_STEP_OUTPUT_DIR") or OUTPUT_DIR)
+
+
+def input_dir() -> Path:
+    return Path(os.environ.get("DRIFTLOOP_STEP_INPUT_DIR") or INPUT_DIR)
+
+
+def _relocated(contract_path: str) -> Path:
+    """A contract path (/tmp/outputs/x or /tmp/inputs/x) under the directory in force."""
+    path = Path(contract_path)
+    if contract_path.startswith(OUTPUT_DIR + "/"):
+        return output_dir() / path.relative_to(OUTPUT_DIR)
+    if contract_path.startswith(INPUT_DIR + "/"):
+        return input_dir() / path.relative_to(INPUT_DIR)
+    return path
+
+
+def output_artifact(contract: StepContract, name: str) -> Path:
+    for artifact in contract.output_artifacts:
+        if artifact.name == name:
+            target = _relocated(artifact.path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            return target
+    raise KeyError(name)
+
+
+def input_artifact(contract: StepContract, name: str) -> Path:
+    for artifact in contract.input_artifacts:
+        if artifact.name == name:
+            return _relocated(artifact.path)
+    raise KeyError(name)
+
+
+def write_outputs(values: dict[str, object]) -> None:
+    """Each output parameter to ``<output dir>/<name>``, the file Argo reads after the step exits."""
+    directory = output_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, value in values.items():
+        (directory / name).write_text(str(value))
+
+
+def parse_flags(contract: StepContract, argv: Sequence[str] | None) -> dict[str, str]:
+    """Exactly the contract's ``--flags``; returns python-style names (``model-name`` -> ``model_name``)."""
+    parser = argparse.ArgumentParser(prog=f"python -m {contract.module}", description=contract.description)
+    for param in contract.inputs:
+        default = f" (default: {param.default!r})" if param.default is not None else " (required)"
+        parser.add_argument(
+            f"--{param.name}",
+            dest=param.name.replace("-", "_"),
+            default=param.default,
+            required=param.default is None,
+            help=param.description + default,
+        )
+    return dict(vars(parser.parse_args(argv)))
+
+
+def run_step(
+    name: str, argv: Sequence[str] | None, body: Callable[[StepContract, dict[str, str]], dict[str, Any]]
+) -> None:
+    """Parse flags, run ``body`` and write its outputs; a DriftloopError exits 1 with the message and hint."""
+    contract = step(name)
+    flags = parse_flags(contract, argv)
+    try:
+        outputs = body(contract, flags)
+    except DriftloopError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"  hint: {exc.hint}", file=sys.stderr)
+        raise SystemExit(1) from None
+    write_outputs(outputs)
+    for key, value in outputs.items():
+        print(f"{key}={value}")

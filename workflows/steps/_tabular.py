@@ -1,0 +1,134 @@
+"""The tabular model: categorical embeddings + MLP over standardised numerics, and the preprocessing it needs.
+
+Preprocessing is fitted on the training rows only and saved as JSON next to the weights, so the MLflow pyfunc
+scores raw feature rows exactly as training saw them. Everything runs on CPU; CUDA is used when visible.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from features.contract import FeatureSchema
+
+__all__ = [
+    "Preprocessing",
+    "TabularNet",
+    "pick_device",
+    "predict_proba",
+    "predict_tensors",
+    "seed_everything",
+    "to_tensors",
+]
+
+UNKNOWN = 0  # embedding index for nulls and categories unseen in training
+
+
+@dataclass
+class Preprocessing:
+    """Medians (null fill), means and scales for numerics; vocabularies for categoricals."""
+
+    numeric: list[str]
+    categorical: list[str]
+    medians: dict[str, float]
+    means: dict[str, float]
+    scales: dict[str, float]
+    vocabularies: dict[str, list[str]]
+
+    @classmethod
+    def fit(cls, frame: pd.DataFrame, schema: FeatureSchema) -> Preprocessing:
+        numeric = [spec.name for spec in schema.numeric]
+        categorical = [spec.name for spec in schema.categorical]
+        values = frame[numeric].astype("float64")
+        medians = values.median().fillna(0.0)
+        filled = values.fillna(medians)
+        scales = filled.std(ddof=0).replace(0.0, 1.0).fillna(1.0)
+        vocabularies = {
+            name: sorted(set(frame[name].dropna().astype(str)) | set(schema.spec(name).domain)) for name in categorical
+        }
+        return cls(
+            numeric=numeric,
+            categorical=categorical,
+            medians={k: float(v) for k, v in medians.items()},
+            means={k: float(v) for k, v in filled.mean().items()},
+            scales={k: float(v) for k, v in scales.items()},
+            vocabularies=vocabularies,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Preprocessing:
+        return cls(**data)
+
+    def transform(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Raw feature rows -> (float32 numerics, int64 category indices)."""
+        numeric = np.empty((len(frame), len(self.numeric)), dtype=np.float32)
+        for i, name in enumerate(self.numeric):
+            column = pd.to_numeric(frame[name], errors="coerce").astype("float64").fillna(self.medians[name])
+            numeric[:, i] = ((column - self.means[name]) / self.scales[name]).to_numpy(np.float32)
+        codes = np.zeros((len(frame), len(self.categorical)), dtype=np.int64)
+        for i, name in enumerate(self.categorical):
+            # unseen values and nulls get code -1, shifted to UNKNOWN (0); known ones start at 1
+            categorical = pd.Categorical(frame[name].astype(object), categories=self.vocabularies[name])
+            codes[:, i] = categorical.codes.astype(np.int64) + 1 + UNKNOWN
+        return numeric, codes
+
+
+class TabularNet(nn.Module):
+    """One embedding per categorical column, concatenated with numerics, through a small MLP to one logit."""
+
+    def __init__(self, numeric_width: int, cardinalities: list[int], hidden: tuple[int, ...] = (64, 32)) -> None:
+        super().__init__()
+        dims = [min(8, math.ceil((size + 1) / 2)) for size in cardinalities]
+        self.embeddings = nn.ModuleList(
+            nn.Embedding(size + 1, dim) for size, dim in zip(cardinalities, dims, strict=True)
+        )
+        width = numeric_width + sum(dims)
+        layers: list[nn.Module] = []
+        for size in hidden:
+            layers += [nn.Linear(width, size), nn.ReLU()]
+            width = size
+        layers.append(nn.Linear(width, 1))
+        self.mlp = nn.Sequential(*layers)
+
+    def forward(self, numeric: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        embedded = [embedding(codes[:, i]) for i, embedding in enumerate(self.embeddings)]
+        return self.mlp(torch.cat([numeric, *embedded], dim=1)).squeeze(1)
+
+
+def pick_device() -> torch.device:
+    """CUDA when visible, else CPU (every code path runs on both)."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def seed_everything(seed: int, device: torch.device) -> None:
+    """Same seed, same weights, same metrics on CPU (one thread: reductions keep their order)."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    if device.type == "cuda":  # CPU kernels used here are deterministic already; this call imports dynamo (6 s)
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        torch.set_num_threads(1)
+
+
+def to_tensors(prep: Preprocessing, frame: pd.DataFrame, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    numeric, codes = prep.transform(frame)
+    return torch.from_numpy(numeric).to(device), torch.from_numpy(codes).to(device)
+
+
+@torch.no_grad()
+def predict_tensors(net: TabularNet, numeric: torch.Tensor, codes: torch.Tensor) -> np.ndarray:
+    net.eval()
+    return torch.sigmoid(net(numeric, codes)).cpu().numpy().astype(np.float64)
+
+
+def predict_proba(net: TabularNet, prep: Preprocessing, frame: pd.DataFrame, device: torch.device) -> np.ndarray:
+    return predict_tensors(net, *to_tensors(prep, frame, device))

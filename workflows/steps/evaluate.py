@@ -1,0 +1,115 @@
+"""Step ``evaluate``: holdout metrics and the gate against the current champion.
+
+Metrics: ROC AUC, accuracy, log loss, calibration error, p95 batch latency, ROC AUC per segment. The champion is
+scored on the same holdout when it can read it (else its recorded AUC is used). Outputs ``passed`` and ``reason``.
+
+    python -m workflows.steps.evaluate --model-name credit-risk --run-id <run>
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workflows.steps._io import input_artifact, output_artifact, run_step
+from workflows.steps.contract import StepContract
+
+__all__ = ["METRICS_ARTIFACT", "EvaluationResult", "evaluate", "main"]
+
+METRICS_ARTIFACT = "evaluation/metrics.json"
+
+
+@dataclass
+class EvaluationResult:
+    passed: bool
+    reason: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def _champion_auc(
+    client: Any, model_name: str, run_id: str, holdout: Any, columns: list[str]
+) -> tuple[float | None, str]:
+    """The champion's AUC on this holdout; its recorded AUC when it cannot score these columns; None if no champion."""
+    import mlflow
+
+    from workflows.steps._evaluation import holdout_metrics
+    from workflows.steps._registry import CHAMPION, version_by_alias
+
+    champion = version_by_alias(client, model_name, CHAMPION)
+    if champion is None or champion.run_id == run_id:
+        return None, "no champion"
+    label = f"champion v{champion.version}"
+    try:
+        model = mlflow.pyfunc.load_model(f"models:/{model_name}@{CHAMPION}")
+        return holdout_metrics(model, holdout, columns)[0]["roc_auc"], label
+    except Exception:
+        recorded = client.get_run(champion.run_id).data.metrics.get("holdout_roc_auc")
+        return recorded, f"{label} (recorded metric)"
+
+
+def evaluate(
+    model_name: str,
+    run_id: str,
+    training_set_path: Path,
+    min_auc: float = 0.70,
+    max_regression: float = 0.01,
+    *,
+    metrics_path: Path | None = None,
+) -> EvaluationResult:
+    """Score the run's model on the newest 20% of the training set and apply the gate; logs everything to the run."""
+    import mlflow
+
+    from workflows.steps._dataset import read_training_set, split
+    from workflows.steps._evaluation import Gate, batch_latency_p95_ms, holdout_metrics, segment_metrics
+    from workflows.steps._registry import connect
+    from workflows.steps.train import MODEL_PATH, MODEL_URI_TAG
+
+    client = connect()
+    data = read_training_set(training_set_path)
+    holdout = split(data.frame)[2]
+    columns = data.schema.names
+    model_uri = client.get_run(run_id).data.tags.get(MODEL_URI_TAG) or f"runs:/{run_id}/{MODEL_PATH}"
+    model = mlflow.pyfunc.load_model(model_uri)
+    metrics, scores = holdout_metrics(model, holdout, columns)
+    metrics["p95_batch_latency_ms"] = batch_latency_p95_ms(model, holdout, columns)
+    champion_auc, champion_label = _champion_auc(client, model_name, run_id, holdout, columns)
+    passed, reason = Gate(min_auc, max_regression).judge(metrics["roc_auc"], champion_auc, champion_label)
+    report = {
+        "holdout_rows": len(holdout),
+        "metrics": metrics,
+        "segments": segment_metrics(holdout, scores),
+        "champion": {"label": champion_label, "roc_auc": champion_auc},
+        "gate": {"min_auc": min_auc, "max_regression": max_regression, "passed": passed, "reason": reason},
+    }
+    for name, value in metrics.items():
+        client.log_metric(run_id, f"holdout_{name}", value)
+    client.log_text(run_id, json.dumps(report, indent=2), METRICS_ARTIFACT)
+    client.set_tag(run_id, "evaluation.passed", str(passed).lower())
+    client.set_tag(run_id, "evaluation.reason", reason)
+    if metrics_path is not None:
+        metrics_path.parent.mkdir(parents=True, exist_ok=True)
+        metrics_path.write_text(json.dumps(report, indent=2))
+    return EvaluationResult(passed=passed, reason=reason, metrics=report)
+
+
+def _body(contract: StepContract, flags: dict[str, str]) -> dict[str, Any]:
+    result = evaluate(
+        flags["model_name"],
+        flags["run_id"],
+        input_artifact(contract, "training-set"),
+        float(flags["min_auc"]),
+        float(flags["max_regression"]),
+        metrics_path=output_artifact(contract, "metrics"),
+    )
+    return {"passed": str(result.passed).lower(), "reason": result.reason}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    run_step("evaluate", argv, _body)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""Step ``promote`` (runs only when evaluate passed): the schema compatibility gate, then alias ``champion``.
+
+The model's signature must match the Feast feature service schema in force and, when the lake has captured
+payloads, the columns serving actually receives. A mismatch blocks promotion with an error naming the columns.
+The previous champion stays recorded (alias ``previous-champion`` and a tag), so a rollback is one alias move.
+``promote`` is the function the GitOps issue calls.
+
+    python -m workflows.steps.promote --model-name credit-risk --version 3
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from workflows.steps._io import run_step
+from workflows.steps.contract import StepContract
+
+__all__ = ["PromotionResult", "main", "model_signature", "promote", "recent_payload_columns"]
+
+PAYLOAD_ROWS = 1_000
+
+
+@dataclass(frozen=True)
+class PromotionResult:
+    champion_version: str
+    previous_version: str | None
+    checked: list[str] = field(default_factory=list)
+
+
+def model_signature(model_uri: str) -> tuple[dict[str, str], set[str]]:
+    """Input column -> MLflow type, and the set of required columns, of a logged model."""
+    from mlflow.models import get_model_info
+
+    inputs = get_model_info(model_uri).signature.inputs
+    columns = {spec.name: str(spec.type.name if hasattr(spec.type, "name") else spec.type) for spec in inputs.inputs}
+    return columns, {spec.name for spec in inputs.inputs if getattr(spec, "required", True)}
+
+
+def recent_payload_columns(model_name: str) -> dict[str, str]:
+    """Columns (and inferred kinds) of the latest captured payloads; empty when there is no lake or no data."""
+    try:
+        from monitors.lake import default_lake_uri, read_window
+    except ImportError:
+        return {}
+    return dict(read_window(default_lake_uri(), model_name, last_rows=PAYLOAD_ROWS).columns_seen)
+
+
+def _require_passed_evaluation(client: Any, model_version: Any) -> None:
+    """Defence in depth behind the DAG's ``when``: a version whose evaluation failed is never promoted."""
+    from driftloop.errors import ConflictError
+
+    tags = client.get_run(model_version.run_id).data.tags if model_version.run_id else {}
+    if tags.get("evaluation.passed") == "false":
+        raise ConflictError(
+            f"{model_version.name} v{model_version.version} failed evaluation: {tags.get('evaluation.reason', '')}",
+            hint="train a better challenger; only versions that pass evaluate can become champion",
+        )
+
+
+def promote(
+    model_name: str,
+    version: str,
+    *,
+    feature_schema: Any = None,
+    payload_columns: dict[str, str] | None = None,
+) -> PromotionResult:
+    """Gate, then move ``champion`` to ``version``; raises SchemaMismatchError naming the columns on a mismatch."""
+    from driftloop.errors import SchemaMismatchError
+    from features.store import schema_in_force
+    from workflows.steps._compatibility import signature_vs_payloads, signature_vs_schema
+    from workflows.steps._registry import CHAMPION, PREVIOUS_CHAMPION, connect, get_version, version_by_alias
+
+    client = connect()
+    _require_passed_evaluation(client, get_version(client, model_name, version))
+    signature, required = model_signature(f"models:/{model_name}/{version}")
+    schema = feature_schema or schema_in_force(model_name)
+    seen = recent_payload_columns(model_name) if payload_columns is None else payload_columns
+    mismatches = [signature_vs_schema(signature, schema)]
+    if seen:
+        mismatches.append(signature_vs_payloads(signature, seen, required))
+    blocking = [mismatch for mismatch in mismatches if mismatch]
+    if blocking:
+        columns = sorted({column for mismatch in blocking for column in mismatch.columns})
+        raise SchemaMismatchError(
+            f"{model_name} v{version} is not promoted: its signature does not match the schema in force "
+            f"(columns {columns}): " + " | ".join(mismatch.describe() for mismatch in blocking),
+            columns=columns,
+            hint="retrain on data built from the feature views in force, or migrate the feature service and serving "
+            "together (features/definitions.py) before promoting",
+        )
+    previous = version_by_alias(client, model_name, CHAMPION)
+    previous_version = previous.version if previous is not None else None
+    if previous_version is not None and str(previous_version) != str(version):
+        client.set_registered_model_alias(model_name, PREVIOUS_CHAMPION, previous_version)
+    client.set_model_version_tag(model_name, version, "previous_champion_version", previous_version or "none")
+    client.set_registered_model_alias(model_name, CHAMPION, version)
+    return PromotionResult(str(version), previous_version, [mismatch.against for mismatch in mismatches])
+
+
+def _body(contract: StepContract, flags: dict[str, str]) -> dict[str, Any]:
+    return {"champion-version": promote(flags["model_name"], flags["version"]).champion_version}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    run_step("promote", argv, _body)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""Step ``register``: a model version with full lineage tags, reference data and a model card; alias challenger.
+
+Lineage tags (see ``LINEAGE_TAGS``): git commit, data snapshot id, feature schema fingerprint, feature service,
+workflow name/uid, trigger and trigger ref, parent champion version.
+
+    python -m workflows.steps.register --model-name credit-risk --run-id <run> --snapshot-id <id> \\
+        --trigger manual --trigger-ref cli --git-commit <sha> --workflow-name local --workflow-uid local
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from workflows.steps._io import run_step
+from workflows.steps.contract import StepContract
+
+__all__ = ["LINEAGE_TAGS", "RegisterResult", "main", "register"]
+
+LINEAGE_TAGS = (
+    "git_commit",
+    "data_snapshot_id",
+    "feature_schema_fingerprint",
+    "feature_service",
+    "workflow_name",
+    "workflow_uid",
+    "trigger",
+    "trigger_ref",
+    "parent_champion_version",
+)
+
+
+@dataclass(frozen=True)
+class RegisterResult:
+    version: str
+    tags: dict[str, str]
+    reference: dict[str, str]
+
+
+def _log_reference(client: Any, run_id: str, schema_json: dict[str, Any]) -> dict[str, str]:
+    """Reference data from the run's own training set (train portion only: what the model learnt from)."""
+    import tempfile
+    from pathlib import Path
+
+    from features.contract import FeatureSchema
+    from workflows.steps._dataset import read_training_set, split
+    from workflows.steps._reference import write_reference
+    from workflows.steps._registry import download_artifact
+    from workflows.steps.train import TRAINING_SET_ARTIFACT
+
+    with tempfile.TemporaryDirectory() as tmp:
+        training_set = read_training_set(download_artifact(client, run_id, TRAINING_SET_ARTIFACT, Path(tmp) / "in"))
+        status = write_reference(
+            split(training_set.frame)[0], FeatureSchema.from_json(schema_json), Path(tmp) / "reference"
+        )
+        client.log_artifacts(run_id, str(Path(tmp) / "reference"), "reference")
+    return status
+
+
+def register(
+    model_name: str,
+    run_id: str,
+    snapshot_id: str,
+    trigger: str,
+    trigger_ref: str,
+    git_commit: str,
+    workflow_name: str,
+    workflow_uid: str,
+) -> RegisterResult:
+    """Register ``runs:/<run_id>/model`` as a new version of ``model_name`` and alias it ``challenger``."""
+    import mlflow
+
+    from driftloop.errors import DataContractError
+    from workflows.steps._model_card import model_card
+    from workflows.steps._registry import CHALLENGER, CHAMPION, connect, download_artifact, version_by_alias
+    from workflows.steps.evaluate import METRICS_ARTIFACT
+    from workflows.steps.train import MODEL_PATH, MODEL_URI_TAG, SCHEMA_ARTIFACT
+
+    client = connect()
+    run = client.get_run(run_id)
+    params = run.data.params
+    if params.get("snapshot_id") != snapshot_id:
+        raise DataContractError(
+            f"run {run_id} was trained on snapshot {params.get('snapshot_id')}, not {snapshot_id}",
+            hint="pass the snapshot id that build-training-set produced in the same workflow run",
+        )
+    parent = version_by_alias(client, model_name, CHAMPION)
+    tags = {
+        "git_commit": git_commit,
+        "data_snapshot_id": snapshot_id,
+        "feature_schema_fingerprint": params.get("feature_schema_fingerprint", ""),
+        "feature_service": params.get("feature_service", ""),
+        "workflow_name": workflow_name,
+        "workflow_uid": workflow_uid,
+        "trigger": trigger,
+        "trigger_ref": trigger_ref,
+        "parent_champion_version": parent.version if parent is not None else "none",
+    }
+    schema_json = json.loads(download_artifact(client, run_id, SCHEMA_ARTIFACT).read_text())
+    reference = _log_reference(client, run_id, schema_json)
+    model_uri = run.data.tags.get(MODEL_URI_TAG) or f"runs:/{run_id}/{MODEL_PATH}"
+    registered = mlflow.register_model(model_uri, model_name, tags=tags)
+    version = str(registered.version)
+    try:
+        report = json.loads(download_artifact(client, run_id, METRICS_ARTIFACT).read_text())
+    except Exception:
+        report = {}
+    client.log_text(run_id, model_card(model_name, version, tags, params, report), "model_card.md")
+    client.set_model_version_tag(model_name, version, "reference", json.dumps(reference))
+    client.set_registered_model_alias(model_name, CHALLENGER, version)
+    return RegisterResult(version=version, tags=tags, reference=reference)
+
+
+def _body(contract: StepContract, flags: dict[str, str]) -> dict[str, Any]:
+    keys = (
+        "model_name",
+        "run_id",
+        "snapshot_id",
+        "trigger",
+        "trigger_ref",
+        "git_commit",
+        "workflow_name",
+        "workflow_uid",
+    )
+    return {"version": register(*(flags[key] for key in keys)).version}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    run_step("register", argv, _body)
+
+
+if __name__ == "__main__":
+    main()

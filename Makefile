@@ -50,8 +50,9 @@ test-fast: venv ## unit tests only (skips tests marked slow)
 demo: venv system ## run the most complete loop that exists so far
 	$(VENV)/bin/python -m driftloop.demo
 
-submit: venv compile ## compile, then submit the training pipeline and wait for it
-	$(VENV)/bin/driftloop submit training --wait
+submit: venv compile ## compile, start MLflow + the engine if needed, submit the training pipeline and wait
+	$(VENV)/bin/driftloop stack up mlflow engine
+	$(VENV)/bin/driftloop submit training --wait $(if $(DATASET),-p dataset=$(DATASET))
 
 bench: venv ## run every benchmark in bench/ and print its table
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script; done

@@ -1,0 +1,313 @@
+"""Pod-like nodes (container, script, containerSet): build the processes, volumes and GPUs, run them in a
+sandbox, and turn the exit into Argo's phase, message and outputs."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from driftloop.config import get_settings
+from driftloop.errors import DriftloopError, EngineError
+from workflows.engine._gpu import gpus_requested
+from workflows.engine._images import SHIMS_INSIDE
+from workflows.engine._outputs import OutputsError, collect_pod_outputs
+from workflows.engine._pods import ContainerRun, Sandbox
+from workflows.engine._retry import parse_duration
+from workflows.engine.expressions import evaluate
+
+__all__ = ["node_log_path", "run_pod"]
+
+SCRIPT_PATH = "/argo/staging/script"
+DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
+
+
+def node_log_path(home: Path, workflow_name: str, node_id: str) -> Path:
+    """Where a node's stdout+stderr are logged (kept after the run; the sandbox itself is removed)."""
+    return Path(home) / "logs" / workflow_name / f"{node_id}.log"
+
+
+def _ordered_set(containers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """containerSet containers in dependency order (a stable topological sort)."""
+    by_name = {c["name"]: c for c in containers}
+    done: list[str] = []
+    pending = [c["name"] for c in containers]
+    while pending:
+        ready = [n for n in pending if all(d in done for d in by_name[n].get("dependencies") or [])]
+        if not ready:
+            raise EngineError(f"containerSet dependencies form a cycle among {pending}")
+        done.append(ready[0])
+        pending.remove(ready[0])
+    return [by_name[n] for n in done]
+
+
+def _environment(container: dict[str, Any], runtime: Any, node_id: str) -> dict[str, str]:
+    env = {"PATH": runtime.path, "HOME": "/root", "HOSTNAME": node_id, "ARGO_NODE_ID": node_id}
+    env.update(runtime.pass_env)
+    for entry in container.get("env") or []:
+        if "value" in entry:
+            env[entry["name"]] = str(entry["value"])
+        elif ((entry.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath") == "metadata.name":
+            env[entry["name"]] = node_id
+    return env
+
+
+def _volume_dirs(ex: Any, template: dict[str, Any], node_dir: Path) -> dict[str, Path]:
+    """Volume name -> host folder: emptyDir per node, claims per workflow (or per engine for existing claims)."""
+    dirs: dict[str, Path] = {}
+    for claim in ex.spec.get("volumeClaimTemplates") or []:
+        name = (claim.get("metadata") or {}).get("name")
+        if name:
+            dirs[name] = ex.run_dir / "volumes" / name
+    for volume in [*(ex.spec.get("volumes") or []), *(template.get("volumes") or [])]:
+        name = volume.get("name")
+        if "persistentVolumeClaim" in volume:
+            dirs[name] = ex.ctx.home / "pvc" / volume["persistentVolumeClaim"].get("claimName", name)
+        elif "hostPath" in volume:
+            dirs[name] = Path(volume["hostPath"].get("path", "/"))
+        else:  # emptyDir, configMap, secret…: a fresh folder per node
+            dirs[name] = node_dir / "volumes" / name
+    return dirs
+
+
+def _mounts(
+    ex: Any, template: dict[str, Any], containers: list[dict[str, Any]], node_dir: Path
+) -> list[tuple[Path, str]]:
+    dirs = _volume_dirs(ex, template, node_dir)
+    mounts: dict[str, Path] = {}
+    for container in containers:
+        for mount in container.get("volumeMounts") or []:
+            source = dirs.get(mount.get("name"))
+            if source is None:
+                raise EngineError(
+                    f"volumeMount {mount.get('name')!r} names no volume of the workflow or template",
+                    hint="declare it under spec.volumes, template volumes, or spec.volumeClaimTemplates",
+                )
+            if mount.get("subPath"):
+                source = source / mount["subPath"]
+            source.mkdir(parents=True, exist_ok=True)
+            mounts[mount["mountPath"]] = source
+    return [(source, target) for target, source in mounts.items()]
+
+
+def _containers(ex: Any, template: dict[str, Any], sandbox_script: str | None, node_id: str) -> list[ContainerRun]:
+    specs: list[tuple[str, dict[str, Any]]] = [("init", c) for c in template.get("initContainers") or []]
+    if template.get("containerSet"):
+        ordered = _ordered_set(template["containerSet"].get("containers") or [])
+        specs += [("main", c) for c in ordered]
+    else:
+        specs.append(("main", template.get("script") or template.get("container") or {}))
+    specs += [("sidecar", c) for c in template.get("sidecars") or []]
+    runs = []
+    single_main = sum(1 for role, _ in specs if role == "main") == 1
+    for role, spec in specs:
+        image = str(spec.get("image") or "")
+        runtime = ex.ctx.images.runtime(image, ex.ctx.isolated)
+        command = [str(c) for c in spec.get("command") or []]
+        args = [str(a) for a in spec.get("args") or []]
+        if role == "main" and sandbox_script is not None:
+            argv = [*(command or ["sh"]), sandbox_script]
+        else:
+            argv = runtime.argv(command, args)
+        if not argv or runtime.which(argv[0]) is None:
+            raise EngineError(
+                f"image {image!r} ({runtime.kind} runtime): command {argv[0] if argv else '(none)'!r} is not "
+                "available on this machine",
+                hint="install it on the host, or map the image to another runtime in <home>/image-map.yaml",
+            )
+        name = str(spec.get("name") or "main")
+        captures = role == "main" and (single_main or name == "main")
+        runs.append(
+            ContainerRun(
+                name,
+                argv,
+                _environment(spec, runtime, node_id),
+                str(spec.get("workingDir") or runtime.default_cwd),
+                role,
+                captures,
+            )
+        )
+    return runs
+
+
+@contextlib.contextmanager
+def _gpus(ex: Any, node: dict[str, Any], template: dict[str, Any]) -> Iterator[tuple[dict[str, str], str | None]]:
+    """CUDA_VISIBLE_DEVICES for the node (held until it ends) and a warning when it falls back to CPU."""
+    specs = [template.get("container") or template.get("script") or {}]
+    specs += list((template.get("containerSet") or {}).get("containers") or [])
+    wanted = max((gpus_requested(s) for s in specs), default=0)
+    if wanted == 0:
+        yield {}, None
+        return
+    pool = ex.ctx.gpus
+    if not pool.devices:
+        if ex.ctx.gpu_fallback == "error":
+            raise EngineError(
+                f"the node requests {wanted} nvidia.com/gpu but this machine has no GPU",
+                hint="set DRIFTLOOP_GPU_FALLBACK=cpu to run it on CPU, or run on a machine with a GPU",
+            )
+        yield {"CUDA_VISIBLE_DEVICES": ""}, f"warning: requested {wanted} GPU(s) but none exist here; ran on CPU"
+        return
+    ex.book.update(node, message=f"Waiting for {wanted} GPU(s)")
+    taken = pool.acquire(wanted, lambda: ex.shutdown_reason() is not None)
+    if taken is None:
+        raise EngineError(
+            f"the node requests {wanted} nvidia.com/gpu; this machine has {len(pool.devices)}",
+            hint="lower the request or run on a bigger machine",
+        )
+    ex.book.update(node, message="")
+    try:
+        yield {"CUDA_VISIBLE_DEVICES": ",".join(taken)}, None
+    finally:
+        pool.release(taken)
+
+
+@contextlib.contextmanager
+def _pod_slot(ex: Any) -> Iterator[None]:
+    if ex.pod_slots is None:
+        yield
+        return
+    while not ex.pod_slots.acquire(timeout=0.1):
+        if ex.shutdown_reason() is not None:
+            break
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            ex.pod_slots.release()
+
+
+def _deadline(template: dict[str, Any]) -> float | None:
+    limits = [
+        parse_duration(template[k]) for k in ("activeDeadlineSeconds", "timeout") if template.get(k) not in (None, "")
+    ]
+    return time.monotonic() + min(limits) if limits else None
+
+
+def _prepare(
+    ex: Any, node: dict[str, Any], resolved: dict[str, Any], artifacts: dict[str, Any]
+) -> tuple[Sandbox, list[ContainerRun]]:
+    """The node's sandbox (volumes, shims, the engine home for project images), inputs and script in place."""
+    node_dir = ex.run_dir / "nodes" / f"{node['id']}-{uuid.uuid4().hex[:8]}"  # unique: a retry may reuse the id
+    main_specs = (resolved.get("containerSet") or {}).get("containers") or [
+        resolved.get("script") or resolved.get("container") or {}
+    ]
+    every_spec = [*main_specs, *(resolved.get("initContainers") or []), *(resolved.get("sidecars") or [])]
+    mounts = _mounts(ex, resolved, every_spec, node_dir)
+    if any(ex.ctx.images.kind_of(str(c.get("image") or "")) == "project" for c in main_specs):
+        homes = {Path(ex.ctx.home).resolve(), get_settings().home}
+        mounts += [(home, str(home)) for home in homes if home.exists()]
+    mounts.append((ex.ctx.images.shim_dir, SHIMS_INSIDE))
+    sandbox = Sandbox(node_dir, ex.ctx.isolated, mounts, ex.ctx.launcher)
+    try:
+        for declared in (resolved.get("inputs") or {}).get("artifacts") or []:
+            artifact = artifacts.get(declared["name"])
+            if artifact is not None and declared.get("path"):
+                destination = sandbox.host_path(declared["path"], for_write=True)
+                ex.ctx.artifacts.load(artifact, destination, artifact.get("subPath"))
+        script = None
+        if resolved.get("script") is not None:
+            script = sandbox.place_file(SCRIPT_PATH, str(resolved["script"].get("source") or ""), 0o755)
+        return sandbox, _containers(ex, resolved, script, node["id"])
+    except BaseException:
+        sandbox.cleanup()
+        raise
+
+
+def run_pod(
+    ex: Any, node: dict[str, Any], template: dict[str, Any], scope: dict[str, Any], artifacts: dict[str, Any]
+) -> dict[str, Any]:
+    """Run a container/script/containerSet node to its end; returns the finished node."""
+    from workflows.engine.templating import substitute_obj
+
+    resolved = substitute_obj(template, scope)
+    log = node_log_path(ex.ctx.home, ex.name, node["id"])
+    try:
+        sandbox, containers = _prepare(ex, node, resolved, artifacts)
+    except DriftloopError as exc:
+        return ex.book.finish(node, "Error", exc.message)
+    deadline = _deadline(resolved)
+
+    def should_kill() -> str | None:
+        reason = ex.shutdown_reason()
+        if reason is None and deadline is not None and time.monotonic() > deadline:
+            reason = DEADLINE_MESSAGE
+        return reason
+
+    try:
+        with _gpus(ex, node, resolved) as (gpu_env, warning), _pod_slot(ex):
+            for container in containers:
+                container.env.update(gpu_env)
+            if should_kill() is not None:
+                return ex.book.finish(node, "Failed", should_kill())
+            ex.book.update(node, phase="Running", hostNodeName="localhost")
+            outcome = sandbox.run(containers, log, should_kill)
+        return _finish(ex, node, resolved, sandbox, outcome, scope, warning)
+    except DriftloopError as exc:
+        return ex.book.finish(node, "Error", exc.message)
+    finally:
+        if not os.environ.get("DRIFTLOOP_ENGINE_KEEP_SANDBOX"):
+            sandbox.cleanup()
+
+
+def _finish(
+    ex: Any,
+    node: dict[str, Any],
+    template: dict[str, Any],
+    sandbox: Sandbox,
+    outcome: Any,
+    scope: dict[str, Any],
+    warning: str | None,
+) -> dict[str, Any]:
+    if outcome.sandbox_error:
+        return ex.book.finish(node, "Error", outcome.sandbox_error)
+    phase = "Succeeded" if outcome.exit_code == 0 and outcome.killed is None else "Failed"
+    message = outcome.killed or (None if phase == "Succeeded" else f"Error (exit code {outcome.exit_code})")
+    try:
+        outputs = collect_pod_outputs(
+            template,
+            sandbox.host_path,
+            outcome.stdout,
+            outcome.exit_code,
+            ex.ctx.artifacts,
+            f"{ex.name}/{node['id']}",
+            lambda expression: evaluate(expression, scope),
+        )
+    except DriftloopError as exc:
+        outputs = {"exitCode": str(outcome.exit_code)} if outcome.exit_code is not None else {}
+        if phase == "Succeeded":
+            phase, message = "Error", exc.message
+    except OSError as exc:
+        raise OutputsError(f"collecting outputs failed: {exc}") from exc
+    ex.publish_globals(outputs)
+    if warning:
+        message = f"{message}; {warning}" if message else warning
+    _container_children(ex, node, template, sandbox)
+    return ex.book.finish(node, phase, message, outputs=outputs or None)
+
+
+def _container_children(ex: Any, node: dict[str, Any], template: dict[str, Any], sandbox: Sandbox) -> None:
+    """containerSet: one Container node per container, as Argo shows them."""
+    for container in (template.get("containerSet") or {}).get("containers") or []:
+        code = sandbox.exit_code_of(container["name"])
+        child = ex.book.create(
+            f"{node['name']}.{container['name']}",
+            display_name=container["name"],
+            node_type="Container",
+            template_name=node.get("templateName"),
+            boundary_id=node.get("boundaryID"),
+            parent_id=node["id"],
+        )
+        if code is None:
+            ex.book.finish(child, "Omitted", "not run: an earlier container failed")
+        else:
+            ex.book.finish(
+                child,
+                "Succeeded" if code == 0 else "Failed",
+                None if code == 0 else f"Error (exit code {code})",
+                outputs={"exitCode": str(code)},
+            )

@@ -14,12 +14,13 @@ from typing import Any
 import click
 
 from driftloop import __version__
-from driftloop.config import SETTING_DOCS, PREFIX, get_settings
+from driftloop.config import PREFIX, SETTING_DOCS, get_settings
 from driftloop.errors import DriftloopError
 
-__all__ = ["main", "cli", "COMMANDS"]
+__all__ = ["COMMANDS", "cli", "main"]
 
 # name -> (module, attribute, one-line help shown by `driftloop --help`)
+# fmt: off
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "compile": ("workflows.compiler.cli", "compile_command", "Compile the Hera pipelines to manifests/workflows/ (validated)."),
     "lint": ("workflows.compiler.cli", "lint_command", "Validate Argo YAML files: CRD schema + Argo's semantic checks."),
@@ -35,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "drift": ("monitors.drift.cli", "drift_command", "Compute drift between a reference and a current dataset."),
     "monitor": ("monitors.drift.cli", "monitor_command", "Continuously compute drift on the lake and export Prometheus metrics."),
 }
+# fmt: on
 
 
 class LazyGroup(click.Group):

@@ -14,7 +14,7 @@ from typing import Any
 
 from driftloop.errors import ConfigError
 
-__all__ = ["Settings", "SETTING_DOCS", "get_settings", "repo_root", "PREFIX"]
+__all__ = ["PREFIX", "SETTING_DOCS", "Settings", "get_settings", "repo_root"]
 
 PREFIX = "DRIFTLOOP_"
 
@@ -98,7 +98,8 @@ def get_settings(env: dict[str, str] | None = None) -> Settings:
             raise ValueError
     except ValueError:
         raise ConfigError(
-            f"{PREFIX}SEMAPHORE_SIZE={size_text!r} is not a positive integer", hint="e.g. export DRIFTLOOP_SEMAPHORE_SIZE=2"
+            f"{PREFIX}SEMAPHORE_SIZE={size_text!r} is not a positive integer",
+            hint="e.g. export DRIFTLOOP_SEMAPHORE_SIZE=2",
         ) from None
     return Settings(
         home=_path(_raw("home", source)),

@@ -7,17 +7,17 @@ should not have to open the source to find out.
 from __future__ import annotations
 
 __all__ = [
-    "DriftloopError",
     "ConfigError",
-    "ValidationError",
-    "LintIssue",
-    "EngineError",
-    "NotFoundError",
     "ConflictError",
-    "ServiceUnavailableError",
     "DataContractError",
-    "SchemaMismatchError",
+    "DriftloopError",
+    "EngineError",
+    "LintIssue",
     "MissingDependencyError",
+    "NotFoundError",
+    "SchemaMismatchError",
+    "ServiceUnavailableError",
+    "ValidationError",
 ]
 
 from dataclasses import dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Param", "Artifact", "StepContract", "STEPS", "OUTPUT_DIR", "INPUT_DIR", "step"]
+__all__ = ["INPUT_DIR", "OUTPUT_DIR", "STEPS", "Artifact", "Param", "StepContract", "step"]
 
 OUTPUT_DIR = "/tmp/outputs"
 INPUT_DIR = "/tmp/inputs"

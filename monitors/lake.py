@@ -1,0 +1,290 @@
+"""The inference lake: captured payloads as parquet, partitioned by model, date and hour.
+
+Layout (any fsspec URI; a local directory by default)::
+
+    <lake>/model=<name>/date=YYYY-MM-DD/hour=HH/part-<id>.parquet
+
+Every file has the same stored schema (:data:`STORED_SCHEMA`): metadata columns plus the record's input
+features as a JSON object in ``_inputs``. Keeping features as JSON means a request whose schema changed
+(a new column, a string where a number was) is stored exactly as sent instead of failing a typed write;
+:func:`read_window` turns it back into one column per feature. Writes are idempotent: the part id names
+the file, so writing the same id twice replaces rather than duplicates (the sidecar uses its spool
+segment id, which makes crash replay safe).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import fsspec
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from driftloop.errors import ConfigError
+
+__all__ = [
+    "META_COLUMNS",
+    "STORED_SCHEMA",
+    "LakeRow",
+    "LakeWindow",
+    "default_lake_uri",
+    "list_parts",
+    "partition_dir",
+    "read_window",
+    "write_frame",
+    "write_rows",
+]
+
+# Columns of LakeWindow.frame besides the features, in this order.
+META_COLUMNS = ("_request_id", "_ts", "_model_version", "_status", "_latency_ms", "_prediction")
+_MALFORMED_COLUMNS = ("_request_id", "_ts", "_model_version", "_status", "_latency_ms", "_error", "_raw")
+
+STORED_SCHEMA = pa.schema(
+    [
+        ("_request_id", pa.string()),
+        ("_ts", pa.timestamp("us", tz="UTC")),
+        ("_model_version", pa.string()),
+        ("_status", pa.int32()),
+        ("_latency_ms", pa.float64()),
+        ("_row", pa.int32()),  # position of the record in its request
+        ("_inputs", pa.string()),  # JSON object column -> value; null when the request did not parse
+        ("_prediction", pa.string()),  # JSON value; null when the response had none
+        ("_error", pa.string()),  # why the request did not parse; null when it did
+        ("_raw", pa.string()),  # the raw request body, kept only for malformed requests
+    ]
+)
+
+_PART = re.compile(r"date=(\d{4}-\d{2}-\d{2})/hour=(\d{2})/part-[^/]+\.parquet$")
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass(frozen=True)
+class LakeRow:
+    """One inference record, or one malformed request (``error`` set, ``inputs`` None)."""
+
+    request_id: str
+    ts: datetime
+    model_version: str
+    status: int
+    latency_ms: float
+    row: int = 0
+    inputs: dict[str, Any] | None = None
+    prediction: Any = None
+    error: str | None = None
+    raw: str | None = None
+
+
+@dataclass
+class LakeWindow:
+    """What :func:`read_window` returns: well-formed records, malformed ones, and the columns seen."""
+
+    frame: pd.DataFrame  # one row per record: feature columns + META_COLUMNS, ordered by _ts
+    malformed: pd.DataFrame  # one row per unparseable request: _request_id, _ts, ..., _error, _raw
+    columns_seen: dict[str, str] = field(default_factory=dict)  # feature -> pandas.api.types.infer_dtype
+    files_read: int = 0
+
+
+def default_lake_uri() -> str:
+    """The lake in force: ``DRIFTLOOP_LAKE_URI`` when set, else ``<home>/lake``."""
+    from driftloop.config import get_settings
+
+    return get_settings().lake_uri
+
+
+def partition_dir(lake_uri: str, model: str, ts: datetime) -> str:
+    """The partition folder (a path of the lake's filesystem) that holds records taken at ``ts``."""
+    _, root = _filesystem(lake_uri)
+    return _partition(root, _check_model(model), ts)
+
+
+def write_rows(lake_uri: str, model: str, rows: Sequence[LakeRow], part_id: str) -> list[str]:
+    """Write ``rows`` as one part file per hour partition, named after ``part_id``; idempotent.
+
+    Each file is written under a temporary name and renamed, so a reader never sees half a file and a
+    crash leaves at most a temporary file that readers ignore.
+    """
+    if not _SAFE_NAME.match(part_id):
+        raise ValueError(f"part id {part_id!r} must be a plain file-name token")
+    fs, root = _filesystem(lake_uri)
+    model = _check_model(model)
+    by_partition: dict[str, list[LakeRow]] = {}
+    for row in rows:
+        by_partition.setdefault(_partition(root, model, row.ts), []).append(row)
+    written = []
+    for folder, members in sorted(by_partition.items()):
+        fs.makedirs(folder, exist_ok=True)
+        final = f"{folder}/part-{part_id}.parquet"
+        temporary = f"{folder}/.tmp-{uuid.uuid4().hex}.parquet"
+        with fs.open(temporary, "wb") as handle:
+            pq.write_table(_to_table(members), handle, compression="zstd")
+        fs.mv(temporary, final)
+        written.append(final)
+    return written
+
+
+def write_frame(
+    lake_uri: str,
+    model: str,
+    features: pd.DataFrame,
+    *,
+    ts: datetime | Sequence[datetime] | None = None,
+    predictions: Sequence[Any] | None = None,
+    model_version: str = "",
+    status: int = 200,
+    part_id: str | None = None,
+) -> list[str]:
+    """Store a feature frame as if it had been served (backfills, tests, the drift monitor's fixtures)."""
+    now = datetime.now(UTC)
+    stamps = list(ts) if isinstance(ts, Sequence) else [ts or now] * len(features)
+    part = part_id or f"frame-{uuid.uuid4().hex}"
+    rows = [
+        LakeRow(
+            request_id=f"{part}-{i}",
+            ts=stamps[i],
+            model_version=model_version,
+            status=status,
+            latency_ms=0.0,
+            inputs=record,
+            prediction=None if predictions is None else predictions[i],
+        )
+        for i, record in enumerate(features.to_dict(orient="records"))
+    ]
+    return write_rows(lake_uri, model, rows, part)
+
+
+def list_parts(lake_uri: str, model: str) -> list[str]:
+    """Every part file of ``model``, oldest partition first."""
+    fs, root = _filesystem(lake_uri)
+    pattern = f"{root}/model={_check_model(model)}/date=*/hour=*/part-*.parquet"
+    return sorted(fs.glob(pattern), key=_part_sort_key)
+
+
+def read_window(
+    lake_uri: str, model: str, *, last_rows: int | None = None, since: datetime | None = None
+) -> LakeWindow:
+    """The recent inference records of ``model``: the last ``last_rows`` and/or those at or after ``since``.
+
+    Only the partitions that can hold matching records are opened. A missing lake reads as empty, so a
+    monitor started before the first request simply sees no data yet.
+    """
+    if last_rows is not None and last_rows < 0:
+        raise ValueError("last_rows must be >= 0")
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    fs, _ = _filesystem(lake_uri)
+    by_hour: dict[tuple[str, str], list[str]] = {}
+    for path in list_parts(lake_uri, model):
+        match = _PART.search(path)
+        if match and (since is None or _hour_end(match.group(1), match.group(2)) > since):
+            by_hour.setdefault((match.group(1), match.group(2)), []).append(path)
+    tables: list[pa.Table] = []
+    rows = files = 0
+    for hour in sorted(by_hour, reverse=True):  # newest first, so last_rows stops early
+        if last_rows is not None and rows >= last_rows:
+            break
+        # one dataset per hour: pyarrow reads its many small part files in parallel threads
+        table = ds.dataset(by_hour[hour], schema=STORED_SCHEMA, format="parquet", filesystem=fs).to_table()
+        tables.append(table)
+        rows += table.num_rows
+        files += len(by_hour[hour])
+    stored = pa.concat_tables(tables).to_pandas() if tables else STORED_SCHEMA.empty_table().to_pandas()
+    return _window(stored, since=since, last_rows=last_rows, files=files)
+
+
+def _window(stored: pd.DataFrame, *, since: datetime | None, last_rows: int | None, files: int) -> LakeWindow:
+    if since is not None:
+        stored = stored[stored["_ts"] >= pd.Timestamp(since)]
+    bad = stored["_error"].notna()
+    malformed = stored[bad].sort_values(["_ts", "_request_id"], kind="stable")
+    good = stored[~bad].sort_values(["_ts", "_request_id", "_row"], kind="stable")
+    if last_rows is not None:
+        good = good.tail(last_rows)
+    decoded = [json.loads(text) for text in good["_inputs"]]
+    features = pd.DataFrame.from_records(decoded, index=good.index) if decoded else pd.DataFrame(index=good.index)
+    meta = good[[c for c in META_COLUMNS if c != "_prediction"]].copy()
+    meta["_prediction"] = _decode_predictions(good["_prediction"])
+    frame = pd.concat([features.drop(columns=list(META_COLUMNS), errors="ignore"), meta], axis=1)
+    seen = {str(c): pd.api.types.infer_dtype(frame[c], skipna=True) for c in frame.columns if c not in META_COLUMNS}
+    return LakeWindow(
+        frame=frame.reset_index(drop=True),
+        malformed=malformed[list(_MALFORMED_COLUMNS)].reset_index(drop=True),
+        columns_seen=seen,
+        files_read=files,
+    )
+
+
+def _decode_predictions(texts: pd.Series) -> pd.Series:
+    values = [None if text is None else json.loads(text) for text in texts]
+    series = pd.Series(values, index=texts.index, dtype=object)
+    numeric = pd.to_numeric(series, errors="coerce")
+    return numeric if numeric.notna().sum() == series.notna().sum() else series
+
+
+def _to_table(rows: Iterable[LakeRow]) -> pa.Table:
+    columns: dict[str, list[Any]] = {name: [] for name in STORED_SCHEMA.names}
+    for row in rows:
+        columns["_request_id"].append(row.request_id)
+        columns["_ts"].append(row.ts if row.ts.tzinfo else row.ts.replace(tzinfo=UTC))
+        columns["_model_version"].append(row.model_version)
+        columns["_status"].append(row.status)
+        columns["_latency_ms"].append(row.latency_ms)
+        columns["_row"].append(row.row)
+        columns["_inputs"].append(None if row.inputs is None else _dumps(row.inputs))
+        columns["_prediction"].append(None if row.prediction is None else _dumps(row.prediction))
+        columns["_error"].append(row.error)
+        columns["_raw"].append(row.raw)
+    return pa.Table.from_pydict(columns, schema=STORED_SCHEMA)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=_jsonable, allow_nan=True)
+
+
+def _jsonable(value: Any) -> Any:
+    """numpy scalars, timestamps and the like: stored as their Python value or text."""
+    if hasattr(value, "item"):
+        item = value.item()
+        return None if isinstance(item, float) and math.isnan(item) else item
+    return str(value)
+
+
+def _filesystem(lake_uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    if not lake_uri:
+        raise ConfigError("no lake URI given", hint="pass --lake DIR_OR_URI or set DRIFTLOOP_LAKE_URI")
+    try:
+        fs, root = fsspec.core.url_to_fs(lake_uri)
+    except (ImportError, ValueError) as exc:
+        raise ConfigError(
+            f"cannot open the lake {lake_uri!r}: {exc}",
+            hint="use a local directory or an fsspec URI whose filesystem package is installed (e.g. s3fs for s3://)",
+        ) from exc
+    return fs, str(root).rstrip("/")
+
+
+def _check_model(model: str) -> str:
+    if not _SAFE_NAME.match(model):
+        raise ConfigError(f"model name {model!r} cannot name a lake partition", hint="use letters, digits, . _ -")
+    return model
+
+
+def _partition(root: str, model: str, ts: datetime) -> str:
+    utc = ts.astimezone(UTC) if ts.tzinfo else ts.replace(tzinfo=UTC)
+    return f"{root}/model={model}/date={utc:%Y-%m-%d}/hour={utc:%H}"
+
+
+def _hour_end(date: str, hour: str) -> datetime:
+    return datetime.strptime(f"{date} {hour}", "%Y-%m-%d %H").replace(tzinfo=UTC) + timedelta(hours=1)
+
+
+def _part_sort_key(path: str) -> tuple[str, str]:
+    match = _PART.search(path)
+    return (match.group(0) if match else path, path)

@@ -1,0 +1,62 @@
+"""The sidecar's Prometheus metrics, in a registry of its own so several sidecars can live in one process."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["DROP_REASONS", "SidecarMetrics"]
+
+# Why a captured payload may be dropped; every drop is counted under one of these labels.
+DROP_REASONS = ("spool_full", "body_too_large", "spool_error", "torn_frame")
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class SidecarMetrics:
+    """Counters the proxy and the lake writer update; exposed at ``/metrics``."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        prefix = "driftloop_sidecar_"
+        self.requests = Counter(
+            prefix + "requests_total", "Requests proxied, by HTTP status.", ["code"], registry=self.registry
+        )
+        self.captured = Counter(prefix + "captured_total", "Payloads appended to the spool.", registry=self.registry)
+        self.dropped = Counter(
+            prefix + "dropped_total", "Payloads not captured, by reason.", ["reason"], registry=self.registry
+        )
+        for reason in DROP_REASONS:
+            self.dropped.labels(reason=reason)
+        self.spooled_bytes = Gauge(
+            prefix + "spooled_bytes", "Bytes in the spool not yet written to the lake.", registry=self.registry
+        )
+        self.spool_segments = Gauge(
+            prefix + "spool_segments", "Sealed spool segments waiting for the lake.", registry=self.registry
+        )
+        self.lake_write_seconds = Histogram(
+            prefix + "lake_write_seconds",
+            "Time to write one spool segment to the lake.",
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.lake_write_errors = Counter(
+            prefix + "lake_write_errors_total", "Failed lake writes (retried).", registry=self.registry
+        )
+        self.lake_rows = Counter(
+            prefix + "lake_rows_total", "Inference records written to the lake.", registry=self.registry
+        )
+        self.malformed = Counter(
+            prefix + "malformed_total", "Captured requests whose body is not a scoring payload.", registry=self.registry
+        )
+        self.upstream_latency = Histogram(
+            prefix + "upstream_latency_seconds",
+            "Time the model server took to answer.",
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.upstream_errors = Counter(
+            prefix + "upstream_errors_total",
+            "Requests the upstream could not answer, by kind.",
+            ["kind"],
+            registry=self.registry,
+        )

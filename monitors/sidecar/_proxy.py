@@ -1,0 +1,264 @@
+"""The reverse proxy: forward to the model server, capture the pair into the spool, answer.
+
+The only work on the request path besides forwarding is one ``os.write`` of the capture to the spool
+(page cache). Everything slow — fsync, sealing, parquet, the lake — happens in background tasks or the
+writer thread. ``/metrics``, ``/healthz`` and ``/readyz`` belong to the sidecar; every other path is
+proxied, and the capture paths (``/invocations``) are also captured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from multidict import CIMultiDict
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from monitors.sidecar._metrics import SidecarMetrics
+from monitors.sidecar._spool import Capture, Spool
+from monitors.sidecar._upstream import UpstreamError, UpstreamPool
+from monitors.sidecar._writer import LakeWriter
+
+__all__ = ["Sidecar", "SidecarConfig"]
+
+log = logging.getLogger("driftloop.sidecar")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_HOP_BY_HOP = frozenset(
+    h.lower()
+    for h in (
+        "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "TE", "Trailers",
+        "Transfer-Encoding", "Upgrade", "Host", "Content-Length", "Content-Encoding",
+    )
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SidecarConfig:
+    """Everything a sidecar needs; the CLI fills it from flags, tests and benchmarks build it directly."""
+
+    upstream: str
+    lake_uri: str
+    spool_dir: Path
+    model: str
+    model_version: str | None = None  # None: resolve models:/<model>@champion from mlflow_uri
+    mlflow_uri: str | None = None
+    capture_paths: tuple[str, ...] = ("/invocations",)
+    max_spool_bytes: int = 1 << 30
+    segment_bytes: int = 8 << 20
+    segment_age_s: float = 5.0
+    fsync_interval_s: float = 0.2
+    max_body_bytes: int = 64 << 20  # larger requests get 413 from the sidecar
+    max_capture_bytes: int = 4 << 20  # larger pairs are proxied but not captured (counted as dropped)
+    max_inflight: int = 512  # beyond it: fast 503, so memory stays bounded
+    upstream_timeout_s: float = 30.0
+    connect_timeout_s: float = 1.0
+    ready_path: str = "/ping"
+    lake_poll_s: float = 0.25
+
+
+class Sidecar:
+    """The aiohttp application plus its spool and lake writer; ``app()`` wires their lifetimes together."""
+
+    def __init__(self, config: SidecarConfig) -> None:
+        self.config = config
+        self.upstream = config.upstream.rstrip("/")
+        self.metrics = SidecarMetrics()
+        self.model_version = config.model_version or "unknown"
+        self.spool: Spool | None = None
+        self.writer: LakeWriter | None = None
+        self._pool: UpstreamPool | None = None
+        self._inflight = 0
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=self.config.max_body_bytes)
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        app.router.add_route("*", "/{tail:.*}", self._proxy)
+        app.on_startup.append(self._on_startup)
+        app.on_cleanup.append(self._on_cleanup)
+        return app
+
+    async def _on_startup(self, _: web.Application) -> None:
+        config = self.config
+        self.spool = Spool(
+            config.spool_dir,
+            self.metrics,
+            max_bytes=config.max_spool_bytes,
+            segment_bytes=config.segment_bytes,
+            segment_age_s=config.segment_age_s,
+        )
+        self.writer = LakeWriter(self.spool, config.lake_uri, config.model, self.metrics, poll_s=config.lake_poll_s)
+        self.writer.start()
+        gc.freeze()  # start-up objects are permanent: later collections (on the request path) skip them
+        self._pool = UpstreamPool(
+            self.upstream,
+            limit=config.max_inflight,
+            connect_timeout_s=config.connect_timeout_s,
+            timeout_s=config.upstream_timeout_s,
+        )
+        self._tasks = [
+            asyncio.create_task(self._every(config.fsync_interval_s, self._sync)),
+            asyncio.create_task(self._every(min(1.0, config.segment_age_s / 2), self._seal_old)),
+        ]
+        if config.model_version is None and config.mlflow_uri:
+            self._tasks.append(asyncio.create_task(self._every(5.0, self._resolve_version, first=0.0)))
+
+    async def _on_cleanup(self, _: web.Application) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._pool is not None:
+            await self._pool.close()
+        if self.spool is not None:
+            self.spool.seal_if_older_than(0.0)
+            if self.writer is not None:
+                await asyncio.get_running_loop().run_in_executor(None, self.writer.stop)
+            self.spool.close()
+
+    async def _every(self, interval_s: float, action: Any, first: float | None = None) -> None:
+        await asyncio.sleep(interval_s if first is None else first)
+        while True:
+            try:
+                await action()
+            except Exception:  # a background chore must never die silently nor take the proxy down
+                log.exception("sidecar background task failed; retrying in %.1fs", interval_s)
+            await asyncio.sleep(interval_s)
+
+    async def _sync(self) -> None:
+        assert self.spool is not None
+        await asyncio.get_running_loop().run_in_executor(None, self.spool.sync)
+
+    async def _seal_old(self) -> None:
+        assert self.spool is not None
+        self.spool.seal_if_older_than()
+
+    async def _resolve_version(self) -> None:
+        """Which registered version the champion alias points at, so every capture names its model version."""
+        assert self.config.mlflow_uri
+        from monitors.sidecar.champion import champion_version
+
+        version = await asyncio.to_thread(champion_version, self.config.mlflow_uri, self.config.model)
+        if version is not None:
+            self.model_version = version
+
+    async def _proxy(self, request: web.Request) -> web.StreamResponse:
+        request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+        if self._inflight >= self.config.max_inflight:
+            return self._error(503, "SIDECAR_OVERLOADED", f"{self._inflight} requests in flight", request_id)
+        self._inflight += 1
+        try:
+            return await self._forward(request, request_id)
+        finally:
+            self._inflight -= 1
+
+    async def _forward(self, request: web.Request, request_id: str) -> web.StreamResponse:
+        assert self._pool is not None and self.spool is not None
+        arrived = time.time()
+        body = await request.read()
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP]
+        headers.append((REQUEST_ID_HEADER, request_id))
+        started = time.perf_counter()
+        try:
+            upstream = await self._pool.request(request.method, request.path_qs, headers, body)
+        except UpstreamError as exc:
+            self.metrics.upstream_errors.labels(kind=exc.kind).inc()
+            if exc.kind == "timeout":
+                response = self._error(504, "UPSTREAM_TIMEOUT", f"the model server did not answer: {exc}", request_id)
+            else:
+                message = f"the model server is unreachable: {exc}"
+                response = self._error(502, "UPSTREAM_UNAVAILABLE", message, request_id)
+        else:
+            self.metrics.upstream_latency.observe(time.perf_counter() - started)
+            out_headers = CIMultiDict((k, v) for k, v in upstream.headers if k.lower() not in _HOP_BY_HOP)
+            out_headers[REQUEST_ID_HEADER] = request_id
+            response = web.Response(body=upstream.body, status=upstream.status, headers=out_headers)
+            self.metrics.requests.labels(code=str(upstream.status)).inc()
+        if request.path in self.config.capture_paths:
+            latency_ms = (time.perf_counter() - started) * 1000.0
+            self._capture(request, request_id, arrived, response, body, latency_ms)
+        return response
+
+    def _capture(
+        self,
+        request: web.Request,
+        request_id: str,
+        arrived: float,
+        response: web.Response,
+        body: bytes,
+        latency_ms: float,
+    ) -> None:
+        """Append the pair to the spool before the response is returned (the durability promise)."""
+        assert self.spool is not None
+        answer = bytes(response.body) if isinstance(response.body, bytes | bytearray) else b""
+        if len(body) + len(answer) > self.config.max_capture_bytes:
+            self.metrics.dropped.labels(reason="body_too_large").inc()
+            return
+        capture = Capture(
+            request_id=request_id,
+            ts=arrived,
+            model_version=self.model_version,
+            status=response.status,
+            latency_ms=latency_ms,
+            content_type=request.headers.get("Content-Type", "application/json"),
+            request=body,
+            response=answer,
+        )
+        self.spool.append(capture)
+
+    def _error(self, status: int, code: str, message: str, request_id: str) -> web.Response:
+        hints = {
+            502: f"start the model server at {self.upstream} (or fix --upstream), then retry",
+            503: "the sidecar is at --max-inflight; slow the client down or raise the limit",
+            504: f"the model server at {self.upstream} is overloaded or stuck; check its logs",
+        }
+        body = {"error_code": code, "message": message, "hint": hints[status], "request_id": request_id}
+        self.metrics.requests.labels(code=str(status)).inc()
+        return web.json_response(body, status=status, headers={REQUEST_ID_HEADER: request_id})
+
+    async def _metrics(self, _: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(self.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def _healthz(self, _: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def _readyz(self, _: web.Request) -> web.Response:
+        """Ready when the model server answers; lake and spool trouble are reported as warnings only."""
+        assert self._pool is not None and self.spool is not None and self.writer is not None
+        problems = []
+        try:
+            probe = await self._pool.request("GET", self.config.ready_path, [], b"", timeout_s=1.0)
+            if probe.status >= 500:
+                detail = probe.body[:200].decode("utf-8", "replace")
+                problems.append(f"model server {self.upstream} answers {probe.status}: {detail}")
+        except UpstreamError as exc:
+            problems.append(f"model server {self.upstream} unreachable: {exc}")
+        warnings = []  # they never make the sidecar unready: traffic must not stop because the lake lags
+        if self.spool.dropping:
+            warnings.append("spool full: new payloads are dropped (and counted) until the lake catches up")
+        if self.writer.last_error:
+            warnings.append(f"lake write failing, payloads wait in the spool: {self.writer.last_error}")
+        report = {
+            "ready": not problems,
+            "problems": problems,
+            "warnings": warnings,
+            "spooled_bytes": self.spool.total_bytes,
+            "lake_error": self.writer.last_error,
+            "model_version": self.model_version,
+        }
+        return web.Response(
+            text=json.dumps(report), status=200 if not problems else 503, content_type="application/json"
+        )

@@ -1,0 +1,149 @@
+"""``driftloop sidecar``: run the payload-capturing reverse proxy."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from driftloop.config import get_settings
+from driftloop.errors import ConfigError
+from monitors.sidecar._proxy import SidecarConfig
+from monitors.sidecar._run import run_sidecar
+
+__all__ = ["parse_listen", "sidecar_command"]
+
+_MIB = 1 << 20
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (or ``:PORT``) -> (host, port), with an error that shows the expected form."""
+    host, _, port_text = value.rpartition(":")
+    try:
+        port = int(port_text)
+        if not 0 < port < 65536:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(f"--listen {value!r} is not HOST:PORT", hint="e.g. --listen 127.0.0.1:8180") from None
+    return host or "127.0.0.1", port
+
+
+@click.command("sidecar")
+@click.option(
+    "--listen", default=None, metavar="HOST:PORT", help="Where to listen [default: host:port of DRIFTLOOP_SERVING_URL]."
+)
+@click.option("--upstream", required=True, metavar="URL", help="The model server, e.g. http://127.0.0.1:5001.")
+@click.option(
+    "--lake",
+    "lake_uri",
+    default=None,
+    metavar="URI",
+    help="Lake directory or fsspec URI [default: DRIFTLOOP_LAKE_URI].",
+)
+@click.option("--model", default=None, help="Model name; names the lake partition [default: DRIFTLOOP_MODEL_NAME].")
+@click.option(
+    "--model-version", default=None, help="Version stamped on captures [default: resolve @champion in MLflow]."
+)
+@click.option(
+    "--spool",
+    "spool_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Spool directory [default: <home>/sidecar/<model>-<port>].",
+)
+@click.option(
+    "--max-spool-mb",
+    type=click.IntRange(1),
+    default=1024,
+    show_default=True,
+    help="Spool size limit; beyond it new captures are dropped and counted.",
+)
+@click.option(
+    "--segment-mb", type=click.IntRange(1), default=8, show_default=True, help="Seal a spool segment at this size."
+)
+@click.option(
+    "--segment-age",
+    type=click.FloatRange(0.1),
+    default=5.0,
+    show_default=True,
+    help="…or at this age in seconds (lake freshness).",
+)
+@click.option(
+    "--fsync-interval",
+    type=click.FloatRange(0.01),
+    default=0.2,
+    show_default=True,
+    help="Seconds between batched fsyncs of the spool.",
+)
+@click.option(
+    "--max-inflight",
+    type=click.IntRange(1),
+    default=512,
+    show_default=True,
+    help="Concurrent requests; beyond it a fast 503.",
+)
+@click.option(
+    "--capture-path",
+    "capture_paths",
+    multiple=True,
+    default=("/invocations",),
+    show_default=True,
+    help="Paths whose payloads are captured (repeatable).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log background events (lake errors, replays).")
+def sidecar_command(
+    listen: str | None,
+    upstream: str,
+    lake_uri: str | None,
+    model: str | None,
+    model_version: str | None,
+    spool_dir: Path | None,
+    max_spool_mb: int,
+    segment_mb: int,
+    segment_age: float,
+    fsync_interval: float,
+    max_inflight: int,
+    capture_paths: tuple[str, ...],
+    verbose: bool,
+) -> None:
+    """Run the payload-capturing reverse proxy in front of a model server.
+
+    Every request to a capture path is forwarded to --upstream; the request/response pair (request id,
+    timestamp, model version, latency, status) is appended to a local spool before the answer goes back,
+    so even `kill -9` loses nothing already answered. A background writer turns the spool into parquet
+    in the lake (<lake>/model=<name>/date=YYYY-MM-DD/hour=HH/), deleting spool segments only after the
+    lake write succeeded. When the lake is down the spool grows up to --max-spool-mb, then new captures
+    are dropped and counted (driftloop_sidecar_dropped_total{reason="spool_full"}); requests are never
+    slowed or refused because of the lake. Upstream down -> a fast 502 with a JSON body.
+
+    \b
+    Examples:
+      driftloop sidecar --listen 127.0.0.1:8180 --upstream http://127.0.0.1:5001
+      driftloop sidecar --listen 0.0.0.0:8080 --upstream http://localhost:8081 --lake s3://ml-lake/payloads
+      curl -s localhost:8180/metrics | grep driftloop_sidecar_
+      curl -s localhost:8180/readyz
+    """
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    settings = get_settings()
+    host, port = parse_listen(listen or settings.serving_url.split("://", 1)[-1].split("/", 1)[0])
+    if not upstream.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"--upstream {upstream!r} is not an http(s) URL", hint="e.g. --upstream http://127.0.0.1:5001"
+        )
+    model_name = model or settings.model_name
+    config = SidecarConfig(
+        upstream=upstream,
+        lake_uri=lake_uri or settings.lake_uri,
+        spool_dir=spool_dir or settings.home / "sidecar" / f"{model_name}-{port}",
+        model=model_name,
+        model_version=model_version,
+        mlflow_uri=settings.mlflow_uri,
+        capture_paths=capture_paths,
+        max_spool_bytes=max_spool_mb * _MIB,
+        segment_bytes=segment_mb * _MIB,
+        segment_age_s=segment_age,
+        fsync_interval_s=fsync_interval,
+        max_inflight=max_inflight,
+    )
+    run_sidecar(config, host, port)

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from driftloop.errors import DriftloopError
 from workflows.engine._execute import Call, Execution
+from workflows.engine._hooks import step_hooks
 from workflows.engine._io import BindError, expand_items, item_label, param_text
 from workflows.engine._model import FAILED_PHASES
 from workflows.engine._outputs import aggregate_scope, artifact_reference, result_scope
@@ -158,7 +159,10 @@ def _run_one(ex: Execution, step: Call, scope: dict[str, Any]) -> dict[str, Any]
         call.arguments = ex.bind_arguments(spec.get("arguments") or {}, scope)
     except DriftloopError as exc:
         return ex._error_node(call, exc.message)
+    hooks = step_hooks(ex, step, scope)
     node = ex.execute(call)
+    if hooks is not None:
+        hooks.finish()
     hook_scope = {
         **scope,
         **result_scope("steps." + spec.get("name", ""), node),

@@ -162,7 +162,7 @@ class _DagRun:
         node = result.node or {}
         flags = self.tasks[name].get("continueOn") or {}
         self.outcomes[name] = TaskOutcome(
-            phase=node.get("phase", "Error"),
+            phase="Daemoned" if node.get("daemoned") and node.get("phase") == "Running" else node.get("phase", "Error"),
             children_phases=tuple(c.get("phase", "") for c in result.children),
             continue_on_failed=bool(flags.get("failed")),
             continue_on_error=bool(flags.get("error")),
@@ -178,6 +178,7 @@ class _DagRun:
                 node = self.results[name].node or {}
                 phase, message = node.get("phase", "Failed"), f"child '{node.get('id')}' failed"
                 break
+        self.ex.daemons.stop_within(self.node["id"])
         unstarted = [n for n in self.wanted if n not in self.started]
         if phase == "Succeeded" and unstarted and (self.failed or self.ex.shutdown_reason()):
             phase, message = "Failed", self.ex.shutdown_reason() or f"not run after a failure: {', '.join(unstarted)}"

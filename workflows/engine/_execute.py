@@ -13,6 +13,7 @@ from typing import Any
 from driftloop.errors import DriftloopError, EngineError
 from workflows.engine._calls import Bound, Call, Source
 from workflows.engine._control import RunControl
+from workflows.engine._daemon import Daemons
 from workflows.engine._io import bind_parameters, merge_defaults, param_text
 from workflows.engine._memoizing import Memoizing
 from workflows.engine._model import COMPLETED, StatusBook, node_id_for
@@ -50,6 +51,7 @@ class Execution(Retrying, Memoizing):
         self.globals: dict[str, Any] = {}
         self.deadline: float | None = None
         self.exit_phase = False
+        self.daemons = Daemons()
         parallelism = self.spec.get("parallelism")
         self.pod_slots = threading.BoundedSemaphore(int(parallelism)) if parallelism else None
         self.run_dir = ctx.home / "runs" / self.name
@@ -249,6 +251,11 @@ class Execution(Retrying, Memoizing):
         kind = template_kind(template)
         if kind in ("container", "script", "containerSet"):
             self.wait_while_suspended()
+            if str(template.get("daemon")).lower() == "true":
+                main = template.get("container") or template.get("script") or {}
+                return self.daemons.start(
+                    self, node, main, lambda stop: run_pod(self, node, template, scope, artifacts, stop)
+                )
             return run_pod(self, node, template, scope, artifacts)
         if kind == "steps":
             return run_steps(self, node, template, source, scope)

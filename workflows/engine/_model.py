@@ -57,12 +57,26 @@ class StatusBook:
         self.changed = threading.Condition(self.lock)
         self._on_change = on_change
         self._started_monotonic: dict[str, float] = {}
+        self._watchers: list[Callable[[], None]] = []
+
+    # -- watchers ------------------------------------------------------------------------------------------
+    def watch(self, watcher: Callable[[], None]) -> None:
+        """Call ``watcher`` (under the lock, so it sees every state) after each change; it must not block."""
+        with self.lock:
+            self._watchers.append(watcher)
+
+    def unwatch(self, watcher: Callable[[], None]) -> None:
+        with self.lock:
+            if watcher in self._watchers:
+                self._watchers.remove(watcher)
 
     # -- persistence ---------------------------------------------------------------------------------------
     def publish(self) -> None:
         """Hand a deep copy to the store (kill -9 safety) and wake everyone waiting on node changes."""
         with self.lock:
             self._refresh_progress()
+            for watcher in list(self._watchers):
+                watcher()
             snapshot = copy.deepcopy(self.workflow) if self._on_change else None
             self.changed.notify_all()
         if snapshot is not None and self._on_change is not None:

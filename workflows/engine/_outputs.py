@@ -124,6 +124,7 @@ def result_scope(prefix: str, node: Mapping[str, Any]) -> dict[str, Any]:
         f"{prefix}.startedAt": node.get("startedAt", ""),
         f"{prefix}.finishedAt": node.get("finishedAt", ""),
         f"{prefix}.hostNodeName": "localhost",
+        f"{prefix}.ip": "127.0.0.1",  # the host network: a daemon is reached on this machine
     }
     outputs = node.get("outputs") or {}
     if "exitCode" in outputs:

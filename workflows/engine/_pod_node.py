@@ -7,7 +7,7 @@ import contextlib
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -219,9 +219,15 @@ def _prepare(
 
 
 def run_pod(
-    ex: Any, node: dict[str, Any], template: dict[str, Any], scope: dict[str, Any], artifacts: dict[str, Any]
+    ex: Any,
+    node: dict[str, Any],
+    template: dict[str, Any],
+    scope: dict[str, Any],
+    artifacts: dict[str, Any],
+    stop_reason: Callable[[], str | None] | None = None,
 ) -> dict[str, Any]:
-    """Run a container/script/containerSet node to its end; returns the finished node."""
+    """Run a container/script/containerSet node to its end (or until ``stop_reason`` gives a reason, as for a
+    daemon whose boundary finished); returns the finished node."""
     from workflows.engine.templating import substitute_obj
 
     resolved = substitute_obj(template, scope)
@@ -233,7 +239,7 @@ def run_pod(
     deadline = _deadline(resolved)
 
     def should_kill() -> str | None:
-        reason = ex.shutdown_reason()
+        reason = ex.shutdown_reason() or (stop_reason() if stop_reason is not None else None)
         if reason is None and deadline is not None and time.monotonic() > deadline:
             reason = DEADLINE_MESSAGE
         return reason
@@ -267,6 +273,9 @@ def _finish(
         return ex.book.finish(node, "Error", outcome.sandbox_error)
     phase = "Succeeded" if outcome.exit_code == 0 and outcome.killed is None else "Failed"
     message = outcome.killed or (None if phase == "Succeeded" else f"Error (exit code {outcome.exit_code})")
+    daemoned = bool(node.get("daemoned"))
+    if daemoned:  # Argo ignores the failure (or the kill) of a pod once it is daemoned
+        phase, message = "Succeeded", None
     try:
         outputs = collect_pod_outputs(
             template,
@@ -287,7 +296,7 @@ def _finish(
     if warning:
         message = f"{message}; {warning}" if message else warning
     _container_children(ex, node, template, sandbox)
-    return ex.book.finish(node, phase, message, outputs=outputs or None)
+    return ex.book.finish(node, phase, message, outputs=outputs or None, daemoned=None)
 
 
 def _container_children(ex: Any, node: dict[str, Any], template: dict[str, Any], sandbox: Sandbox) -> None:

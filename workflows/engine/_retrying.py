@@ -8,6 +8,7 @@ from typing import Any
 
 from driftloop.errors import DriftloopError
 from workflows.engine._calls import Bound
+from workflows.engine._daemon import Daemons
 from workflows.engine._io import param_text
 from workflows.engine._model import StatusBook
 from workflows.engine._retry import RetryPlan
@@ -20,6 +21,7 @@ class Retrying:
     """Mixin of :class:`~workflows.engine._execute.Execution`: the retry loop."""
 
     book: StatusBook
+    daemons: Daemons
 
     def shutdown_reason(self) -> str | None:
         raise NotImplementedError
@@ -52,6 +54,10 @@ class Retrying:
             ):
                 retry_more = False
                 message = f"{message} (retry backoff maxDuration {plan.max_duration:g}s exceeded)".strip()
+            if not retry_more and child.get("daemoned") and phase == "Running":
+                self.book.update(retry_node, daemoned=True, message=None)
+                self.daemons.follow(self, child, retry_node)  # the Retry node ends when its daemoned attempt does
+                return retry_node
             if not retry_more:
                 self.book.update(retry_node, phase=phase, message=message or None, outputs=child.get("outputs"))
                 return retry_node

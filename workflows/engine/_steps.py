@@ -67,4 +67,5 @@ def run_steps(
             phase, message = failed_node["phase"], f"child '{failed_node['id']}' failed"
             break
         ex.book.finish(group_node, "Succeeded")
+    ex.daemons.stop_within(node["id"])
     return finish_composite(ex, node, template, step_scope, phase, message)

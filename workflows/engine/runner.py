@@ -20,6 +20,7 @@ from driftloop.errors import DriftloopError, EngineError
 from workflows.engine._context import EngineContext
 from workflows.engine._control import RunControl, matches_selector
 from workflows.engine._execute import Call, Execution
+from workflows.engine._hooks import workflow_hooks
 from workflows.engine._io import BindError, check_enum, declared_value, param_text
 from workflows.engine._model import COMPLETED, FAILED_PHASES, StatusBook, now_rfc3339
 from workflows.engine._pod_node import node_log_path
@@ -155,8 +156,12 @@ def run_workflow(
             ],
             "artifacts": (spec.get("arguments") or {}).get("artifacts") or [],
         }
+        hooks = workflow_hooks(ex, spec)
         root = ex.execute(Call({"template": entry}, arguments, ex.name, ex.name, None, None, ex.source))
         phase = _workflow_phase(root)
+        if hooks is not None:
+            ex.globals["workflow.status"] = phase
+            hooks.finish()
         message = root.get("message") if phase in FAILED_PHASES else None
         if phase in FAILED_PHASES and ex.deadline is not None and time.monotonic() > ex.deadline:
             message = "Step exceeded its deadline"
@@ -165,6 +170,7 @@ def run_workflow(
         log.exception("engine error while running workflow %s", ex.name)
         phase, message = "Error", f"engine error: {exc!r} (see the engine log)"
     finally:
+        ex.daemons.stop_within(None)
         ctx.sync.release(holder, locks)
     return _close(book, phase, message)
 

@@ -44,6 +44,14 @@ SETTING_DOCS: dict[str, tuple[str, str]] = {
     "lake_uri": ("", "Payload lake: a directory or fsspec URI, e.g. s3://bucket/lake (empty: <home>/lake)."),
     "serving_url": ("http://127.0.0.1:8180", "Payload sidecar in front of the model server; `traffic` targets it."),
     "model_server_url": ("http://127.0.0.1:5001", "MLflow scoring server for models:/<model>@champion."),
+    "monitor_url": ("http://127.0.0.1:9308", "Drift monitor: where its Prometheus /metrics is served."),
+    "monitor_interval": ("30", "Seconds between two drift evaluations of the stack's monitor."),
+    "monitor_window_rows": ("2000", "The monitor's window: at most this many of the latest captured rows."),
+    "monitor_window_minutes": ("60", "…and only rows captured in the last this many minutes."),
+    "monitor_drift_share": (
+        "0.3",
+        "Dataset drift when at least this share of features drifted (Evidently's default 0.5 misses a 4-of-11 shift).",
+    ),
 }
 
 
@@ -64,6 +72,11 @@ class Settings:
     lake_uri: str
     serving_url: str
     model_server_url: str
+    monitor_url: str
+    monitor_interval: float
+    monitor_window_rows: int
+    monitor_window_minutes: float
+    monitor_drift_share: float
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -82,6 +95,22 @@ def _path(value: str) -> Path:
     return path if path.is_absolute() else (repo_root() / path).resolve()
 
 
+def _positive(name: str, source: dict[str, str], kind: type[int] | type[float], example: str) -> Any:
+    """A setting that must be a positive int/float, else a ConfigError naming the variable and an example."""
+    text = _raw(name, source)
+    try:
+        value = kind(text)
+        if not value > 0:
+            raise ValueError
+    except ValueError:
+        noun = "integer" if kind is int else "number"
+        raise ConfigError(
+            f"{PREFIX}{name.upper()}={text!r} is not a positive {noun}",
+            hint=f"e.g. export {PREFIX}{name.upper()}={example}",
+        ) from None
+    return value
+
+
 def get_settings(env: dict[str, str] | None = None) -> Settings:
     """Read the settings now (not at import), so tests and subprocesses can change the environment."""
     source = dict(os.environ if env is None else env)
@@ -91,16 +120,12 @@ def get_settings(env: dict[str, str] | None = None) -> Settings:
             f"{PREFIX}GPU_FALLBACK={fallback!r} is not valid",
             hint="use 'cpu' (run GPU steps on CPU with a warning) or 'error' (fail them)",
         )
-    size_text = _raw("semaphore_size", source)
-    try:
-        semaphore_size = int(size_text)
-        if semaphore_size < 1:
-            raise ValueError
-    except ValueError:
+    semaphore_size = _positive("semaphore_size", source, int, "2")
+    drift_share = _positive("monitor_drift_share", source, float, "0.3")
+    if drift_share > 1:
         raise ConfigError(
-            f"{PREFIX}SEMAPHORE_SIZE={size_text!r} is not a positive integer",
-            hint="e.g. export DRIFTLOOP_SEMAPHORE_SIZE=2",
-        ) from None
+            f"{PREFIX}MONITOR_DRIFT_SHARE={drift_share} is above 1", hint="a share of features: e.g. 0.3 or 0.5"
+        )
     return Settings(
         home=_path(_raw("home", source)),
         shared_dir=_path(_raw("shared_dir", source)),
@@ -117,4 +142,9 @@ def get_settings(env: dict[str, str] | None = None) -> Settings:
         lake_uri=_raw("lake_uri", source) or str(_path(_raw("home", source)) / "lake"),
         serving_url=_raw("serving_url", source).rstrip("/"),
         model_server_url=_raw("model_server_url", source).rstrip("/"),
+        monitor_url=_raw("monitor_url", source).rstrip("/"),
+        monitor_interval=_positive("monitor_interval", source, float, "30"),
+        monitor_window_rows=_positive("monitor_window_rows", source, int, "2000"),
+        monitor_window_minutes=_positive("monitor_window_minutes", source, float, "60"),
+        monitor_drift_share=drift_share,
     )

@@ -71,7 +71,12 @@ def _serving_command(settings: Settings, name: str) -> list[str]:
     """The model server (waits for a champion, then `mlflow models serve`), the sidecar in front of it, the monitor."""
     host, port = host_port(settings.model_server_url, 5001)
     if name == "monitor":
-        return [sys.executable, "-m", "driftloop", "monitor", "--model", settings.model_name, "--metrics-port", "9308"]
+        metrics_host, metrics_port = host_port(settings.monitor_url, 9308)
+        return [sys.executable, "-m", "driftloop", "monitor", "--model", settings.model_name,
+                "--metrics-host", metrics_host, "--metrics-port", str(metrics_port),
+                "--interval", str(settings.monitor_interval), "--last-rows", str(settings.monitor_window_rows),
+                "--last-minutes", str(settings.monitor_window_minutes),
+                "--drift-share", str(settings.monitor_drift_share)]  # fmt: skip
     if name == "model-server":
         return [sys.executable, "-m", "monitors.sidecar.champion", "--model", settings.model_name,
                 "--host", host, "--port", str(port)]  # fmt: skip
@@ -113,9 +118,9 @@ SERVICES: list[Service] = [
     ),
     Service(
         name="monitor",
-        description="Drift monitor on the lake; Prometheus metrics at :9308/metrics.",
+        description="Drift monitor on the lake; Prometheus metrics at DRIFTLOOP_MONITOR_URL/metrics.",
         command=lambda s: _serving_command(s, "monitor"),
-        health_url=lambda s: "http://127.0.0.1:9308/metrics",
+        health_url=lambda s: f"{s.monitor_url}/metrics",
         depends_on=("sidecar",),
     ),
 ]

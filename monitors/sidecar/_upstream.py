@@ -84,7 +84,7 @@ class UpstreamPool:
 
     async def _exchange(self, method: str, payload: bytes) -> UpstreamResponse:
         for attempt in (1, 2):
-            reused = bool(self._idle)
+            reused = attempt == 1 and bool(self._idle)  # the retry never takes another (likely as stale) idle one
             reader, writer = self._idle.pop() if reused else await self._connect()
             try:
                 writer.write(payload)

@@ -105,3 +105,32 @@ def test_unreachable_and_slow_upstreams_are_told_apart() -> None:
 def test_only_http_urls_are_accepted() -> None:
     with pytest.raises(ValueError, match="not an http"):
         UpstreamPool("ftp://example", limit=1, connect_timeout_s=1, timeout_s=1)
+
+
+def test_after_a_quiet_spell_every_stale_pooled_connection_is_skipped() -> None:
+    """The model server (uvicorn) closes keep-alive connections idle for 5 s, so after a pause *every* pooled socket
+    is stale: the retry must use a fresh connection, not the next stale one (seen as 502s in `make demo`)."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:  # GETs without a body; close after 0.2 s without a request, like a keep-alive timeout
+                await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 0.2)
+                writer.write(CANNED[b"/length"])
+                await writer.drain()
+        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()
+
+    async def scenario() -> None:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        pool = UpstreamPool(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", limit=4,
+                            connect_timeout_s=1, timeout_s=5)  # fmt: skip
+        answers = await asyncio.gather(*(pool.request("GET", "/length", [], b"") for _ in range(3)))
+        assert [answer.body for answer in answers] == [b"hello"] * 3  # three pooled connections now
+        await asyncio.sleep(0.6)  # the server closes all three
+        for _ in range(3):
+            assert (await pool.request("GET", "/length", [], b"")).body == b"hello"
+        await pool.close()
+        server.close()
+
+    asyncio.run(scenario())

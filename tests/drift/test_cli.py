@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from click.testing import CliRunner
 from driftloop.cli import cli
 from monitors.drift import build_profile, compute_drift
 from monitors.lake import write_frame
+from tests._support import free_port as _free_port
 
 
 @pytest.fixture
@@ -108,12 +108,6 @@ def test_monitor_once_json(datasets):
     document = json.loads(result.output)
     assert document["rows"] == 500 and document["drift"]["rows"]["current"] == 500
     assert document["version"] == "local"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_monitor_process_serves_metrics_and_stops_on_sigterm(datasets):

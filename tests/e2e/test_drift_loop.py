@@ -23,7 +23,8 @@ from driftloop.errors import ConfigError
 from driftloop.stack.services import service
 from features.generator import generate, write_dataset
 from monitors.sidecar.champion import champion_version
-from tests.e2e.test_training_pipeline import _free_port, driftloop
+from tests._support import driftloop
+from tests._support import free_port as _free_port
 
 MODEL = "credit-risk"
 INTERVAL_S = 3

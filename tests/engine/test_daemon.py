@@ -9,15 +9,10 @@ from typing import Any
 
 import pytest
 
+from tests._support import free_port as _free_port
 from tests.engine.conftest import make_workflow, nodes_by_display, processes_running
 from workflows.engine._daemon import probe_once
 from workflows.engine.runner import run_workflow
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _python(*args: str, **extra: Any) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -57,12 +56,6 @@ def run_sidecar() -> Iterator[Callable[[SidecarConfig], tuple[BackgroundServer, 
     yield start
     for server in started:
         server.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until(predicate: Callable[[], Any], what: str, timeout_s: float = 30.0) -> Any:

@@ -19,7 +19,8 @@ from monitors.payloads import encode_request
 from monitors.sidecar import SidecarMetrics
 from monitors.sidecar._spool import Capture, Spool
 from monitors.sidecar._writer import LakeWriter
-from tests.sidecar.conftest import MODEL, free_port, wait_until
+from tests._support import free_port
+from tests.sidecar.conftest import MODEL, wait_until
 
 
 def _start_sidecar(upstream_url: str, tmp_path: Path, port: int, segment_age: str) -> subprocess.Popen[bytes]:

@@ -14,7 +14,8 @@ import pytest
 
 from monitors.lake import read_window
 from monitors.payloads import encode_request, parse_predictions
-from tests.sidecar.conftest import MODEL, free_port, lake_rows, wait_until
+from tests._support import free_port
+from tests.sidecar.conftest import MODEL, lake_rows, wait_until
 
 pytestmark = pytest.mark.slow
 

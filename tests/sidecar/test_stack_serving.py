@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from driftloop.stack import stack_down, stack_up
-from tests.sidecar.conftest import free_port
+from tests._support import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,12 +16,7 @@ from driftloop.config import get_settings
 from driftloop.errors import NotFoundError, ServiceUnavailableError
 from driftloop.stack import ProcessManager, ordered, stack_group
 from driftloop.stack.services import SERVICES, Service, service
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests._support import free_port as _free_port
 
 
 def _http_service(port: int, name: str = "web", command: list[str] | None = None) -> Service:

@@ -5,21 +5,15 @@ so no environment leaks into other test folders."""
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from features.generator import generate, write_dataset
+from tests._support import free_port as _free_port
 
 ROWS = 8_000
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="package")

@@ -36,7 +36,7 @@ compile: venv ## compile the Hera pipelines into manifests/workflows/ (validated
 check: venv ## fail when the committed manifests are stale
 	$(VENV)/bin/driftloop compile --check
 
-lint: venv ## ruff + mypy on package code, promtool/amtool on monitoring config
+lint: venv ## ruff (check + format) and mypy on package code
 	$(VENV)/bin/ruff check driftloop workflows monitors features tests bench
 	$(VENV)/bin/ruff format --check driftloop workflows monitors features
 	$(VENV)/bin/mypy

@@ -97,8 +97,16 @@ def write_html_report(
     options: DriftOptions | None = None,
     column_kinds: Mapping[str, str] | None = None,
 ) -> Path:
-    """Evidently's interactive HTML drift report for this window, written to ``path``."""
+    """Evidently's interactive HTML drift report for this window, written to ``path``.
+
+    Written to a temporary name and renamed, so whoever watches the reports folder never reads a half-written file.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    evidently_report(reference, current, options, column_kinds).save_html(str(target))
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        evidently_report(reference, current, options, column_kinds).save_html(str(partial))
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
     return target

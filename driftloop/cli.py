@@ -107,6 +107,8 @@ def config_command(markdown: bool) -> None:
     settings = get_settings()
     for name, (_, doc) in SETTING_DOCS.items():
         value: Any = getattr(settings, name)
+        if name == "argo_token" and value:
+            value = f"<set: {len(value)} characters, not shown>"  # a password: never print it
         click.echo(f"{PREFIX}{name.upper()}={value}  [{settings.source_of(name)}]")
         click.echo(f"    {doc}")
 

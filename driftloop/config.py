@@ -7,14 +7,25 @@ Run ``driftloop config`` to see the values in force and where each came from.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from driftloop.errors import ConfigError
 
-__all__ = ["PREFIX", "SETTING_DOCS", "Settings", "get_settings", "repo_root"]
+__all__ = [
+    "PREFIX",
+    "SETTING_DOCS",
+    "Settings",
+    "engine_token_path",
+    "get_settings",
+    "is_loopback_host",
+    "read_argo_token",
+    "repo_root",
+]
 
 PREFIX = "DRIFTLOOP_"
 
@@ -32,7 +43,16 @@ SETTING_DOCS: dict[str, tuple[str, str]] = {
     "home": (".driftloop", "All local state: engine database, logs, artifacts, MLflow store, lake, spool."),
     "shared_dir": ("../shared", "Read-only reference schemas (Argo CRDs, Rollouts, Argo CD, prometheus-operator)."),
     "argo_server": ("http://127.0.0.1:2746", "Argo Server URL; the embedded engine serves the same API here."),
-    "argo_token": ("", "Bearer token for the Argo Server (empty: no Authorization header)."),
+    "argo_token": (
+        "",
+        "Bearer token for the Argo Server. Empty: DRIFTLOOP_ARGO_TOKEN_FILE, else (local server) the engine's "
+        "<home>/engine/token. Prefer the file: the environment of a process is private, a command line is not.",
+    ),
+    "argo_token_file": ("", "A file holding the Argo Server token (used when DRIFTLOOP_ARGO_TOKEN is empty)."),
+    "engine_allowed_hosts": (
+        "",
+        "Host names (comma list) the engine answers to besides loopback ones; others get 403 (DNS rebinding).",
+    ),
     "namespace": ("driftloop", "Kubernetes namespace of workflows, templates and serving objects."),
     "service_account": ("driftloop-workflow", "Service account the workflow pods run as."),
     "artifact_repository": ("", "artifactRepositoryRef configMap:key for a cluster (empty: the default repository)."),
@@ -61,6 +81,8 @@ class Settings:
     shared_dir: Path
     argo_server: str
     argo_token: str
+    argo_token_file: str
+    engine_allowed_hosts: tuple[str, ...]
     namespace: str
     service_account: str
     artifact_repository: str
@@ -111,6 +133,53 @@ def _positive(name: str, source: dict[str, str], kind: type[int] | type[float], 
     return value
 
 
+def engine_token_path(home: Path) -> Path:
+    """Where ``engine serve`` keeps the token it generated on its first start (mode 0600, folder 0700)."""
+    return home / "engine" / "token"
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost``, 127.0.0.0/8 or ::1 (brackets allowed): names that cannot point at another machine."""
+    name = host.strip().strip("[]").rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _token_in_file(path: Path, variable: str) -> str:
+    try:
+        token = path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(
+            f"{variable}: cannot read the token file {path}: {exc.strerror or exc}",
+            hint="point it at a readable file holding the token, or unset it",
+        ) from None
+    if not token:
+        raise ConfigError(f"{variable}: the token file {path} is empty", hint="write the token into it")
+    return token
+
+
+def read_argo_token(source: dict[str, str], home: Path, argo_server: str) -> str:
+    """The token a client sends, resolved in this order (the one place every command and the stack use):
+
+    ``DRIFTLOOP_ARGO_TOKEN``; the file named by ``DRIFTLOOP_ARGO_TOKEN_FILE``; for a loopback server, the token
+    the embedded engine generated (``<home>/engine/token``); else none. Call it again after starting an engine.
+    """
+    if source.get(PREFIX + "ARGO_TOKEN", "").strip():
+        return source[PREFIX + "ARGO_TOKEN"].strip()
+    named = source.get(PREFIX + "ARGO_TOKEN_FILE", "").strip()
+    if named:
+        return _token_in_file(_path(named), PREFIX + "ARGO_TOKEN_FILE")
+    default = engine_token_path(home)
+    host = urlsplit(argo_server).hostname or ""
+    if is_loopback_host(host) and default.is_file():
+        return _token_in_file(default, f"the engine's token file ({default})")
+    return ""
+
+
 def get_settings(env: dict[str, str] | None = None) -> Settings:
     """Read the settings now (not at import), so tests and subprocesses can change the environment."""
     source = dict(os.environ if env is None else env)
@@ -126,11 +195,17 @@ def get_settings(env: dict[str, str] | None = None) -> Settings:
         raise ConfigError(
             f"{PREFIX}MONITOR_DRIFT_SHARE={drift_share} is above 1", hint="a share of features: e.g. 0.3 or 0.5"
         )
+    home = _path(_raw("home", source))
+    argo_server = _raw("argo_server", source).rstrip("/")
     return Settings(
-        home=_path(_raw("home", source)),
+        home=home,
         shared_dir=_path(_raw("shared_dir", source)),
-        argo_server=_raw("argo_server", source).rstrip("/"),
-        argo_token=_raw("argo_token", source),
+        argo_server=argo_server,
+        argo_token=read_argo_token(source, home, argo_server),
+        argo_token_file=_raw("argo_token_file", source),
+        engine_allowed_hosts=tuple(
+            h.strip().lower() for h in _raw("engine_allowed_hosts", source).split(",") if h.strip()
+        ),
         namespace=_raw("namespace", source),
         service_account=_raw("service_account", source),
         artifact_repository=_raw("artifact_repository", source),

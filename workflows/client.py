@@ -1,6 +1,7 @@
 """The Argo client every driftloop command uses: Hera's ``WorkflowsService`` plus what Hera lacks.
 
-It talks to ``$DRIFTLOOP_ARGO_SERVER`` with ``$DRIFTLOOP_ARGO_TOKEN``. When that address is local (loopback)
+It talks to ``$DRIFTLOOP_ARGO_SERVER`` with the token ``driftloop.config`` resolves (``$DRIFTLOOP_ARGO_TOKEN``,
+``$DRIFTLOOP_ARGO_TOKEN_FILE``, or the local engine's ``$DRIFTLOOP_HOME/engine/token``). When that address is local (loopback)
 and nothing answers, it starts the embedded engine in the background (log: ``$DRIFTLOOP_HOME/engine/serve.log``),
 so ``driftloop submit`` works on a fresh clone; against a real Argo Server it never starts anything.
 Hera's exceptions become DriftloopErrors with hints, and plain dicts go in and come out.
@@ -37,7 +38,7 @@ from hera.workflows.models import (
 )
 from hera.workflows.service import WorkflowsService
 
-from driftloop.config import Settings, get_settings
+from driftloop.config import Settings, get_settings, read_argo_token
 from driftloop.errors import (
     ConflictError,
     DriftloopError,
@@ -65,7 +66,12 @@ def serve_log_path(settings: Settings) -> Any:
 _ERRORS: list[tuple[type[HeraException], type[DriftloopError], str]] = [
     (NotFound, NotFoundError, "`driftloop runs list` shows the workflows that exist"),
     (AlreadyExists, ConflictError, "choose another name or delete the existing object"),
-    (Unauthorized, ServiceUnavailableError, "set DRIFTLOOP_ARGO_TOKEN to a valid token"),
+    (
+        Unauthorized,
+        ServiceUnavailableError,
+        "the server wants a token: set DRIFTLOOP_ARGO_TOKEN or DRIFTLOOP_ARGO_TOKEN_FILE; the embedded engine's is "
+        "in $DRIFTLOOP_HOME/engine/token (is DRIFTLOOP_HOME the engine's?)",
+    ),
     (BadRequest, EngineError, "fix the request; `driftloop lint FILE` checks a manifest"),
 ]
 
@@ -133,6 +139,7 @@ class ArgoClient:
         deadline = time.monotonic() + _START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self._answers():
+                self._use_engine_token()
                 return
             if process.poll() is not None:
                 break
@@ -142,6 +149,14 @@ class ArgoClient:
             f"the embedded engine did not start on {self.host}: " + (" | ".join(tail) or "no output"),
             hint=f"read {log_path}, or start it yourself with `driftloop engine serve`",
         )
+
+    def _use_engine_token(self) -> None:
+        """A fresh engine generated its token on start: read it now (the settings were read before it existed)."""
+        if self.service.token:
+            return
+        token = read_argo_token(dict(os.environ), self.settings.home, self.host)
+        if token:
+            self.service.token = f"Bearer {token}"
 
     def _call(self, what: str, call: Callable[[], _T]) -> _T:
         """Run one Hera call, translating its failures into DriftloopErrors with hints."""

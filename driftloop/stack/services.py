@@ -20,12 +20,13 @@ Example (what the serving issue appends)::
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
-from driftloop.config import Settings
+from driftloop.config import Settings, read_argo_token
 
 __all__ = ["SERVICES", "Service", "host_port", "service"]
 
@@ -67,6 +68,12 @@ def _engine_command(settings: Settings) -> list[str]:
     return [sys.executable, "-m", "driftloop", "engine", "serve", "--host", host, "--port", str(port)]
 
 
+def _engine_health_headers(settings: Settings) -> dict[str, str]:
+    """The engine's token, read at each check: the engine generates it on its first start (never on argv)."""
+    token = settings.argo_token or read_argo_token(dict(os.environ), settings.home, settings.argo_server)
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 def _serving_command(settings: Settings, name: str) -> list[str]:
     """The model server (waits for a champion, then `mlflow models serve`), the sidecar in front of it, the monitor."""
     host, port = host_port(settings.model_server_url, 5001)
@@ -98,7 +105,7 @@ SERVICES: list[Service] = [
         description="The embedded Argo engine serving the Argo Server API at DRIFTLOOP_ARGO_SERVER.",
         command=_engine_command,
         health_url=lambda s: f"{s.argo_server}/api/v1/version",
-        health_headers=lambda s: {"Authorization": f"Bearer {s.argo_token}"} if s.argo_token else {},
+        health_headers=_engine_health_headers,
         depends_on=("mlflow",),
     ),
     # serving (monitors/sidecar): /health is 200 while it waits for a champion; /ping says 503 NO_CHAMPION until then

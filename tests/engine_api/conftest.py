@@ -1,4 +1,8 @@
-"""A real ``driftloop engine serve`` subprocess on a random free port, with its own home."""
+"""A real ``driftloop engine serve`` subprocess on a random free port, with its own home.
+
+Auth is on, as by default: the engine generates its token into ``<home>/engine/token`` and the fixtures read it
+from there (``EngineProcess.token``, ``.http`` and ``.service()`` send it), as every driftloop command does.
+"""
 
 from __future__ import annotations
 
@@ -25,18 +29,21 @@ NAMESPACE = "driftloop"
 class EngineProcess:
     """Start, kill -9 and restart an engine on one home and port."""
 
-    def __init__(self, home: Path, token: str = "") -> None:
+    def __init__(self, home: Path, token: str = "", *, serve_args: tuple[str, ...] = ()) -> None:
         self.home = home
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.token = token
+        self.token = token  # empty: the one the engine generates (read after start)
+        self.serve_args = serve_args
         self.env = {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if not k.startswith("DRIFTLOOP_ARGO_TOKEN")},
             "DRIFTLOOP_HOME": str(home),
             "DRIFTLOOP_ARGO_SERVER": self.url,
-            "DRIFTLOOP_ARGO_TOKEN": token,
             "DRIFTLOOP_NAMESPACE": NAMESPACE,
         }
+        if token:
+            self.env["DRIFTLOOP_ARGO_TOKEN"] = token
+        self.http = requests.Session()
         self.process: subprocess.Popen[bytes] | None = None
         self._orphan_groups: list[int] = []
         self.log = home / "serve-test.log"
@@ -45,7 +52,7 @@ class EngineProcess:
         self.home.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "driftloop", "engine", "serve", "--port", str(self.port)],
+                [sys.executable, "-m", "driftloop", "engine", "serve", "--port", str(self.port), *self.serve_args],
                 env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         deadline = time.monotonic() + 30
@@ -54,10 +61,18 @@ class EngineProcess:
                 raise RuntimeError(f"engine exited: {self.log.read_text()[-2000:]}")
             try:
                 requests.get(self.url + "/api/v1/version", timeout=1)
+                self._use_token()
                 return
             except requests.ConnectionError:
                 time.sleep(0.1)
         raise RuntimeError(f"engine did not answer: {self.log.read_text()[-2000:]}")
+
+    def _use_token(self) -> None:
+        token_file = self.home / "engine" / "token"
+        if not self.token and "none" not in self.serve_args and token_file.exists():
+            self.token = token_file.read_text().strip()
+        if self.token:
+            self.http.headers["Authorization"] = f"Bearer {self.token}"
 
     def kill9(self) -> None:
         """SIGKILL the engine process only, as a crash would; its steps may outlive it."""
@@ -111,7 +126,8 @@ class Api:
         self.engine = engine
         self.namespace = namespace
         self.url = engine.url
-        self.service = WorkflowsService(host=engine.url + "/", namespace=namespace)
+        self.service = WorkflowsService(host=engine.url + "/", namespace=namespace, token=engine.token or None)
+        self.http = engine.http  # requests with the engine's token
 
     def workflows_url(self, suffix: str = "") -> str:
         return f"{self.url}/api/v1/workflows/{self.namespace}{suffix}"
@@ -119,7 +135,7 @@ class Api:
 
 @pytest.fixture
 def api(shared_engine: EngineProcess, request: pytest.FixtureRequest) -> Api:
-    namespace = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:50]
+    namespace = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:50].strip("-")
     return Api(shared_engine, namespace)
 
 

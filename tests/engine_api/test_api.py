@@ -62,14 +62,14 @@ def test_create_get_and_list_by_label(api: Api) -> None:
 
 def test_fields_parameter_trims_the_list(api: Api) -> None:
     _create(api, shell_workflow("gamma", "true"))
-    response = requests.get(api.workflows_url(), params={"fields": "items.metadata.name"}, timeout=10).json()
+    response = api.http.get(api.workflows_url(), params={"fields": "items.metadata.name"}, timeout=10).json()
     assert response == {"items": [{"metadata": {"name": "gamma"}}]}
 
 
 def test_errors_have_argo_shape_and_status(api: Api) -> None:
     with pytest.raises(NotFound):
         api.service.get_workflow("does-not-exist")
-    missing = requests.get(api.workflows_url("/does-not-exist"), timeout=10)
+    missing = api.http.get(api.workflows_url("/does-not-exist"), timeout=10)
     assert missing.status_code == 404 and missing.json()["code"] == 5 and "not found" in missing.json()["message"]
 
     _create(api, shell_workflow("dup", "true"))
@@ -84,9 +84,11 @@ def test_errors_have_argo_shape_and_status(api: Api) -> None:
         api.service.lint_workflow(WorkflowLintRequest(workflow=Workflow(**broken)))
     assert [w.metadata.name for w in api.service.list_workflows().items or []] == ["dup"]
 
-    not_json = requests.post(api.workflows_url(), data=b"{oops", timeout=10)
+    not_json = api.http.post(
+        api.workflows_url(), data=b"{oops", headers={"Content-Type": "application/json"}, timeout=10
+    )
     assert not_json.status_code == 400 and not_json.json()["code"] == 3
-    unknown = requests.get(f"{api.url}/api/v1/nothing-here", timeout=10)
+    unknown = api.http.get(f"{api.url}/api/v1/nothing-here", timeout=10)
     assert unknown.status_code == 404 and unknown.json()["code"] == 5
 
 
@@ -96,7 +98,7 @@ def test_dag_with_unknown_dependency_is_rejected(api: Api) -> None:
         "name": "main",
         "dag": {"tasks": [{"name": "a", "template": "step0", "depends": "ghost && a"}]},
     }
-    response = requests.post(api.workflows_url(), json={"workflow": workflow}, timeout=10)
+    response = api.http.post(api.workflows_url(), json={"workflow": workflow}, timeout=10)
     assert response.status_code == 400 and response.json()["code"] == 3
     assert "ghost" in response.json()["message"]
 
@@ -114,7 +116,7 @@ def test_workflow_template_crud_and_submit_from_it(api: Api) -> None:
     updated = service.update_workflow_template("tmpl", WorkflowTemplateUpdateRequest(template=WorkflowTemplate(**body)))
     assert updated.metadata.labels == {"version": "2"}
     assert int(updated.metadata.resource_version) > int(created.metadata.resource_version)
-    stale = requests.put(
+    stale = api.http.put(
         f"{api.url}/api/v1/workflow-templates/{api.namespace}/tmpl", json={"template": body}, timeout=10
     )
     assert stale.status_code == 409  # the version we sent is no longer current
@@ -150,7 +152,7 @@ def test_cluster_workflow_template_crud(api: Api) -> None:
     body = _template("shared")
     body["kind"] = "ClusterWorkflowTemplate"
     url = f"{api.url}/api/v1/cluster-workflow-templates"
-    assert requests.post(url, json={"template": body}, timeout=10).status_code == 200
+    assert api.http.post(url, json={"template": body}, timeout=10).status_code == 200
     got = api.service.get_cluster_workflow_template("shared")
     assert got.metadata.name == "shared" and got.metadata.namespace is None
     assert [t.metadata.name for t in api.service.list_cluster_workflow_templates().items] == ["shared"]

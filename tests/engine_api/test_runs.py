@@ -43,7 +43,7 @@ def test_run_succeeds_and_logs_stream_in_argo_shape(api: Api) -> None:
     assert workflow.status.progress == "2/2"
     assert workflow.metadata.labels["workflows.argoproj.io/phase"] == "Succeeded"
 
-    lines = [line for line in requests.get(api.workflows_url(f"/{name}/log"), timeout=10).text.splitlines() if line]
+    lines = [line for line in api.http.get(api.workflows_url(f"/{name}/log"), timeout=10).text.splitlines() if line]
     entries = [requests.models.complexjson.loads(line)["result"] for line in lines]
     assert [e["content"] for e in entries] == ["hello", "world", "second"]
     second_pod = entries[2]["podName"]
@@ -53,7 +53,7 @@ def test_run_succeeds_and_logs_stream_in_argo_shape(api: Api) -> None:
     client = ArgoClient(get_settings({"DRIFTLOOP_ARGO_SERVER": api.url, "DRIFTLOOP_NAMESPACE": api.namespace}))
     assert list(client.logs(name, node=second_pod)) == [{"content": "second", "podName": second_pod}]
     assert [e["content"] for e in client.logs(name, node="s0")] == ["hello", "world"]
-    grepped = requests.get(api.workflows_url(f"/{name}/log"), params={"grep": "wor"}, timeout=10).text.splitlines()
+    grepped = api.http.get(api.workflows_url(f"/{name}/log"), params={"grep": "wor"}, timeout=10).text.splitlines()
     assert [requests.models.complexjson.loads(line)["result"]["content"] for line in grepped] == ["world"]
 
 
@@ -70,7 +70,7 @@ def test_retry_reruns_only_the_failed_step(api: Api, tmp_path: Path) -> None:
     assert (tmp_path / "first.count").read_text().count("run") == 1
     assert (tmp_path / "second.count").read_text().count("run") == 2
 
-    response = requests.put(api.workflows_url(f"/{name}/retry"), json={}, timeout=10)
+    response = api.http.put(api.workflows_url(f"/{name}/retry"), json={}, timeout=10)
     assert response.status_code == 400 and "Succeeded" in response.json()["message"]
 
 
@@ -89,7 +89,7 @@ def test_stop_ends_a_running_workflow(api: Api) -> None:
     wait_node_phase(api.service, name, "s0", "Running")
     api.service.stop_workflow(name, WorkflowStopRequest(name=name, message="enough"))
     assert wait_phase(api.service, name, timeout=30) in {"Failed", "Error"}
-    response = requests.put(api.workflows_url(f"/{name}/stop"), json={}, timeout=10)
+    response = api.http.put(api.workflows_url(f"/{name}/stop"), json={}, timeout=10)
     assert response.status_code == 400 and response.json()["code"] == 9
 
 
@@ -97,9 +97,9 @@ def test_delete_terminates_a_running_workflow(api: Api) -> None:
     name = _create(api, shell_workflow("doomed", "sleep 60"))
     wait_node_phase(api.service, name, "s0", "Running")
     api.service.delete_workflow(name)
-    assert requests.get(api.workflows_url(f"/{name}"), timeout=10).status_code == 404
+    assert api.http.get(api.workflows_url(f"/{name}"), timeout=10).status_code == 404
     time.sleep(0.5)  # a late status write from the dying run must not resurrect it
-    assert requests.get(api.workflows_url(f"/{name}"), timeout=10).status_code == 404
+    assert api.http.get(api.workflows_url(f"/{name}"), timeout=10).status_code == 404
 
 
 def test_kill9_mid_run_resumes_without_rerunning_finished_steps(engine: EngineProcess, tmp_path: Path) -> None:

@@ -10,16 +10,18 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 from driftloop import __version__
-from driftloop.errors import EngineError
+from driftloop.errors import EngineError, NotFoundError
 from workflows.engine._lint import check_workflow
 from workflows.engine._logs import log_entries
+from workflows.engine._names import check_metadata, check_name, check_namespace, safe_path_segment
 from workflows.engine._selectors import filter_fields
 from workflows.engine.controller import Controller
 from workflows.engine.store import CLUSTER_WORKFLOW_TEMPLATE, CRON_WORKFLOW, WORKFLOW, WORKFLOW_TEMPLATE
 
-__all__ = ["ARGO_VERSION", "ROUTES", "Handler", "Request"]
+__all__ = ["ARGO_VERSION", "ROUTES", "Handler", "MethodNotAllowed", "Request", "find_route"]
 
 ARGO_VERSION = "v3.6.0+driftloop"
 
@@ -30,6 +32,11 @@ class Request:
     params: dict[str, str]
     query: dict[str, str]
     body: dict[str, Any] = field(default_factory=dict)
+    auth: str = "token"  # "none" when the engine serves with --auth none
+
+    @property
+    def path_is_cluster_scoped(self) -> bool:
+        return "namespace" not in self.params
 
     def flag(self, name: str) -> bool:
         return self.query.get(name, "").lower() in {"true", "1", "yes"}
@@ -49,6 +56,44 @@ def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
     return register
 
 
+class MethodNotAllowed(EngineError):
+    """The path exists, the method does not (HTTP 405)."""
+
+
+def _checked_params(raw: dict[str, str]) -> dict[str, str]:
+    """Every path segment, percent-decoded and checked before a handler (or a folder) sees it."""
+    params = {key: unquote(value, errors="strict") for key, value in raw.items()}
+    for key, value in params.items():
+        if key == "namespace":
+            check_namespace(value)
+        elif key == "name":
+            check_name(value)
+        else:  # a pod: matched against node names and ids only, never joined to a path
+            safe_path_segment(value, key)
+            if len(value) > 253 or not value.isprintable():
+                raise EngineError(f"{key} {value[:80]!r} is not a pod or node name", hint="see `driftloop runs get`")
+    return params
+
+
+def find_route(method: str, path: str) -> tuple[Handler, dict[str, str]]:
+    """The handler and checked path parameters for a request; 404 for an unknown path, 405 for a wrong method."""
+    allowed = []
+    for route_method, pattern, handler in ROUTES:
+        match = pattern.match(path)
+        if match and route_method == method:
+            try:
+                return handler, _checked_params(match.groupdict())
+            except UnicodeDecodeError:
+                raise EngineError("the path is not UTF-8 once percent-decoded", hint="use Kubernetes names") from None
+        if match:
+            allowed.append(route_method)
+    if allowed:
+        raise MethodNotAllowed(
+            f"{method[:20]} is not allowed on {path[:200]}", hint="allowed: " + ", ".join(sorted(set(allowed)))
+        )
+    raise NotFoundError(f"no route for {method[:20]} {path[:200]}", hint="the Argo Server API lives under /api/v1/")
+
+
 def _list_response(kind: str, items: list[dict[str, Any]]) -> dict[str, Any]:
     return {"kind": f"{kind}List", "apiVersion": "argoproj.io/v1alpha1", "metadata": {}, "items": items}
 
@@ -57,6 +102,9 @@ def _object(request: Request, key: str) -> dict[str, Any]:
     obj = request.body.get(key)
     if not isinstance(obj, dict):
         raise EngineError(f"the request body has no {key!r} object", hint=f'send {{"{key}": {{...manifest...}}}}')
+    check_metadata(obj, namespaced=not request.path_is_cluster_scoped)
+    if not isinstance(obj.get("spec", {}), dict):
+        raise EngineError(f"{key}.spec must be an object", hint="see `driftloop lint FILE`")
     return obj
 
 
@@ -77,7 +125,8 @@ def version(request: Request) -> dict[str, Any]:
 
 @route("GET", "/api/v1/info")
 def info(request: Request) -> dict[str, Any]:
-    return {"managedNamespace": request.controller.namespace, "links": [], "modals": {}}
+    # driftloopAuth: not an Argo field; says whether this engine requires its token ("token") or not ("none")
+    return {"managedNamespace": request.controller.namespace, "links": [], "modals": {}, "driftloopAuth": request.auth}
 
 
 @route("GET", "/api/v1/userinfo")
@@ -122,6 +171,9 @@ def submit_workflow(request: Request) -> dict[str, Any]:
             "resourceKind and resourceName are required",
             hint='e.g. {"resourceKind": "WorkflowTemplate", "resourceName": "training"}',
         )
+    check_name(name, "resourceName")
+    if not isinstance(kind, str) or not isinstance(request.body.get("submitOptions") or {}, dict):
+        raise EngineError("resourceKind must be a string and submitOptions an object", hint="see `argo submit --from`")
     return request.controller.submit_from(kind, name, request.params["namespace"], request.body.get("submitOptions"))
 
 
@@ -141,11 +193,17 @@ def _logs(request: Request, pod: str | None) -> Iterator[dict[str, Any]]:
     controller = request.controller
     namespace, name = request.params["namespace"], request.params["name"]
     workflow = controller.store.get(WORKFLOW, namespace, name)
+    grep = request.query.get("grep") or None
+    if grep is not None:
+        try:
+            re.compile(grep)
+        except re.error as exc:
+            raise EngineError(f"grep {grep[:80]!r} is not a regular expression: {exc}", hint="escape it") from None
     return log_entries(
         workflow,
         controller.home,
         pod=pod,
-        grep=request.query.get("grep") or None,
+        grep=grep,
         follow=request.flag("logOptions.follow"),
         refresh=lambda: controller.store.find(WORKFLOW, namespace, name),
     )

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import signal
 import threading
+from pathlib import Path
 from types import FrameType
 from urllib.parse import urlsplit
 
 import click
 
 from driftloop.config import get_settings
+from workflows.engine._auth import AUTH_MODES, serving_token, token_source
 from workflows.engine._cli_runs import client, print_workflow, runs_group, wait_for
 
 __all__ = ["engine_group", "runs_group", "submit_command"]
@@ -41,38 +44,64 @@ def engine_group() -> None:
     \b
     Examples:
       driftloop engine serve                 # the Argo API on DRIFTLOOP_ARGO_SERVER (127.0.0.1:2746)
-      driftloop engine serve --port 8746 --token s3cret
+      driftloop engine serve --port 8746 --token-file ~/.argo-token
       driftloop engine run my-workflow.yaml      # one run, no server
     """
+
+
+def _refuse_token_value(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        raise click.UsageError(
+            "--token VALUE is not accepted: a command line is visible to every user of the machine (ps). "
+            "Use --token-file PATH, or DRIFTLOOP_ARGO_TOKEN / DRIFTLOOP_ARGO_TOKEN_FILE in the environment."
+        )
 
 
 @engine_group.command("serve")
 @click.option("--host", default=None, help="Interface to bind (default: the host of DRIFTLOOP_ARGO_SERVER).")
 @click.option("--port", type=int, default=None, help="Port (default: the port of DRIFTLOOP_ARGO_SERVER, 2746).")
-@click.option("--token", default=None, help="Require this bearer token (default: DRIFTLOOP_ARGO_TOKEN; empty: none).")
-def serve_command(host: str | None, port: int | None, token: str | None) -> None:
+@click.option("--auth", type=click.Choice(AUTH_MODES), default="token", show_default=True,
+              help="token: every request needs `Authorization: Bearer <token>`. none: no authentication "
+                   "(anyone who reaches the port can run commands; for throw-away tests only).")  # fmt: skip
+@click.option("--token-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Read the token from this file (default: DRIFTLOOP_ARGO_TOKEN, DRIFTLOOP_ARGO_TOKEN_FILE, "
+                   "else $DRIFTLOOP_HOME/engine/token, generated on the first start).")  # fmt: skip
+@click.option("--token", hidden=True, expose_value=False, callback=_refuse_token_value, is_eager=True)
+def serve_command(host: str | None, port: int | None, auth: str, token_file: Path | None) -> None:
     """Serve the Argo Server REST API from the embedded engine, until Ctrl-C or SIGTERM.
 
     State lives in $DRIFTLOOP_HOME/engine/engine.db; workflows that were running when a previous engine died
     are resumed (finished steps are not re-run). One engine per DRIFTLOOP_HOME.
 
     \b
+    Security (the engine runs commands as you):
+      - a token by default: generated on the first start into $DRIFTLOOP_HOME/engine/token (mode 0600) and
+        reused; every driftloop command and the stack read it from there. DRIFTLOOP_ARGO_TOKEN or
+        DRIFTLOOP_ARGO_TOKEN_FILE or --token-file replace it. Never put a token on a command line.
+      - Host must be a loopback name (or one in DRIFTLOOP_ENGINE_ALLOWED_HOSTS); a foreign Origin is refused;
+        POST/PUT need Content-Type: application/json; bodies are limited to 3 MiB.
+      - --auth none turns the token off (it says so on stderr, in the log and in /api/v1/info).
+
+    \b
     Examples:
       driftloop engine serve
       DRIFTLOOP_HOME=/tmp/lab driftloop engine serve --port 0     # any free port (printed)
-      argo --argo-server 127.0.0.1:2746 --secure=false list       # the Argo CLI works against it
+      curl -H "Authorization: Bearer $(cat .driftloop/engine/token)" http://127.0.0.1:2746/api/v1/info
+      ARGO_TOKEN="Bearer $(cat .driftloop/engine/token)" argo --argo-server 127.0.0.1:2746 --secure=false list
     """
     from workflows.engine.server import EngineServer
 
     settings = get_settings()
     address = urlsplit(settings.argo_server)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    token = serving_token(settings, os.environ, auth, token_file)
     server = EngineServer(
         settings.home,
         host=host or address.hostname or "127.0.0.1",
         port=address.port or 2746 if port is None else port,
         namespace=settings.namespace,
-        token=settings.argo_token if token is None else token,
+        token=token,
+        allowed_hosts=frozenset(settings.engine_allowed_hosts),
     )
 
     def stop(signum: int, _frame: FrameType | None) -> None:
@@ -80,6 +109,14 @@ def serve_command(host: str | None, port: int | None, token: str | None) -> None
 
     signal.signal(signal.SIGTERM, stop)
     click.echo(f"driftloop engine serving the Argo API on {server.url} (home {settings.home})", err=True)
+    if token is None:
+        click.secho(
+            "WARNING: authentication is OFF (--auth none): any local process or web page that reaches "
+            f"{server.url} can run commands as you. Use it only for throw-away tests.",
+            err=True, fg="red", bold=True,
+        )  # fmt: skip
+    else:
+        click.echo(f"token required; it is in {token_source(os.environ, token_file, settings.home)}", err=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

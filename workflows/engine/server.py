@@ -7,7 +7,6 @@ Argo uses, so Hera's ``WorkflowsService`` raises the same exceptions it raises a
 from __future__ import annotations
 
 import contextlib
-import hmac
 import json
 import logging
 import os
@@ -17,7 +16,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 from driftloop.errors import (
     ConflictError,
@@ -26,7 +25,9 @@ from driftloop.errors import (
     ServiceUnavailableError,
     ValidationError,
 )
-from workflows.engine._api_routes import ROUTES, Request
+from workflows.engine._api_routes import MethodNotAllowed, Request, find_route
+from workflows.engine._auth import AccessPolicy, Refusal
+from workflows.engine._limits import BodyTooLarge, parse_content_length, parse_json_object, short_message
 from workflows.engine._lock import EngineLock
 from workflows.engine.controller import Controller, InvalidStateError
 from workflows.engine.store import Store
@@ -36,8 +37,10 @@ __all__ = ["EngineServer", "error_body", "status_of"]
 log = logging.getLogger(__name__)
 
 # grpc codes: 3 InvalidArgument, 5 NotFound, 6 AlreadyExists, 9 FailedPrecondition, 13 Internal,
-# 14 Unavailable, 16 Unauthenticated
+# 14 Unavailable, 16 Unauthenticated, 7 PermissionDenied, 8 ResourceExhausted
 _ERROR_CODES: list[tuple[type[BaseException], int, int]] = [
+    (BodyTooLarge, 8, 413),
+    (MethodNotAllowed, 12, 405),
     (ValidationError, 3, 400),
     (NotFoundError, 5, 404),
     (InvalidStateError, 9, 400),
@@ -56,7 +59,7 @@ def status_of(exc: BaseException) -> tuple[int, int]:
 
 
 def error_body(exc: BaseException) -> dict[str, Any]:
-    message = exc.message if isinstance(exc, DriftloopError) else f"internal error: {exc}"
+    message = short_message(exc) if isinstance(exc, DriftloopError) else f"internal error: {str(exc)[:500]}"
     if isinstance(exc, DriftloopError) and exc.hint:
         message = f"{message} (hint: {exc.hint})"
     return {"code": status_of(exc)[0], "message": message, "details": []}
@@ -65,9 +68,16 @@ def error_body(exc: BaseException) -> dict[str, Any]:
 class _Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
     protocol_version = "HTTP/1.0"  # one request per connection: streamed logs end when the socket closes
+    timeout = 60  # a client that stops sending (slowloris) gives its thread back
 
     def log_message(self, format: str, *args: Any) -> None:
         log.info("%s %s", self.address_string(), format % args)
+
+    def __getattr__(self, name: str) -> Any:
+        """Any other method (OPTIONS, PATCH, HEAD, FOO…) answers 405, not http.server's 501."""
+        if name.startswith("do_"):
+            return lambda: self._dispatch(name[3:])
+        raise AttributeError(name)
 
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -81,51 +91,45 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._dispatch("DELETE")
 
-    def _authorized(self) -> bool:
-        token = self.server.token
-        if not token:
-            return True
-        header = self.headers.get("Authorization") or ""
-        presented = header.split(None, 1)[1] if header.lower().startswith("bearer ") else header
-        return hmac.compare_digest(presented.strip().encode(), token.encode())
+    def _refuse(self, refusal: Refusal) -> None:
+        self._send(refusal.status, {"code": refusal.code, "message": refusal.message, "details": []})
+
+    def _guard(self, method: str) -> Refusal | None:
+        """Host, Origin, token and Content-Type, in that order, before anything reads the body."""
+        policy = self.server.policy
+        has_body = bool((self.headers.get("Content-Length") or "").strip() not in {"", "0"})
+        return (
+            policy.check_host(self.headers.get("Host"))
+            or policy.check_origin(self.headers.get("Origin"))
+            or policy.check_token(self.headers.get("Authorization"))
+            or policy.check_content_type(method, self.headers.get("Content-Type"), has_body)
+        )
 
     def _dispatch(self, method: str) -> None:
-        url = urlsplit(self.path)
+        path, _, query = self.path.partition("?")
         try:
-            if not self._authorized():
-                self._send(401, {"code": 16, "message": "token not valid: set DRIFTLOOP_ARGO_TOKEN", "details": []})
+            refusal = self._guard(method)
+            if refusal is not None:
+                if refusal.status == 401:
+                    log.warning("refused %s %s from %s: no valid token", method, path[:200], self.address_string())
+                self._refuse(refusal)
                 return
-            for route_method, pattern, handler in ROUTES:
-                match = pattern.match(url.path)
-                if route_method == method and match:
-                    request = Request(
-                        self.server.controller, match.groupdict(), dict(parse_qsl(url.query)), self._body()
-                    )
-                    result = handler(request)
-                    if isinstance(result, dict):
-                        self._send(200, result)
-                    else:
-                        self._stream(result)
-                    return
-            self._send(404, {"code": 5, "message": f"no route for {method} {url.path}", "details": []})
+            length = parse_content_length(self.headers.get("Content-Length"))
+            if "Transfer-Encoding" in self.headers:
+                self._send(411, {"code": 3, "message": "send the body with a Content-Length", "details": []})
+                return
+            handler, params = find_route(method, path)
+            body = parse_json_object(self.rfile.read(length)) if length else {}
+            result = handler(Request(self.server.controller, params, dict(parse_qsl(query)), body, self.server.auth))
+            if isinstance(result, dict):
+                self._send(200, result)
+            else:
+                self._stream(result)
         except DriftloopError as exc:
             self._send(status_of(exc)[1], error_body(exc))
         except Exception as exc:  # a bug must answer 500, not kill the connection silently
-            log.exception("%s %s failed", method, url.path)
+            log.exception("%s %s failed", method, path[:200])
             self._send(500, error_body(exc))
-
-    def _body(self) -> dict[str, Any]:
-        length = int(self.headers.get("Content-Length") or 0)
-        if not length:
-            return {}
-        raw = self.rfile.read(length)
-        try:
-            body = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise DriftloopError(f"the request body is not JSON: {exc}", hint="send application/json") from None
-        if not isinstance(body, dict):
-            raise DriftloopError("the request body must be a JSON object", hint="send a JSON object")
-        return body
 
     def _send(self, status: int, body: dict[str, Any]) -> None:
         payload = json.dumps(body).encode()
@@ -182,23 +186,38 @@ class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], controller: Controller, token: str) -> None:
+    def __init__(
+        self, address: tuple[str, int], controller: Controller, token: str | None, allowed_hosts: frozenset[str]
+    ) -> None:
         super().__init__(address, _Handler)
         self.controller = controller
-        self.token = token
+        self.auth = "none" if token is None else "token"
+        bound = str(address[0]).lower()
+        hosts = allowed_hosts | ({bound} if bound not in {"", "0.0.0.0", "::"} else set())
+        self.policy = AccessPolicy(token=token, port=int(self.server_address[1]), allowed_hosts=frozenset(hosts))
 
 
 class EngineServer:
     """Lock the home, open the store, resume unfinished workflows, serve the API until :meth:`shutdown`."""
 
-    def __init__(self, home: Path, *, host: str, port: int, namespace: str, token: str = "") -> None:
+    def __init__(
+        self,
+        home: Path,
+        *,
+        host: str,
+        port: int,
+        namespace: str,
+        token: str | None,
+        allowed_hosts: frozenset[str] = frozenset(),
+    ) -> None:
+        """``token`` None serves without authentication (``--auth none``); say so loudly where you allow it."""
         self.home = home
         self.lock = EngineLock(home)
         self.lock.acquire()
         try:
             self.store = Store.open(home)
             self.controller = Controller(self.store, home, namespace=namespace)
-            self.httpd = _HTTPServer((host, port), self.controller, token)
+            self.httpd = _HTTPServer((host, port), self.controller, token, allowed_hosts)
         except OSError as exc:
             self.lock.release()
             raise ServiceUnavailableError(
@@ -219,6 +238,8 @@ class EngineServer:
         threading.Thread(target=_warm_up_linter, name="lint-warm-up", daemon=True).start()
         resumed = self.controller.start()
         log.info("serving the Argo API on %s (%d workflow(s) resumed)", self.url, resumed)
+        if self.httpd.auth == "none":
+            log.warning("AUTHENTICATION IS OFF (--auth none): anyone who can reach %s can run commands", self.url)
         self.httpd.serve_forever(poll_interval=0.2)
 
     def start_background(self) -> None:

@@ -27,6 +27,8 @@ import requests
 from hera.workflows import WorkflowsService
 from hera.workflows.models import Workflow, WorkflowCreateRequest
 
+from driftloop.config import read_argo_token
+
 NAMESPACE = "bench"
 
 
@@ -75,13 +77,14 @@ class Bench:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "driftloop", "engine", "serve"], env=env, stdout=self.log, stderr=subprocess.STDOUT
         )
-        self.service = WorkflowsService(host=self.url + "/", namespace=NAMESPACE)
         for _ in range(300):
             try:
                 requests.get(self.url + "/api/v1/version", timeout=1)
                 break
             except requests.ConnectionError:
                 time.sleep(0.1)
+        token = read_argo_token(env, home, self.url)  # the engine generated it on start, as every client reads it
+        self.service = WorkflowsService(host=self.url + "/", namespace=NAMESPACE, token=token or None)
         self.counter = 0
         self.created: list[str] = []
 

@@ -28,7 +28,7 @@ class ArtifactRepository:
 
     def location(self, key: str) -> Path:
         target = (self.root / key).resolve()
-        if not str(target).startswith(str(self.root.resolve())):
+        if not target.is_relative_to(self.root.resolve()):  # not a prefix test: "artifacts-x" is outside
             raise ArtifactMissing(f"artifact key {key!r} escapes the repository", hint="use a relative key")
         return target
 

@@ -17,6 +17,7 @@ from workflows.engine._daemon import Daemons
 from workflows.engine._io import bind_parameters, merge_defaults, param_text
 from workflows.engine._memoizing import Memoizing
 from workflows.engine._model import COMPLETED, StatusBook, node_id_for
+from workflows.engine._names import safe_path_segment
 from workflows.engine._outputs import artifact_reference, declared_defaults
 from workflows.engine._retrying import Retrying
 from workflows.engine._suspend import run_suspend
@@ -54,7 +55,7 @@ class Execution(Retrying, Memoizing):
         self.daemons = Daemons()
         parallelism = self.spec.get("parallelism")
         self.pod_slots = threading.BoundedSemaphore(int(parallelism)) if parallelism else None
-        self.run_dir = ctx.home / "runs" / self.name
+        self.run_dir = ctx.home / "runs" / safe_path_segment(self.name, "workflow name")
 
     # -- shutdown --------------------------------------------------------------------------------------------
     def shutdown_reason(self) -> str | None:

@@ -15,6 +15,7 @@ from driftloop.errors import DriftloopError, EngineError, ValidationError
 __all__ = [
     "MAX_BODY_BYTES",
     "MAX_ISSUES_SHOWN",
+    "MAX_ISSUE_CHARS",
     "MAX_JSON_DEPTH",
     "MAX_MESSAGE_CHARS",
     "BodyTooLarge",
@@ -26,7 +27,8 @@ __all__ = [
 MAX_BODY_BYTES = 3 * 1024 * 1024
 MAX_JSON_DEPTH = 100  # Argo manifests nest ~15 deep; deeper JSON only serves to exhaust the stack
 MAX_ISSUES_SHOWN = 20
-MAX_MESSAGE_CHARS = 4000
+MAX_ISSUE_CHARS = 200
+MAX_MESSAGE_CHARS = 6000
 
 
 class BodyTooLarge(DriftloopError):
@@ -82,14 +84,18 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     return body
 
 
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + f" … ({len(text) - limit} more characters)"
+
+
 def short_message(exc: DriftloopError) -> str:
-    """The error's message, with at most :data:`MAX_ISSUES_SHOWN` issues and :data:`MAX_MESSAGE_CHARS` characters."""
-    if isinstance(exc, ValidationError) and len(exc.issues) > MAX_ISSUES_SHOWN:
-        shown = [f"  {issue}" for issue in exc.issues[:MAX_ISSUES_SHOWN]]
+    """The error's message: at most :data:`MAX_ISSUES_SHOWN` issues of :data:`MAX_ISSUE_CHARS` each, then a count."""
+    if isinstance(exc, ValidationError):
+        shown = [f"  {_clip(str(issue), MAX_ISSUE_CHARS)}" for issue in exc.issues[:MAX_ISSUES_SHOWN]]
         more = len(exc.issues) - MAX_ISSUES_SHOWN
-        message = "\n".join([f"{len(exc.issues)} validation error(s):", *shown, f"  … and {more} more"])
+        message = "\n".join(
+            [f"{len(exc.issues)} validation error(s):", *shown] + ([f"  … and {more} more"] * (more > 0))
+        )
     else:
         message = exc.message
-    if len(message) > MAX_MESSAGE_CHARS:
-        message = message[:MAX_MESSAGE_CHARS] + f" … ({len(message) - MAX_MESSAGE_CHARS} more characters)"
-    return message
+    return _clip(message, MAX_MESSAGE_CHARS)

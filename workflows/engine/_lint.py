@@ -13,6 +13,7 @@ from typing import Any
 from driftloop.config import get_settings
 from driftloop.errors import LintIssue, ValidationError
 from workflows.compiler.lint import lint_text
+from workflows.engine._names import metadata_problems
 
 __all__ = ["check_workflow", "lint_object"]
 
@@ -40,7 +41,12 @@ def _reference_issues(obj: dict[str, Any], resolve_template: TemplateResolver | 
 
 def lint_object(obj: dict[str, Any], resolve_template: TemplateResolver | None = None) -> list[LintIssue]:
     """Every issue found in one Argo object."""
-    return _linter_issues(obj) + _reference_issues(obj, resolve_template)
+    meta = obj.get("metadata")
+    where = str(meta.get("name") or "<body>") if isinstance(meta, dict) else "<body>"
+    names = [LintIssue(where, "metadata", problem, "names") for problem in metadata_problems(obj)]
+    if meta is not None and not isinstance(meta, dict):
+        return names  # the linter itself cannot read such an object
+    return names + _linter_issues(obj) + _reference_issues(obj, resolve_template)
 
 
 def check_workflow(obj: dict[str, Any], resolve_template: TemplateResolver | None = None) -> None:

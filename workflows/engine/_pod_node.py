@@ -15,6 +15,7 @@ from driftloop.config import get_settings
 from driftloop.errors import DriftloopError, EngineError
 from workflows.engine._gpu import gpus_requested
 from workflows.engine._images import SHIMS_INSIDE
+from workflows.engine._names import safe_path_segment
 from workflows.engine._outputs import OutputsError, collect_pod_outputs
 from workflows.engine._pods import ContainerRun, Sandbox
 from workflows.engine._retry import parse_duration
@@ -28,7 +29,7 @@ DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadlin
 
 def node_log_path(home: Path, workflow_name: str, node_id: str) -> Path:
     """Where a node's stdout+stderr are logged (kept after the run; the sandbox itself is removed)."""
-    return Path(home) / "logs" / workflow_name / f"{node_id}.log"
+    return Path(home) / "logs" / safe_path_segment(workflow_name) / f"{safe_path_segment(node_id, 'node id')}.log"
 
 
 def _ordered_set(containers: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -127,6 +127,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self._stream(result)
         except DriftloopError as exc:
             self._send(status_of(exc)[1], error_body(exc))
+        except (BrokenPipeError, ConnectionResetError):
+            log.info("%s %s: the client went away before the answer", method, path[:200])
+        except TimeoutError:  # it declared a body it did not send
+            with contextlib.suppress(OSError):
+                self._send(408, {"code": 4, "message": "timed out waiting for the request body", "details": []})
         except Exception as exc:  # a bug must answer 500, not kill the connection silently
             log.exception("%s %s failed", method, path[:200])
             self._send(500, error_body(exc))

@@ -50,7 +50,7 @@ def test_run_succeeds_and_logs_stream_in_argo_shape(api: Api) -> None:
     assert second_pod.startswith(f"{name}-step1-")
     # Hera 5.27's workflow_logs parses one un-wrapped entry, so it cannot read Argo's stream (real Argo's neither):
     # driftloop's client reads the stream through Hera's session instead
-    client = ArgoClient(get_settings({"DRIFTLOOP_ARGO_SERVER": api.url, "DRIFTLOOP_NAMESPACE": api.namespace}))
+    client = ArgoClient(get_settings({**api.engine.env, "DRIFTLOOP_NAMESPACE": api.namespace}))  # finds the token
     assert list(client.logs(name, node=second_pod)) == [{"content": "second", "podName": second_pod}]
     assert [e["content"] for e in client.logs(name, node="s0")] == ["hello", "world"]
     grepped = api.http.get(api.workflows_url(f"/{name}/log"), params={"grep": "wor"}, timeout=10).text.splitlines()
@@ -123,7 +123,7 @@ def test_kill9_mid_run_resumes_without_rerunning_finished_steps(engine: EnginePr
 
 def test_logs_follow_until_the_workflow_ends(api: Api) -> None:
     name = _create(api, shell_workflow("follow", "echo early; sleep 1; echo late"))
-    client = ArgoClient(get_settings({"DRIFTLOOP_ARGO_SERVER": api.url, "DRIFTLOOP_NAMESPACE": api.namespace}))
+    client = ArgoClient(get_settings({**api.engine.env, "DRIFTLOOP_NAMESPACE": api.namespace}))  # finds the token
     assert [entry["content"] for entry in client.logs(name, follow=True)] == ["early", "late"]
     assert api.service.get_workflow(name).status.phase == "Succeeded"
 
@@ -162,5 +162,5 @@ def test_template_references_resolve_in_the_workflows_namespace(api: Api) -> Non
     )
     name = str(submitted.metadata.name)
     assert wait_phase(api.service, name) == "Succeeded"
-    client = ArgoClient(get_settings({"DRIFTLOOP_ARGO_SERVER": api.url, "DRIFTLOOP_NAMESPACE": api.namespace}))
+    client = ArgoClient(get_settings({**api.engine.env, "DRIFTLOOP_NAMESPACE": api.namespace}))  # finds the token
     assert [entry["content"] for entry in client.logs(name)] == ["mine"]

@@ -67,6 +67,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
         env.setenv("DRIFTLOOP_HOME", str(root / "home"))
         env.setenv("DRIFTLOOP_ARGO_SERVER", f"http://127.0.0.1:{port}")
         env.setenv("DRIFTLOOP_NAMESPACE", NAMESPACE)
+        env.setenv("DRIFTLOOP_ENGINE_ALLOWED_HOSTS", "engine.internal, Build-Box")
         manager = ProcessManager(get_settings())
         engine = service("engine")
         state = manager.start(engine)  # healthy only with the token: the health check read it from the file
@@ -120,6 +121,16 @@ def test_cross_site_simple_post_is_refused_and_nothing_runs(target: Target) -> N
     body = json.dumps({"workflow": _runs_id_workflow(target, "allowed")})
     assert requests.post(target.workflows(), data=body, headers=own, timeout=60).status_code == 200
     assert _wait_for(target.shared / "allowed") and "uid=" in (target.shared / "allowed").read_text()
+
+
+def test_configured_host_names_are_allowed(target: Target) -> None:
+    for host in ("engine.internal", "build-box", "BUILD-BOX.", "[::1]", "127.8.9.10", "app.localhost"):
+        headers = {**target.auth, "Host": f"{host}:{target.port}", "Origin": f"http://{host}:{target.port}"}
+        answer = requests.get(target.workflows(), headers=headers, timeout=10)
+        assert answer.status_code == 200, (host, answer.text)
+    for host in ("engine.internal.evil.example", "10.0.0.1", "build-box.evil", "0.0.0.0"):
+        answer = requests.get(target.workflows(), headers={**target.auth, "Host": host}, timeout=10)
+        assert answer.status_code == 403, host
 
 
 def _files_outside(root: Path, home: Path) -> set[Path]:

@@ -130,19 +130,21 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             log.info("%s %s: the client went away before the answer", method, path[:200])
         except TimeoutError:  # it declared a body it did not send
-            with contextlib.suppress(OSError):
-                self._send(408, {"code": 4, "message": "timed out waiting for the request body", "details": []})
+            self._send(408, {"code": 4, "message": "timed out waiting for the request body", "details": []})
         except Exception as exc:  # a bug must answer 500, not kill the connection silently
             log.exception("%s %s failed", method, path[:200])
             self._send(500, error_body(exc))
 
     def _send(self, status: int, body: dict[str, Any]) -> None:
         payload = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):  # e.g. it sent a 4 GB body, got 413 and hung up
+            log.info("the client went away before its %d answer", status)
 
     def _stream(self, entries: Iterator[dict[str, Any]]) -> None:
         first = next(entries, None)  # errors before the first line still get a proper status

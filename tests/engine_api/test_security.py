@@ -26,6 +26,7 @@ from driftloop.stack.services import service
 from tests._support import free_port
 from tests.engine_api.conftest import EngineProcess, shell_workflow
 from workflows.engine._auth import ensure_token_file
+from workflows.engine._names import name_problem
 
 NAMESPACE = "sec"
 
@@ -349,3 +350,31 @@ def test_auth_none_works_and_is_loud(tmp_path: Path) -> None:
         assert not (tmp_path / "home" / "engine" / "token").exists()
     finally:
         engine.stop()
+
+
+@pytest.mark.parametrize(
+    ("value", "kwargs", "valid"),
+    [
+        ("a" * 253, {}, True),
+        ("a" * 254, {}, False),
+        ("my.pipeline-1", {}, True),
+        ("-x", {}, False),
+        ("x-", {}, False),
+        ("a..b", {}, False),
+        ("a" * 63, {"label": True}, True),
+        ("a" * 64, {"label": True}, False),
+        ("a.b", {"label": True}, False),
+        ("train-", {"prefix": True}, True),  # generateName: a trailing '-' is the point
+        ("a" * 248, {"prefix": True}, True),  # + 5 random characters = 253
+        ("a" * 249, {"prefix": True}, False),
+        ("../x-", {"prefix": True}, False),
+    ],
+)
+def test_names_follow_kubernetes_rules(value: str, kwargs: dict[str, bool], valid: bool) -> None:
+    assert (name_problem(value, **kwargs) is None) is valid
+
+
+def test_driftloop_config_never_prints_the_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRIFTLOOP_ARGO_TOKEN", "do-not-print-me")
+    shown = CliRunner().invoke(cli, ["config"])
+    assert shown.exit_code == 0 and "do-not-print-me" not in shown.output and "15 characters" in shown.output

@@ -241,11 +241,15 @@ def _prepare(
             artifact = artifacts.get(declared["name"])
             if artifact is not None and declared.get("path"):
                 destination = sandbox.host_path(declared["path"], for_write=True)
+                missing_parents = [p for p in destination.parents if not p.exists()]
                 try:
                     ex.ctx.artifacts.load(artifact, destination, artifact.get("subPath"))
                 except ArtifactMissing:
                     if not declared.get("optional"):
                         raise  # Argo's executor skips an optional input artifact it cannot find; the step runs
+                    for parent in missing_parents:  # an empty upper-layer /bin would hide the image's /bin
+                        with contextlib.suppress(OSError):
+                            parent.rmdir()
         if sandbox.isolated and any(ex.ctx.images.kind_of(str(c.get("image") or "")) == "argosay" for c in every_spec):
             # the image's entrypoint lives at /argosay: commands such as `sh -c "sleep 1; /argosay"` call it
             sandbox.place_file("/argosay", f'#!/bin/sh\nexec {SHIMS_INSIDE}/argosay "$@"\n', 0o755)
@@ -338,14 +342,19 @@ def _finish(
     ex.publish_globals(outputs)
     if warning:
         message = f"{message}; {warning}" if message else warning
-    _container_children(ex, node, template, sandbox)
+    _container_children(ex, node, template, sandbox, outcome.exit_code)
     return ex.book.finish(node, phase, message, outputs=outputs or None, daemoned=None)
 
 
-def _container_children(ex: Any, node: dict[str, Any], template: dict[str, Any], sandbox: Sandbox) -> None:
+def _container_children(
+    ex: Any, node: dict[str, Any], template: dict[str, Any], sandbox: Sandbox, pod_exit: int | None
+) -> None:
     """containerSet: one Container node per container, as Argo shows them."""
-    for container in (template.get("containerSet") or {}).get("containers") or []:
+    containers = (template.get("containerSet") or {}).get("containers") or []
+    for container in containers:
         code = sandbox.exit_code_of(container["name"])
+        if code is None and len(containers) == 1:  # a lone container is the pod's process (no exit record)
+            code = pod_exit
         child = ex.book.create(
             f"{node['name']}.{container['name']}",
             display_name=container["name"],

@@ -182,7 +182,9 @@ def test_unsupported_templates_and_missing_commands_say_why(run):
     nodes = nodes_by_display(done)
     assert "not supported on the embedded engine" in nodes["k8s"]["message"]
     assert "no-such-binary-xyz" in nodes["tool"]["message"] and "acme/tool:1" in nodes["tool"]["message"]
-    assert done["status"]["phase"] == "Error"
+    assert (nodes["k8s"]["phase"], nodes["tool"]["phase"]) == ("Error", "Failed")  # a pod that cannot start Fails
+    # Argo's executeSteps: an errored or failed child makes the step group and the steps node Failed
+    assert done["status"]["phase"] == "Failed"
 
 
 def test_artifacts_pass_between_steps_with_and_without_archive(run):

@@ -192,7 +192,7 @@ def test_restart_keeps_finished_nodes_and_errors_interrupted_ones(run, shared_di
     nodes = nodes_by_display(resumed)
     assert _count_runs(shared_dir, "runs") == 2  # "one" was not re-run, "two" was not restarted
     assert nodes["two"]["phase"] == "Error" and nodes["two"]["message"] == "interrupted by engine restart"
-    assert resumed["status"]["phase"] == "Error"
+    assert resumed["status"]["phase"] == "Failed"  # Argo's executeSteps: an errored step fails the steps node
 
 
 def test_prepare_retry_reruns_only_the_failed_nodes(run, shared_dir):

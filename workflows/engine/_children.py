@@ -13,9 +13,9 @@ from typing import Any, TypeVar
 from driftloop.errors import DriftloopError
 from workflows.engine._execute import Call, Execution
 from workflows.engine._hooks import step_hooks
-from workflows.engine._io import BindError, expand_items, item_label, param_text
+from workflows.engine._io import UNRESOLVED_OUTPUT, BindError, expand_items, item_label, param_text
 from workflows.engine._model import FAILED_PHASES
-from workflows.engine._outputs import aggregate_scope, artifact_reference, result_scope
+from workflows.engine._outputs import aggregate_scope, artifact_reference, result_scope, value_source
 from workflows.engine.expressions import evaluate, evaluate_when
 from workflows.engine.templating import substitute, substitute_obj
 
@@ -53,8 +53,14 @@ def continues_on(spec: dict[str, Any], phase: str) -> bool:
     return (phase == "Failed" and bool(flags.get("failed"))) or (phase == "Error" and bool(flags.get("error")))
 
 
-def run_parallel(jobs: Sequence[Callable[[], T]], limit: int | None) -> list[T]:
-    """Run ``jobs`` in threads, at most ``limit`` at once; results in job order."""
+def run_parallel(
+    jobs: Sequence[Callable[[], T]],
+    limit: int | None,
+    stop: Callable[[], bool] | None = None,
+    collect: list[Any] | None = None,
+) -> list[T | None]:
+    """Run ``jobs`` in threads, at most ``limit`` at once; results in job order. Once ``stop()`` is true (it
+    sees the finished results in ``collect``), jobs not yet started are not started: their result is None."""
     if len(jobs) == 1:
         return [jobs[0]()]
     results: list[Any] = [None] * len(jobs)
@@ -63,6 +69,8 @@ def run_parallel(jobs: Sequence[Callable[[], T]], limit: int | None) -> list[T]:
     def worker(index: int) -> None:
         try:
             results[index] = jobs[index]()
+            if collect is not None:
+                collect.append(results[index])
         finally:
             if gate is not None:
                 gate.release()
@@ -71,6 +79,10 @@ def run_parallel(jobs: Sequence[Callable[[], T]], limit: int | None) -> list[T]:
     for index in range(len(jobs)):
         if gate is not None:
             gate.acquire()
+        if stop is not None and stop():
+            if gate is not None:
+                gate.release()
+            break
         thread = threading.Thread(target=worker, args=(index,), daemon=True, name=f"node-{index}")
         thread.start()
         threads.append(thread)
@@ -100,6 +112,7 @@ def run_child(
     spec = step.spec
     try:
         fan_out = substitute_obj({k: spec[k] for k in FAN_OUT_KEYS if k in spec}, scope)
+        _check_absent_optional(fan_out.get("withParam"))
         items = expand_items(fan_out) if fan_out else None
     except DriftloopError as exc:
         return ChildResult(spec, ex._error_node(step, exc.message), [], False)
@@ -127,12 +140,23 @@ def run_child(
         )
         for i, item in enumerate(items)
     ]
-    children = run_parallel(jobs, limit)
+    children = [c for c in run_parallel(jobs, limit) if c is not None]
     if group is not None:
         failed = [c for c in children if c.get("phase") in FAILED_PHASES and not continues_on(spec, c["phase"])]
         phase = failed[0]["phase"] if failed else "Succeeded"
         ex.book.finish(group, phase, f"child '{failed[0]['id']}' failed" if failed else None)
     return ChildResult(spec, group, children, True)
+
+
+def _check_absent_optional(text: Any) -> None:
+    """A reference left to a skipped/omitted node's output (no default) is Argo's "absent optional"."""
+    found = UNRESOLVED_OUTPUT.search(text) if isinstance(text, str) else None
+    if found:
+        raise BindError(
+            f"unable to substitute {found.group(0)}: output is an absent optional (skipped/omitted node with no "
+            "default)",
+            hint="give the producer's output valueFrom.default, or guard the reference",
+        )
 
 
 def _one(ex: Execution, step: Call, scope: dict[str, Any]) -> dict[str, Any]:
@@ -147,6 +171,8 @@ def _one(ex: Execution, step: Call, scope: dict[str, Any]) -> dict[str, Any]:
 
 def _run_one(ex: Execution, step: Call, scope: dict[str, Any]) -> dict[str, Any]:
     spec = step.spec
+    # globalName outputs published since this steps/DAG template started (an earlier step, a loop iteration)
+    scope = {**scope, **{k: v for k, v in ex.global_scope().items() if k.startswith("workflow.outputs.")}}
     call = replace(step, spec=substitute_obj({k: spec[k] for k in CALL_KEYS if k in spec}, scope))
     existing = ex.book.get(call.node_name)
     if existing is not None and existing.get("phase") in ("Skipped", "Omitted"):
@@ -154,9 +180,13 @@ def _run_one(ex: Execution, step: Call, scope: dict[str, Any]) -> dict[str, Any]
     try:
         if spec.get("when") not in (None, ""):
             condition = substitute(str(spec["when"]), scope)
+            _check_absent_optional(condition)
             if not evaluate_when(condition):
                 return ex.skipped_node(call, "Skipped", f"when '{condition}' evaluated false")
         call.arguments = ex.bind_arguments(spec.get("arguments") or {}, scope)
+        for artifact in call.arguments.get("artifacts") or []:
+            for value in artifact.values() if isinstance(artifact, dict) else ():
+                _check_absent_optional(value)
     except DriftloopError as exc:
         return ex._error_node(call, exc.message)
     hooks = step_hooks(ex, step, scope)
@@ -186,7 +216,7 @@ def finish_composite(
     try:
         parameters = []
         for parameter in declared.get("parameters") or []:
-            source = parameter.get("valueFrom") or {}
+            source = value_source(parameter)
             value: Any = None
             if "parameter" in source:
                 value = substitute(str(source["parameter"]), scope)

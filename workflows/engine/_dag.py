@@ -177,6 +177,8 @@ class _DagRun:
             if self._unhandled(name, finished_only=True):
                 node = self.results[name].node or {}
                 phase, message = node.get("phase", "Failed"), f"child '{node.get('id')}' failed"
+                if str(self.template.get("failFast")).lower() == "true":  # operator.checkParallelism
+                    phase, message = "Failed", "template has failed or errored children and failFast enabled"
                 break
         self.ex.daemons.stop_within(self.node["id"])
         unstarted = [n for n in self.wanted if n not in self.started]

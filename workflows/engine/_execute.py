@@ -53,6 +53,9 @@ class Execution(Retrying, Memoizing):
         self.deadline: float | None = None
         self.exit_phase = False
         self.daemons = Daemons()
+        # nodes that ended Error before anything ran (template/arguments/pod spec rejected): Argo's executeTemplate
+        # returns an error for them, which the workflow reports as "error in entry/exit template execution"
+        self.not_started: set[str] = set()
         parallelism = self.spec.get("parallelism")
         self.pod_slots = threading.BoundedSemaphore(int(parallelism)) if parallelism else None
         self.run_dir = ctx.home / "runs" / safe_path_segment(self.name, "workflow name")
@@ -146,7 +149,7 @@ class Execution(Retrying, Memoizing):
             template, source = self.resolve(call.spec, call.source)
             inputs = substitute_obj(template.get("inputs") or {}, self.global_scope())
             template = {**template, "inputs": inputs}
-            parameters = bind_parameters(template, call.arguments, self.ctx.configmaps)
+            parameters = _chain_inputs(bind_parameters(template, call.arguments, self.ctx.configmaps))
             artifacts = self._bind_artifacts(template, call.arguments)
         except DriftloopError as exc:
             return self._error_node(call, exc.message)
@@ -167,6 +170,7 @@ class Execution(Retrying, Memoizing):
 
     def _error_node(self, call: Call, message: str) -> dict[str, Any]:
         node = call.create_node(self.book, "Pod", call.spec.get("template"))
+        self.not_started.add(node["id"])
         return self.book.finish(node, "Error", message)
 
     def _bind_artifacts(self, template: dict[str, Any], arguments: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
@@ -340,6 +344,18 @@ class Execution(Retrying, Memoizing):
                 source,
             )
         )
+
+
+def _chain_inputs(parameters: dict[str, str]) -> dict[str, str]:
+    """Input values that name earlier inputs (``{{inputs.parameters.a}}``, ``{{= … inputs.parameters.a …}}``):
+    Argo's ProcessArgs substitutes the template's inputs with the ones already bound, in order."""
+    if not any("{{" in value for value in parameters.values()):
+        return parameters
+    chained: dict[str, str] = {}
+    for name, value in parameters.items():
+        scope = {f"inputs.parameters.{k}": v for k, v in chained.items()}
+        chained[name] = substitute_obj(value, scope) if "{{" in value and "inputs.parameters" in value else value
+    return chained
 
 
 def _inputs_record(parameters: dict[str, str], artifacts: dict[str, Any]) -> dict[str, Any]:

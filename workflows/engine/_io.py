@@ -10,6 +10,7 @@ from typing import Any
 from driftloop.errors import EngineError
 
 __all__ = [
+    "UNRESOLVED_OUTPUT",
     "BindError",
     "bind_parameters",
     "check_enum",
@@ -75,7 +76,14 @@ def bind_parameters(template: dict[str, Any], arguments: dict[str, Any], configm
         if argument is not None and "value" in argument:
             value = argument["value"]
             if isinstance(value, str) and UNRESOLVED_OUTPUT.search(value):
-                value = declared.get("default", declared.get("value", ""))
+                # Argo's common.ProcessArgs: a skipped/omitted producer's output with no default is an "absent
+                # optional"; the input's own default takes over, and with none the node errors terminally
+                value = declared.get("default", declared.get("value"))
+                if value is None:
+                    raise BindError(
+                        f"{what}: argument references an absent optional (skipped/omitted node output with no default)",
+                        hint="give the producer's output valueFrom.default, or this input a default",
+                    )
         else:
             value = declared_value(declared, configmaps, what)
         if value is None:

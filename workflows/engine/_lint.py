@@ -7,6 +7,7 @@ problem at once; on top of it we check that a ``workflowTemplateRef`` names a te
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -49,8 +50,19 @@ def lint_object(obj: dict[str, Any], resolve_template: TemplateResolver | None =
     return names + _linter_issues(obj) + _reference_issues(obj, resolve_template)
 
 
+_POD_SPEC = re.compile(r"\.(container|script|containerSet|initContainers|sidecars)\b")
+_TEMPLATE_KINDS = ("WorkflowTemplate", "ClusterWorkflowTemplate")
+
+
+def _checked_at_create(obj: dict[str, Any], issue: LintIssue) -> bool:
+    """Argo's server validates a (Cluster)WorkflowTemplate's templates but not the pod spec inside them:
+    Kubernetes rejects that only when the pod is created, and the workflow then ends Error ("error in entry
+    template execution: …"). So schema findings inside a template's containers do not block its creation."""
+    return not (obj.get("kind") in _TEMPLATE_KINDS and issue.check == "schema" and _POD_SPEC.search(issue.path))
+
+
 def check_workflow(obj: dict[str, Any], resolve_template: TemplateResolver | None = None) -> None:
     """Raise ValidationError listing every issue (the API turns it into HTTP 400 with the linter's message)."""
-    issues = lint_object(obj, resolve_template)
+    issues = [issue for issue in lint_object(obj, resolve_template) if _checked_at_create(obj, issue)]
     if issues:
         raise ValidationError(issues, hint="fix the manifest; `driftloop lint FILE` shows the same findings")

@@ -84,7 +84,7 @@ class StatusBook:
 
     def _refresh_progress(self) -> None:
         pods = [n for n in self.nodes.values() if n.get("type") in POD_TYPES]
-        done = sum(1 for n in pods if n.get("phase") in COMPLETED)
+        done = sum(1 for n in pods if n.get("phase") == "Succeeded")  # Argo counts succeeded pods (N/M)
         self.status["progress"] = f"{done}/{len(pods)}"
 
     # -- nodes ---------------------------------------------------------------------------------------------

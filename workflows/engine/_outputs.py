@@ -20,6 +20,7 @@ __all__ = [
     "collect_pod_outputs",
     "declared_defaults",
     "result_scope",
+    "value_source",
 ]
 
 _ARTIFACT_REF = re.compile(r"^\{\{\s*([\w.\-\[\]'\"]+?)\s*\}\}$")
@@ -27,6 +28,14 @@ _ARTIFACT_REF = re.compile(r"^\{\{\s*([\w.\-\[\]'\"]+?)\s*\}\}$")
 
 class OutputsError(EngineError):
     """A declared output could not be produced (missing file without default, bad expression…)."""
+
+
+def value_source(parameter: dict[str, Any]) -> dict[str, Any]:
+    """``valueFrom`` with Go's case-insensitive field matching (Argo decodes ``Parameter:`` as ``parameter``)."""
+    source = parameter.get("valueFrom") or {}
+    if not isinstance(source, dict):
+        return {}
+    return {key[:1].lower() + key[1:] if isinstance(key, str) else key: value for key, value in source.items()}
 
 
 def declared_defaults(template: dict[str, Any]) -> dict[str, Any] | None:
@@ -53,7 +62,7 @@ def collect_pod_outputs(
     outputs: dict[str, Any] = {}
     parameters = []
     for parameter in declared.get("parameters") or []:
-        source = parameter.get("valueFrom") or {}
+        source = value_source(parameter)
         value: Any = None
         if "path" in source:
             file = host_path(str(source["path"]))

@@ -13,6 +13,7 @@ from typing import Any
 
 from driftloop.config import get_settings
 from driftloop.errors import DriftloopError, EngineError
+from workflows.engine._artifacts import ArtifactMissing
 from workflows.engine._gpu import gpus_requested
 from workflows.engine._images import SHIMS_INSIDE
 from workflows.engine._names import safe_path_segment
@@ -30,6 +31,10 @@ DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadlin
 def node_log_path(home: Path, workflow_name: str, node_id: str) -> Path:
     """Where a node's stdout+stderr are logged (kept after the run; the sandbox itself is removed)."""
     return Path(home) / "logs" / safe_path_segment(workflow_name) / f"{safe_path_segment(node_id, 'node id')}.log"
+
+
+class StartError(EngineError):
+    """A container the engine can see cannot start (its command does not exist): the node Fails, as in Argo."""
 
 
 def _ordered_set(containers: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -82,6 +87,11 @@ def _mounts(
     mounts: dict[str, Path] = {}
     for container in containers:
         for mount in container.get("volumeMounts") or []:
+            if not mount.get("mountPath"):  # what the Kubernetes API answers when the pod is created
+                raise EngineError(
+                    f"pod is invalid: volumeMounts[{mount.get('name')}].mountPath: Required value",
+                    hint="give every volumeMount a mountPath",
+                )
             source = dirs.get(mount.get("name"))
             if source is None:
                 raise EngineError(
@@ -110,16 +120,25 @@ def _containers(ex: Any, template: dict[str, Any], sandbox_script: str | None, n
         runtime = ex.ctx.images.runtime(image, ex.ctx.isolated)
         command = [str(c) for c in spec.get("command") or []]
         args = [str(a) for a in spec.get("args") or []]
-        if role == "main" and sandbox_script is not None:
-            argv = [*(command or ["sh"]), sandbox_script]
+        if role == "main" and sandbox_script is not None:  # Argo appends the script's path to the args
+            argv = runtime.argv(command, [*args, sandbox_script]) if command or runtime.kind == "argosay" else []
+            argv = argv or ["sh", *args, sandbox_script]
         else:
             argv = runtime.argv(command, args)
         if not argv or runtime.which(argv[0]) is None:
-            raise EngineError(
-                f"image {image!r} ({runtime.kind} runtime): command {argv[0] if argv else '(none)'!r} is not "
-                "available on this machine",
+            # Kubernetes starts the pod and the container fails (StartError): Argo marks the node Failed
+            raise StartError(
+                f'failed to start container "{spec.get("name") or "main"}": exec: '
+                f'"{argv[0] if argv else ""}": executable file not found in $PATH (image {image!r}, '
+                f"{runtime.kind} runtime on this machine)",
                 hint="install it on the host, or map the image to another runtime in <home>/image-map.yaml",
             )
+        if role == "main" and ex.ctx.isolated:
+            # Argo's executor is the container's pid 1 and the user's command its child, so a command that
+            # signals itself dies (exit 128+n) instead of being ignored, as a namespace's pid 1 would be
+            argv = ["/bin/sh", "-c", '"$@"; exit $?', "sh", *argv]
+        if role == "main" and template.get("containerSet"):
+            argv = _with_container_retries(argv, (template["containerSet"] or {}).get("retryStrategy"))
         name = str(spec.get("name") or "main")
         captures = role == "main" and (single_main or name == "main")
         runs.append(
@@ -133,6 +152,20 @@ def _containers(ex: Any, template: dict[str, Any], sandbox_script: str | None, n
             )
         )
     return runs
+
+
+def _with_container_retries(argv: list[str], strategy: dict[str, Any] | None) -> list[str]:
+    """``containerSet.retryStrategy``: Argo's executor re-runs a failed container inside the same pod (its
+    filesystem kept) up to ``retries`` more times, ``duration`` apart."""
+    if not strategy or str(strategy.get("retries") or "0") in ("0", ""):
+        return argv
+    retries = int(str(strategy["retries"]))
+    pause = parse_duration(strategy["duration"]) if strategy.get("duration") else 0
+    loop = (
+        f'n=0; while :; do "$@"; rc=$?; [ $rc -eq 0 ] && exit 0; [ $n -ge {retries} ] && exit $rc; '
+        f"n=$((n+1)); sleep {pause:g}; done"
+    )
+    return ["/bin/sh", "-c", loop, "retry", *argv]
 
 
 @contextlib.contextmanager
@@ -209,9 +242,20 @@ def _prepare(
             artifact = artifacts.get(declared["name"])
             if artifact is not None and declared.get("path"):
                 destination = sandbox.host_path(declared["path"], for_write=True)
-                ex.ctx.artifacts.load(artifact, destination, artifact.get("subPath"))
+                missing_parents = [p for p in destination.parents if not p.exists()]
+                try:
+                    ex.ctx.artifacts.load(artifact, destination, artifact.get("subPath"))
+                except ArtifactMissing:
+                    if not declared.get("optional"):
+                        raise  # Argo's executor skips an optional input artifact it cannot find; the step runs
+                    for parent in missing_parents:  # an empty upper-layer /bin would hide the image's /bin
+                        with contextlib.suppress(OSError):
+                            parent.rmdir()
+        if sandbox.isolated and any(ex.ctx.images.kind_of(str(c.get("image") or "")) == "argosay" for c in every_spec):
+            # the image's entrypoint lives at /argosay: commands such as `sh -c "sleep 1; /argosay"` call it
+            sandbox.place_file("/argosay", f'#!/bin/sh\nexec {SHIMS_INSIDE}/argosay "$@"\n', 0o755)
         script = None
-        if resolved.get("script") is not None:
+        if resolved.get("script") is not None and resolved["script"].get("source"):
             script = sandbox.place_file(SCRIPT_PATH, str(resolved["script"].get("source") or ""), 0o755)
         return sandbox, _containers(ex, resolved, script, node["id"])
     except BaseException:
@@ -235,7 +279,10 @@ def run_pod(
     log = node_log_path(ex.ctx.home, ex.name, node["id"])
     try:
         sandbox, containers = _prepare(ex, node, resolved, artifacts)
+    except StartError as exc:
+        return ex.book.finish(node, "Failed", exc.message)
     except DriftloopError as exc:
+        ex.not_started.add(node["id"])
         return ex.book.finish(node, "Error", exc.message)
     deadline = _deadline(resolved)
 
@@ -296,14 +343,19 @@ def _finish(
     ex.publish_globals(outputs)
     if warning:
         message = f"{message}; {warning}" if message else warning
-    _container_children(ex, node, template, sandbox)
+    _container_children(ex, node, template, sandbox, outcome.exit_code)
     return ex.book.finish(node, phase, message, outputs=outputs or None, daemoned=None)
 
 
-def _container_children(ex: Any, node: dict[str, Any], template: dict[str, Any], sandbox: Sandbox) -> None:
+def _container_children(
+    ex: Any, node: dict[str, Any], template: dict[str, Any], sandbox: Sandbox, pod_exit: int | None
+) -> None:
     """containerSet: one Container node per container, as Argo shows them."""
-    for container in (template.get("containerSet") or {}).get("containers") or []:
+    containers = (template.get("containerSet") or {}).get("containers") or []
+    for container in containers:
         code = sandbox.exit_code_of(container["name"])
+        if code is None and len(containers) == 1:  # a lone container is the pod's process (no exit record)
+            code = pod_exit
         child = ex.book.create(
             f"{node['name']}.{container['name']}",
             display_name=container["name"],
@@ -312,8 +364,8 @@ def _container_children(ex: Any, node: dict[str, Any], template: dict[str, Any],
             boundary_id=node.get("boundaryID"),
             parent_id=node["id"],
         )
-        if code is None:
-            ex.book.finish(child, "Omitted", "not run: an earlier container failed")
+        if code is None:  # Argo's executor terminates the pod's remaining containers (SIGTERM)
+            ex.book.finish(child, "Failed", "Error (exit code 143): not run, an earlier container failed")
         else:
             ex.book.finish(
                 child,

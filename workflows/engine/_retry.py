@@ -45,8 +45,13 @@ class RetryPlan:
     def parse(cls, strategy: dict[str, Any]) -> RetryPlan:
         backoff = strategy.get("backoff") or {}
         limit = strategy.get("limit")
+        if limit not in (None, "") and not str(limit).strip().isdigit():
+            raise EngineError(
+                f"retryStrategy.limit {str(limit)!r} is not a whole number",
+                hint="use an integer, or a parameter/expression that resolves to one ({{inputs.parameters.limit}})",
+            )
         return cls(
-            limit=None if limit in (None, "") else int(str(limit)),
+            limit=None if limit in (None, "") else int(str(limit).strip()),
             policy=str(strategy.get("retryPolicy") or "OnFailure"),
             expression=strategy.get("expression"),
             backoff_seconds=parse_duration(backoff["duration"]) if backoff.get("duration") else 0.0,

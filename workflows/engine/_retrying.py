@@ -13,6 +13,7 @@ from workflows.engine._io import param_text
 from workflows.engine._model import StatusBook
 from workflows.engine._retry import RetryPlan
 from workflows.engine.expressions import evaluate
+from workflows.engine.templating import substitute_obj
 
 __all__ = ["Retrying"]
 
@@ -26,6 +27,9 @@ class Retrying:
     def shutdown_reason(self) -> str | None:
         raise NotImplementedError
 
+    def global_scope(self) -> dict[str, Any]:
+        raise NotImplementedError
+
     def _run_once(
         self, bound: Bound, node_name: str, display_name: str, parent_id: str | None, attempt: int
     ) -> dict[str, Any]:
@@ -33,7 +37,13 @@ class Retrying:
 
     def _run_with_retries(self, bound: Bound) -> dict[str, Any]:
         call = bound.call
-        plan = RetryPlan.parse(bound.template["retryStrategy"] or {})
+        # limit/backoff may come from the template's inputs or an expression (Argo substitutes the strategy)
+        scope = {**self.global_scope(), **{f"inputs.parameters.{k}": v for k, v in bound.parameters.items()}}
+        try:
+            plan = RetryPlan.parse(substitute_obj(bound.template["retryStrategy"] or {}, scope))
+        except DriftloopError as exc:
+            node = call.create_node(self.book, "Retry", bound.template.get("name"), "Pending", bound.node_extra())
+            return self.book.finish(node, "Error", exc.message)
         retry_node = call.create_node(self.book, "Retry", bound.template.get("name"), "Running", bound.node_extra())
         first_start = time.monotonic()
         attempt = 0
@@ -41,7 +51,10 @@ class Retrying:
             name, display = f"{call.node_name}({attempt})", f"{call.display_name}({attempt})"
             child = self._run_once(bound, name, display, retry_node["id"], attempt)
             phase, message = child.get("phase", "Error"), child.get("message", "")
-            retry_more = plan.policy_allows(phase, message) and plan.attempts_left(attempt + 1)
+            exhausted = not plan.attempts_left(attempt + 1)
+            retry_more = plan.policy_allows(phase, message) and not exhausted
+            if exhausted and phase in ("Failed", "Error") and plan.policy_allows(phase, message):
+                message = "No more retries left"  # Argo's processNodeRetries
             if retry_more and plan.expression:
                 retry_more = bool(self._retry_expression(plan.expression, child))
             if retry_more and self.shutdown_reason() is not None:

@@ -9,7 +9,19 @@ from workflows.engine._children import ChildResult, continues_on, finish_composi
 from workflows.engine._execute import Call, Execution, Source
 from workflows.engine._model import FAILED_PHASES
 
-__all__ = ["run_steps"]
+__all__ = ["FAIL_FAST_MESSAGE", "run_steps"]
+
+FAIL_FAST_MESSAGE = "template has failed or errored children and failFast enabled"
+
+
+def _any_unhandled(finished: list[ChildResult | None]) -> bool:
+    """failFast: has a finished step of the group failed without ``continueOn``?"""
+    return any(
+        child.get("phase") in FAILED_PHASES and not continues_on(result.spec, child["phase"])
+        for result in finished
+        if result is not None
+        for child in result.nodes()
+    )
 
 
 def run_steps(
@@ -17,6 +29,7 @@ def run_steps(
 ) -> dict[str, Any]:
     ex.book.update(node, phase="Running")
     limit = int(template["parallelism"]) if template.get("parallelism") else None
+    fail_fast = str(template.get("failFast")).lower() == "true"
     step_scope = dict(scope)
     previous = [node["id"]]
     phase, message = "Succeeded", None
@@ -51,7 +64,9 @@ def run_steps(
             )
             for step in steps
         ]
-        results: list[ChildResult] = run_parallel(jobs, limit)
+        started: list[ChildResult | None] = []
+        stop = partial(_any_unhandled, started) if fail_fast else None
+        results: list[ChildResult] = [r for r in run_parallel(jobs, limit, stop=stop, collect=started) if r is not None]
         for result in results:
             step_scope.update(result.scope(f"steps.{result.spec['name']}"))
         failed = [
@@ -62,9 +77,12 @@ def run_steps(
         ]
         previous = [child["id"] for result in results for child in result.nodes()] or [group_node["id"]]
         if failed:
+            # Argo's executeSteps: a failed *or errored* child makes the step group, and so the steps node, Failed;
+            # a template with failFast says so (operator.checkParallelism marks the leaf group and the node)
             failed_node = failed[0][1]
-            ex.book.finish(group_node, failed_node["phase"], f"child '{failed_node['id']}' failed")
-            phase, message = failed_node["phase"], f"child '{failed_node['id']}' failed"
+            message = FAIL_FAST_MESSAGE if fail_fast else f"child '{failed_node['id']}' failed"
+            ex.book.finish(group_node, "Failed", message)
+            phase = "Failed"
             break
         ex.book.finish(group_node, "Succeeded")
     ex.daemons.stop_within(node["id"])

@@ -163,6 +163,8 @@ def run_workflow(
             ex.globals["workflow.status"] = phase
             hooks.finish()
         message = root.get("message") if phase in FAILED_PHASES else None
+        if root.get("id") in ex.not_started:  # Argo's operate(): executeTemplate returned an error
+            phase, message = "Error", f"error in entry template execution: {root.get('message')}"
         if phase in FAILED_PHASES and ex.deadline is not None and time.monotonic() > ex.deadline:
             message = "Step exceeded its deadline"
         phase, message = _run_exit_handler(ex, spec, phase, message)
@@ -189,6 +191,8 @@ def _run_exit_handler(ex: Execution, spec: dict[str, Any], phase: str, message: 
     ex.globals["workflow.failures"] = json.dumps(ex.book.failures())
     arguments = substitute_obj(hook.get("arguments") or {}, ex.global_scope())
     exit_node = ex.execute(Call(hook, arguments, f"{ex.name}.onExit", f"{ex.name}.onExit", None, None, ex.source))
+    if exit_node.get("id") in ex.not_started:  # Argo marks the workflow Error whatever the main phase
+        return "Error", f"error in exit template execution : {exit_node.get('message')}"
     if exit_node.get("phase") in FAILED_PHASES and phase == "Succeeded":
         return exit_node["phase"], exit_node.get("message") or "exit handler failed"
     return phase, message

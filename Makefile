@@ -1,5 +1,5 @@
 # driftloop — the two commands a newcomer needs: `make demo` and `make test`.
-# Every target installs what it needs, idempotently: the venv (re-synced when pyproject.toml changes)
+# Every target installs what it needs, idempotently: the venv (re-synced when pyproject.toml or the lock changes)
 # and the Debian packages (apt-get when running as root; a clear message otherwise).
 
 SHELL := /bin/bash
@@ -18,18 +18,16 @@ export PYTHONUNBUFFERED := 1
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-# The venv holds exactly the locked set (requirements.lock: every package pinned with its sha256), installed with
-# --no-deps so pip resolves nothing; the machine's pip configuration (index, find-links, constraints) still applies.
+# The venv holds exactly the locked set (requirements.lock: every package pinned with its sha256), installed by uv
+# (itself locked) with --no-deps, so nothing is resolved; the machine's pip configuration (index, find-links,
+# constraints) is translated for uv, and pip installs the lock instead when uv cannot be had.
 $(STAMP): pyproject.toml $(LOCK)
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11+ or run make PYTHON=python3"; exit 2; }
 	@$(PYTHON) scripts/lock.py --check >/dev/null
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "installing the locked dependencies into $(VENV) (log: $(VENV)/pip.log)…"
-	@$(PY) -m pip install -q --disable-pip-version-check --require-hashes --no-deps -r $(LOCK) >$(VENV)/pip.log 2>&1 \
-	  && $(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . >>$(VENV)/pip.log 2>&1 \
-	  || { grep -v '^WARNING: Location' $(VENV)/pip.log | tail -40; echo "error: pip install failed; full log in $(VENV)/pip.log"; exit 1; }
-	@extra=$$($(PYTHON) scripts/lock.py --extraneous $(PY)); if [ -n "$$extra" ]; then \
-	  echo "removing packages the lock no longer lists: $$extra"; $(PY) -m pip uninstall -q -y $$extra >>$(VENV)/pip.log 2>&1; fi
+	@$(PYTHON) scripts/lock.py --install $(PY) >$(VENV)/pip.log 2>&1 \
+	  || { grep -v '^WARNING: Location' $(VENV)/pip.log | tail -40; echo "error: install failed; full log in $(VENV)/pip.log"; exit 1; }
 	@touch $(STAMP)
 
 venv: $(STAMP) ## create/update .venv from requirements.lock (idempotent; ~0 s when nothing changed)

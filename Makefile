@@ -1,5 +1,5 @@
 # driftloop — the two commands a newcomer needs: `make demo` and `make test`.
-# Every target installs what it needs, idempotently: the venv (re-synced when pyproject.toml changes)
+# Every target installs what it needs, idempotently: the venv (re-synced when pyproject.toml or the lock changes)
 # and the Debian packages (apt-get when running as root; a clear message otherwise).
 
 SHELL := /bin/bash
@@ -8,24 +8,32 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.driftloop-installed
+LOCK := requirements.lock
 APT_PACKAGES := prometheus prometheus-alertmanager git cowsay
 APT_BINARIES := prometheus prometheus-alertmanager promtool amtool git cowsay
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help venv system demo test test-fast compile check submit lint bench clean
+.PHONY: help venv lock system demo test test-fast compile check submit lint bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# The venv holds exactly the locked set (requirements.lock: every package pinned with its sha256), installed by uv
+# (itself locked) with --no-deps, so nothing is resolved; the machine's pip configuration (index, find-links,
+# constraints) is translated for uv, and pip installs the lock instead when uv cannot be had.
+$(STAMP): pyproject.toml $(LOCK)
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11+ or run make PYTHON=python3"; exit 2; }
+	@$(PYTHON) scripts/lock.py --check >/dev/null
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@echo "installing driftloop and its dependencies into $(VENV) (log: $(VENV)/pip.log)…"
-	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]' >$(VENV)/pip.log 2>&1 \
-	  || { tail -40 $(VENV)/pip.log; echo "error: pip install failed; full log in $(VENV)/pip.log"; exit 1; }
+	@echo "installing the locked dependencies into $(VENV) (log: $(VENV)/pip.log)…"
+	@$(PYTHON) scripts/lock.py --install $(PY) >$(VENV)/pip.log 2>&1 \
+	  || { grep -v '^WARNING: Location' $(VENV)/pip.log | tail -40; echo "error: install failed; full log in $(VENV)/pip.log"; exit 1; }
 	@touch $(STAMP)
 
-venv: $(STAMP) ## create/update .venv (idempotent)
+venv: $(STAMP) ## create/update .venv from requirements.lock (idempotent; ~0 s when nothing changed)
+
+lock: ## regenerate requirements.lock after changing pyproject.toml or lock-policy.txt (commit it)
+	$(PYTHON) scripts/lock.py
 
 system: ## install the Debian packages driftloop runs (prometheus, alertmanager, git, cowsay)
 	@bash scripts/ensure-system-packages.sh $(APT_PACKAGES) -- $(APT_BINARIES)
@@ -33,8 +41,9 @@ system: ## install the Debian packages driftloop runs (prometheus, alertmanager,
 compile: venv ## compile the Hera pipelines into manifests/workflows/ (validated)
 	$(VENV)/bin/driftloop compile
 
-check: venv ## fail when the committed manifests are stale
+check: venv ## fail when the committed manifests or the dependency lock are stale
 	$(VENV)/bin/driftloop compile --check
+	$(PYTHON) scripts/lock.py --check
 
 lint: venv ## ruff (check + format) and mypy on package code
 	$(VENV)/bin/ruff check driftloop workflows monitors features tests bench

@@ -14,7 +14,7 @@ from typing import Any
 
 from driftloop.errors import ConfigError
 
-__all__ = ["PREFIX", "SETTING_DOCS", "Settings", "get_settings", "repo_root"]
+__all__ = ["PREFIX", "SETTING_DOCS", "Settings", "argo_server_url", "get_settings", "repo_root"]
 
 PREFIX = "DRIFTLOOP_"
 
@@ -111,6 +111,32 @@ def _positive(name: str, source: dict[str, str], kind: type[int] | type[float], 
     return value
 
 
+_LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def argo_server_url(text: str) -> str:
+    """DRIFTLOOP_ARGO_SERVER as a URL; the Argo CLI's ``host:port`` form (ARGO_SERVER) is accepted.
+
+    The Argo CLI reads ``host:port`` as HTTPS (its ARGO_SECURE defaults to true). Without a scheme we do
+    the same, except on a loopback host, where the server is the embedded engine and speaks plain HTTP;
+    write the scheme to say otherwise (``https://localhost:2746`` for a port-forwarded Argo Server).
+    """
+    value = text.strip().rstrip("/")
+    variable = f"{PREFIX}ARGO_SERVER"
+    example = f"e.g. {variable}=http://127.0.0.1:2746 (embedded engine) or https://argo.example.com:2746"
+    if "://" not in value:
+        host = value.rsplit(":", 1)[0] if value.count(":") == 1 or value.startswith("[") else value
+        value = ("http://" if host in _LOOPBACK else "https://") + value
+    scheme, _, rest = value.partition("://")
+    host_port = rest.split("/", 1)[0]
+    if scheme not in {"http", "https"} or not host_port or host_port.startswith(":") or host_port.endswith(":"):
+        raise ConfigError(f"{variable}={text!r} is not an http(s) URL or host:port", hint=example)
+    port = host_port.rsplit(":", 1)[1] if host_port.count(":") == 1 else ""
+    if port and not (port.isdigit() and 0 < int(port) < 65536):
+        raise ConfigError(f"{variable}={text!r}: port {port!r} is not a number from 1 to 65535", hint=example)
+    return value
+
+
 def get_settings(env: dict[str, str] | None = None) -> Settings:
     """Read the settings now (not at import), so tests and subprocesses can change the environment."""
     source = dict(os.environ if env is None else env)
@@ -129,7 +155,7 @@ def get_settings(env: dict[str, str] | None = None) -> Settings:
     return Settings(
         home=_path(_raw("home", source)),
         shared_dir=_path(_raw("shared_dir", source)),
-        argo_server=_raw("argo_server", source).rstrip("/"),
+        argo_server=argo_server_url(_raw("argo_server", source)),
         argo_token=_raw("argo_token", source),
         namespace=_raw("namespace", source),
         service_account=_raw("service_account", source),

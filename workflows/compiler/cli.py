@@ -91,7 +91,8 @@ def lint_command(ctx: click.Context, paths: tuple[Path, ...], strict_templates: 
     malformed depends; {{inputs.parameters.x}}, {{tasks.t.outputs.parameters.y}}, {{steps.s...}},
     {{workflow.parameters.z}} that do not resolve; required inputs not supplied; duplicate names;
     GPU tasks without a toleration; bad cron schedules or time zones; duplicate YAML keys;
-    Workflows without name or generateName.
+    Workflows without name or generateName; unknown kinds (other Kubernetes objects shipped with workflows,
+    such as ConfigMaps and Secrets, are accepted unchecked); empty files and folders with no YAML.
 
     \b
     Examples:
@@ -99,7 +100,7 @@ def lint_command(ctx: click.Context, paths: tuple[Path, ...], strict_templates: 
       driftloop lint my-workflow.yaml other.yaml --json
     """
     files = expand_paths(paths)
-    issues: list[LintIssue] = lint_paths(files, strict_templates=strict_templates)
+    issues: list[LintIssue] = lint_paths(paths, strict_templates=strict_templates)
     if as_json:
         click.echo(json.dumps([{**issue.__dict__} for issue in issues], indent=2))
     else:

@@ -48,7 +48,12 @@ def engine_group() -> None:
 
 @engine_group.command("serve")
 @click.option("--host", default=None, help="Interface to bind (default: the host of DRIFTLOOP_ARGO_SERVER).")
-@click.option("--port", type=int, default=None, help="Port (default: the port of DRIFTLOOP_ARGO_SERVER, 2746).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Port (default: the port of DRIFTLOOP_ARGO_SERVER, 2746).",
+)
 @click.option("--token", default=None, help="Require this bearer token (default: DRIFTLOOP_ARGO_TOKEN; empty: none).")
 def serve_command(host: str | None, port: int | None, token: str | None) -> None:
     """Serve the Argo Server REST API from the embedded engine, until Ctrl-C or SIGTERM.
@@ -100,8 +105,9 @@ def submit_command(target: str, parameters: tuple[str, ...], entrypoint: str | N
     """Submit a pipeline (by name) or a workflow YAML file to the Argo Server.
 
     For a pipeline, its compiled WorkflowTemplate is created (or updated) first, then a Workflow referencing it.
-    The server is $DRIFTLOOP_ARGO_SERVER: the embedded engine by default, started in the background when
-    nothing answers (log: $DRIFTLOOP_HOME/engine/serve.log).
+    The server is $DRIFTLOOP_ARGO_SERVER: the embedded engine by default. When that address is on this machine
+    and nothing answers, submit starts the engine as the stack's `engine` service and says so (log:
+    $DRIFTLOOP_HOME/stack/engine.log); it keeps running until `driftloop stack down` (or `stack down engine`).
 
     \b
     Examples:
@@ -109,7 +115,7 @@ def submit_command(target: str, parameters: tuple[str, ...], entrypoint: str | N
       driftloop submit training -p dataset=shifted -p model-name=credit-risk
       driftloop submit my-workflow.yaml --entrypoint main -o name
     """
-    argo = client()
+    argo = client(autostart=True)
     submitted = argo.submit(target, parameters=parameters, entrypoint=entrypoint)
     for workflow in submitted:
         if output == "name":

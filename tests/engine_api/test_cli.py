@@ -19,6 +19,7 @@ from hera.workflows.models import Workflow, WorkflowCreateRequest
 from driftloop.cli import cli
 from driftloop.config import get_settings
 from driftloop.errors import ValidationError
+from tests._support import driftloop
 from tests.engine_api.conftest import NAMESPACE, Api, free_port, shell_workflow, wait_node_phase, wait_phase
 from workflows.client import ArgoClient
 from workflows.engine._submission import load_submission
@@ -133,24 +134,35 @@ def test_concurrent_submissions_get_distinct_names(api: Api) -> None:
     assert listed == set(names)
 
 
-def test_submit_starts_the_embedded_engine_when_nothing_answers(tmp_path: Path) -> None:
+def test_submit_starts_the_engine_loudly_and_stack_down_stops_it(tmp_path: Path) -> None:
+    """Only `submit` may start an engine, it says so, and it is the stack's: `stack down` leaves nothing running."""
     home = tmp_path / "home"
     env = {**os.environ, "DRIFTLOOP_HOME": str(home), "DRIFTLOOP_NAMESPACE": NAMESPACE,
            "DRIFTLOOP_ARGO_SERVER": f"http://127.0.0.1:{free_port()}"}  # fmt: skip
+    version_url = env["DRIFTLOOP_ARGO_SERVER"] + "/api/v1/version"
     manifest = _manifest(tmp_path, shell_workflow("auto", "echo started-for-me"))
+    refused = driftloop(env, "runs", "list")
+    assert refused.returncode == 1 and "no Argo Server answers" in refused.stderr
+    assert "driftloop stack up engine" in refused.stderr
+    assert not (home / "stack" / "engine.pid").exists()
+    pid = 0
     try:
-        result = subprocess.run(
-            [sys.executable, "-m", "driftloop", "submit", str(manifest), "--wait"],
-            capture_output=True, text=True, env=env, timeout=120,
-        )  # fmt: skip
+        result = driftloop(env, "submit", str(manifest), "--wait", timeout=120)
         assert result.returncode == 0, result.stderr
         assert "Succeeded" in result.stdout
-        assert (home / "engine" / "serve.log").exists()
-        assert requests.get(env["DRIFTLOOP_ARGO_SERVER"] + "/api/v1/version", timeout=10).ok
+        assert "the embedded engine was started there" in result.stderr
+        assert "`driftloop stack down engine` stops it" in result.stderr
+        pid = int(json.loads((home / "stack" / "engine.pid").read_text())["pid"])
+        assert requests.get(version_url, timeout=10).ok
+        assert "engine         running" in driftloop(env, "stack", "status").stdout
+        down = driftloop(env, "stack", "down", timeout=60)
+        assert down.returncode == 0 and "stopped: engine" in down.stdout
+        with pytest.raises(requests.ConnectionError):
+            requests.get(version_url, timeout=5)
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
     finally:
-        pid_file = home / "engine" / "engine.pid"
-        if pid_file.exists() and pid_file.read_text().strip():
-            os.kill(int(pid_file.read_text()), signal.SIGTERM)
+        if pid and Path(f"/proc/{pid}").exists():
+            os.killpg(pid, signal.SIGKILL)
 
 
 def test_submitting_a_template_file_twice_updates_the_template(cli_env: Api, tmp_path: Path) -> None:

@@ -81,11 +81,10 @@ def _shown(timestamp: str | None) -> str:
 def summary(workflow: dict[str, Any]) -> list[tuple[str, str]]:
     """The header of ``argo get``."""
     meta, status = workflow["metadata"], workflow.get("status") or {}
-    rows = [
-        ("Name", meta["name"]),
-        ("Namespace", meta.get("namespace", "")),
-        ("Status", status.get("phase") or "Pending"),
-    ]
+    rows = [("Name", meta["name"])]
+    if meta.get("namespace"):  # `engine run` has none
+        rows.append(("Namespace", meta["namespace"]))
+    rows.append(("Status", status.get("phase") or "Pending"))
     if status.get("message"):
         rows.append(("Message", status["message"]))
     rows += [("Created", _shown(meta.get("creationTimestamp"))), ("Started", _shown(status.get("startedAt")))]

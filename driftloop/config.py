@@ -31,7 +31,11 @@ def repo_root() -> Path:
 SETTING_DOCS: dict[str, tuple[str, str]] = {
     "home": (".driftloop", "All local state: engine database, logs, artifacts, MLflow store, lake, spool."),
     "shared_dir": ("../shared", "Read-only reference schemas (Argo CRDs, Rollouts, Argo CD, prometheus-operator)."),
-    "argo_server": ("http://127.0.0.1:2746", "Argo Server URL; the embedded engine serves the same API here."),
+    "argo_server": (
+        "http://127.0.0.1:2746",
+        "Argo Server URL; the embedded engine serves the same API here. The Argo CLI's host:port form is accepted: "
+        "http:// on a loopback host (the embedded engine), https:// otherwise (as ARGO_SECURE's default).",
+    ),
     "argo_token": ("", "Bearer token for the Argo Server (empty: no Authorization header)."),
     "namespace": ("driftloop", "Kubernetes namespace of workflows, templates and serving objects."),
     "service_account": ("driftloop-workflow", "Service account the workflow pods run as."),

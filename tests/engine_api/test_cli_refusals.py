@@ -67,7 +67,6 @@ def test_runs_list_namespaces_status_and_logs_node(api: Api, other: Api) -> None
     assert wait_phase(other.service, "theirs") == "Succeeded"
     env = _env(api)
 
-    assert driftloop(env, "runs", "list", "-o", "name").stdout.split() == ["mine"]
     elsewhere = driftloop(env, "runs", "list", "-n", other.namespace, "-o", "name")
     assert elsewhere.stdout.split() == ["theirs"]
     every = driftloop(env, "runs", "list", "-A")
@@ -86,7 +85,7 @@ def test_runs_list_namespaces_status_and_logs_node(api: Api, other: Api) -> None
     assert nope.returncode == 1 and nope.stdout == ""
     assert "workflow mine has no node 'nope'" in nope.stderr
     assert "s0 (mine-step0-" in nope.stderr  # the display and pod names that do exist
-    assert driftloop(env, "runs", "logs", "mine", "--node", "s0", "--no-prefix").stdout.split() == ["mine"]
+    # (a valid --node still prints its log: tests/engine_api/test_cli.py)
 
 
 def test_tracebacks_became_messages(api: Api, tmp_path: Path) -> None:

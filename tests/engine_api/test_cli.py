@@ -1,4 +1,8 @@
-"""``driftloop submit`` and ``driftloop runs …`` against a real engine, and the client's autostart."""
+"""``driftloop submit`` and ``driftloop runs …`` against a real engine, the client's autostart, and refusals.
+
+Refusals: ``engine run`` lints exactly as the API does, ``runs list`` takes -n/-A and checks --status,
+``runs logs --node`` names the nodes that exist, binary files and bad addresses give messages.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ import yaml
 from click.testing import CliRunner
 from hera.workflows.models import Workflow, WorkflowCreateRequest
 
-from driftloop.cli import cli
+from driftloop.cli import cli, main
 from driftloop.config import get_settings
 from driftloop.errors import ValidationError
 from tests._support import driftloop
@@ -134,16 +138,22 @@ def test_concurrent_submissions_get_distinct_names(api: Api) -> None:
     assert listed == set(names)
 
 
-def test_submit_starts_the_engine_loudly_and_stack_down_stops_it(tmp_path: Path) -> None:
+def test_submit_starts_the_engine_loudly_and_stack_down_stops_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Only `submit` may start an engine, it says so, and it is the stack's: `stack down` leaves nothing running."""
     home = tmp_path / "home"
     env = {**os.environ, "DRIFTLOOP_HOME": str(home), "DRIFTLOOP_NAMESPACE": NAMESPACE,
            "DRIFTLOOP_ARGO_SERVER": f"http://127.0.0.1:{free_port()}"}  # fmt: skip
     version_url = env["DRIFTLOOP_ARGO_SERVER"] + "/api/v1/version"
     manifest = _manifest(tmp_path, shell_workflow("auto", "echo started-for-me"))
-    refused = driftloop(env, "runs", "list")
-    assert refused.returncode == 1 and "no Argo Server answers" in refused.stderr
-    assert "driftloop stack up engine" in refused.stderr
+    for key in ("DRIFTLOOP_HOME", "DRIFTLOOP_NAMESPACE", "DRIFTLOOP_ARGO_SERVER"):
+        monkeypatch.setenv(key, env[key])
+    with pytest.raises(SystemExit) as refused:  # the console script's entry point, in-process
+        main(["runs", "list"])
+    assert refused.value.code == 1
+    stderr = capsys.readouterr().err
+    assert "error: no Argo Server answers" in stderr and "driftloop stack up engine" in stderr
     assert not (home / "stack" / "engine.pid").exists()
     pid = 0
     try:
@@ -197,3 +207,128 @@ def test_client_submit_and_wait_for_programmatic_use(api: Api, tmp_path: Path) -
     assert final["status"]["phase"] == "Succeeded" and seen
     assert [entry["content"] for entry in client.logs("retrain")] == ["drift"]
     assert [w["metadata"]["name"] for w in client.list_workflows("trigger=alert")] == ["retrain"]
+
+
+# ---- commands that used to say "fine" (or crash) on bad input --------------------------------------------------
+# The console script's entry point (``driftloop.cli.main``, which turns errors into ``error:``/``hint:`` lines)
+# runs in-process where a subprocess would only add Hera's import time; a subprocess is used where "no traceback
+# from the console script" is the point.
+
+CYCLE = {
+    "apiVersion": "argoproj.io/v1alpha1",
+    "kind": "Workflow",
+    "metadata": {"generateName": "cycle-"},
+    "spec": {
+        "entrypoint": "main",
+        "templates": [
+            {"name": "main", "dag": {"tasks": [{"name": "a", "template": "say", "dependencies": ["b"]},
+                                               {"name": "b", "template": "say", "dependencies": ["a"]}]}},
+            {"name": "say", "container": {"image": "busybox", "command": ["sh", "-c"],
+                                          "args": ["echo {{inputs.parameters.x}}"]}},
+        ],
+    },
+}  # fmt: skip
+
+
+def _env(api: Api, **extra: str) -> dict[str, str]:
+    return {**api.engine.env, "DRIFTLOOP_NAMESPACE": api.namespace, **extra}
+
+
+@pytest.fixture
+def run_main(api: Api, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    """``driftloop ARGS`` through the console script's entry point, in this process: (exit code, stdout, stderr)."""
+
+    def invoke(*args: str, **env: str) -> tuple[int, str, str]:
+        for key, value in _env(api, **env).items():
+            monkeypatch.setenv(key, value)
+        capsys.readouterr()
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exit_:
+            code = int(exit_.code or 0)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return invoke
+
+
+@pytest.fixture
+def other(api: Api) -> Api:
+    """A second namespace on the same engine."""
+    return Api(api.engine, api.namespace[:40] + "-other")
+
+
+def test_engine_run_lints_exactly_as_the_api(api: Api, tmp_path: Path) -> None:
+    path = tmp_path / "cycle.yaml"
+    path.write_text(yaml.safe_dump(CYCLE))
+    refused = requests.post(api.workflows_url(), json={"workflow": CYCLE}, timeout=30)
+    assert refused.status_code == 400
+    message = refused.json()["message"].rsplit(" (hint: ", 1)[0]  # the API appends the hint to the message
+    api_lines = [line.strip() for line in message.splitlines()[1:] if "[semantic]" in line]
+    assert any("dependency cycle" in line for line in api_lines)
+    assert any("'{{inputs.parameters.x}}' does not resolve" in line for line in api_lines)
+
+    run = driftloop(_env(api), "engine", "run", str(path), timeout=120)
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr and "Succeeded" not in run.stdout
+    cli_lines = [line.strip() for line in run.stderr.splitlines() if "[semantic]" in line]
+    assert cli_lines == api_lines  # one code path: the same findings, word for word
+    assert not (api.engine.home / "logs" / "cycle-").exists()
+
+    binary = driftloop(_env(api), "engine", "run", "/bin/ls")
+    assert binary.returncode == 1 and "Traceback" not in binary.stderr
+    assert "error: /bin/ls: not a text file (not UTF-8)" in binary.stderr
+    port = driftloop(_env(api), "engine", "serve", "--port", "99999")
+    assert port.returncode == 2 and "Traceback" not in port.stderr
+    assert "99999 is not in the range 0<=x<=65535" in port.stderr
+
+
+def test_runs_list_namespaces_status_and_logs_node(api: Api, other: Api, run_main) -> None:
+    mine, theirs = shell_workflow("mine", "echo mine"), shell_workflow("theirs", "echo theirs")
+    assert requests.post(api.workflows_url(), json={"workflow": mine}, timeout=30).ok
+    assert requests.post(other.workflows_url(), json={"workflow": theirs}, timeout=30).ok
+    assert wait_phase(api.service, "mine") == "Succeeded"
+    assert wait_phase(other.service, "theirs") == "Succeeded"
+
+    code, out, _ = run_main("runs", "list", "-n", other.namespace, "-o", "name")
+    assert code == 0 and out.split() == ["theirs"]
+    code, out, err = run_main("runs", "list", "-A")
+    assert code == 0, err
+    assert out.splitlines()[0].split()[:2] == ["NAMESPACE", "NAME"]
+    rows = {tuple(line.split()[:2]) for line in out.splitlines()[1:]}
+    assert {(api.namespace, "mine"), (other.namespace, "theirs")} <= rows
+
+    code, out, _ = run_main("runs", "list", "--status", "succeeded,running", "-o", "name")
+    assert code == 0 and out.split() == ["mine"]  # lowercase accepted; the default namespace only
+    code, out, err = run_main("runs", "list", "--status", "Bogus")
+    assert code == 2 and out == ""
+    assert "Bogus is not a workflow phase; valid phases: Pending, Running, Succeeded, Failed, Error" in err
+
+    code, out, err = run_main("runs", "logs", "mine", "--node", "nope")
+    assert code == 1 and out == ""
+    assert "error: workflow mine has no node 'nope'" in err
+    assert "s0 (mine-step0-" in err  # the display and pod names that do exist
+    # (a valid --node still prints its log: tests/engine_api/test_cli.py)
+
+
+def test_tracebacks_became_messages(api: Api, tmp_path: Path, run_main) -> None:
+    binary = driftloop(_env(api), "submit", "/bin/ls")
+    assert binary.returncode == 1 and "Traceback" not in binary.stderr
+    assert "error: /bin/ls is not a text file (not UTF-8)" in binary.stderr and "hint: " in binary.stderr
+
+    # the Argo CLI's host:port form (ARGO_SERVER) reaches the same engine over plain HTTP on loopback
+    host_port = api.url.removeprefix("http://")
+    code, _, err = run_main("runs", "list", DRIFTLOOP_ARGO_SERVER=host_port)
+    assert code == 0, err
+    code, _, err = run_main("runs", "list", DRIFTLOOP_ARGO_SERVER="ftp://" + host_port)
+    assert code == 2
+    assert "is not an http(s) URL or host:port" in err and "hint: e.g. DRIFTLOOP_ARGO_SERVER=" in err
+
+    # a pipeline with an MLflow *store* URI is refused before anything reaches the server
+    templates_url = f"{api.url}/api/v1/workflow-templates/{api.namespace}"
+    before = requests.get(templates_url, timeout=10).json()
+    code, _, err = run_main("submit", "training", DRIFTLOOP_MLFLOW_URI=f"sqlite:///{tmp_path}/mlflow.db")
+    assert code == 2 and "is an MLflow store, not a server" in err and "driftloop stack up mlflow" in err
+    assert requests.get(templates_url, timeout=10).json().get("items") == before.get("items")
+    assert not (tmp_path / "mlflow.db").exists()

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from driftloop.errors import ConfigError, DataContractError, DriftloopError
+from driftloop.errors import DataContractError, DriftloopError
 
 if TYPE_CHECKING:
     from monitors.drift._compute import DriftOptions, DriftResult
     from monitors.drift.reference import ReferenceProfile
 
-__all__ = ["JsonErrorsCommand", "check_inputs", "check_result", "columns_listing"]
+__all__ = ["JsonErrorsCommand", "check_inputs", "check_result"]
 
 
 def _emit(message: str, hint: str | None, kind: str) -> None:
@@ -56,31 +56,16 @@ class JsonErrorsCommand(click.Command):
             raise click.exceptions.Exit(exc.exit_code) from None
 
 
-def columns_listing(profile: ReferenceProfile) -> str:
-    """'columns with a drift test: a, b; skipped: c (why)' — what an error about columns should show."""
-    text = f"columns with a drift test: {', '.join(profile.columns) or 'none'}"
-    if profile.skipped:
-        text += "; skipped: " + "; ".join(f"{name} ({why})" for name, why in profile.skipped.items())
-    return text
-
-
 def check_inputs(profile: ReferenceProfile, options: DriftOptions, reference: str) -> None:
     """Refuse an empty reference and per-column options that name no column of it."""
+    from monitors.drift._compute import check_column_options  # pandas: only when the command runs
+
     if profile.rows == 0:
         raise DataContractError(
             f"the reference {reference} has no rows: there is nothing to compare the current data with",
             hint="give the data the model was trained on (or its saved profile directory)",
         )
-    problems = []
-    for flag, named in (
-        ("--column-method", options.per_column_method),
-        ("--column-threshold", options.per_column_threshold),
-    ):
-        unknown = sorted(name for name in named if name not in profile.columns)
-        if unknown:
-            problems.append(f"{flag} names unknown column(s) {unknown}")
-    if problems:
-        raise ConfigError("; ".join(problems), hint=columns_listing(profile))
+    check_column_options(profile, options)
 
 
 def check_result(
@@ -88,6 +73,8 @@ def check_result(
 ) -> DriftResult:
     """Add the columns the reference could not profile (lists, text…) to ``skipped``, so they are said;
     with ``--fail-on-drift``, a comparison in which no column was tested is an error, not a pass."""
+    from monitors.drift._compute import columns_listing
+
     said = {name: f"in the reference: {why}" for name, why in profile.skipped.items() if selected is None}
     result = replace(result, skipped={**said, **result.skipped})
     if fail_on_drift and not result.columns:

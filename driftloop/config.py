@@ -20,6 +20,7 @@ __all__ = [
     "PREFIX",
     "SETTING_DOCS",
     "Settings",
+    "argo_server_url",
     "engine_token_path",
     "get_settings",
     "is_loopback_host",
@@ -42,7 +43,11 @@ def repo_root() -> Path:
 SETTING_DOCS: dict[str, tuple[str, str]] = {
     "home": (".driftloop", "All local state: engine database, logs, artifacts, MLflow store, lake, spool."),
     "shared_dir": ("../shared", "Read-only reference schemas (Argo CRDs, Rollouts, Argo CD, prometheus-operator)."),
-    "argo_server": ("http://127.0.0.1:2746", "Argo Server URL; the embedded engine serves the same API here."),
+    "argo_server": (
+        "http://127.0.0.1:2746",
+        "Argo Server URL; the embedded engine serves the same API here. The Argo CLI's host:port form is accepted: "
+        "http:// on a loopback host (the embedded engine), https:// otherwise (as ARGO_SECURE's default).",
+    ),
     "argo_token": (
         "",
         "Bearer token for the Argo Server. Empty: DRIFTLOOP_ARGO_TOKEN_FILE, else (local server) the engine's "
@@ -180,6 +185,32 @@ def read_argo_token(source: dict[str, str], home: Path, argo_server: str) -> str
     return ""
 
 
+_LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def argo_server_url(text: str) -> str:
+    """DRIFTLOOP_ARGO_SERVER as a URL; the Argo CLI's ``host:port`` form (ARGO_SERVER) is accepted.
+
+    The Argo CLI reads ``host:port`` as HTTPS (its ARGO_SECURE defaults to true). Without a scheme we do
+    the same, except on a loopback host, where the server is the embedded engine and speaks plain HTTP;
+    write the scheme to say otherwise (``https://localhost:2746`` for a port-forwarded Argo Server).
+    """
+    value = text.strip().rstrip("/")
+    variable = f"{PREFIX}ARGO_SERVER"
+    example = f"e.g. {variable}=http://127.0.0.1:2746 (embedded engine) or https://argo.example.com:2746"
+    if "://" not in value:
+        host = value.rsplit(":", 1)[0] if value.count(":") == 1 or value.startswith("[") else value
+        value = ("http://" if host in _LOOPBACK else "https://") + value
+    scheme, _, rest = value.partition("://")
+    host_port = rest.split("/", 1)[0]
+    if scheme not in {"http", "https"} or not host_port or host_port.startswith(":") or host_port.endswith(":"):
+        raise ConfigError(f"{variable}={text!r} is not an http(s) URL or host:port", hint=example)
+    port = host_port.rsplit(":", 1)[1] if host_port.count(":") == 1 else ""
+    if port and not (port.isdigit() and 0 < int(port) < 65536):
+        raise ConfigError(f"{variable}={text!r}: port {port!r} is not a number from 1 to 65535", hint=example)
+    return value
+
+
 def get_settings(env: dict[str, str] | None = None) -> Settings:
     """Read the settings now (not at import), so tests and subprocesses can change the environment."""
     source = dict(os.environ if env is None else env)
@@ -196,7 +227,7 @@ def get_settings(env: dict[str, str] | None = None) -> Settings:
             f"{PREFIX}MONITOR_DRIFT_SHARE={drift_share} is above 1", hint="a share of features: e.g. 0.3 or 0.5"
         )
     home = _path(_raw("home", source))
-    argo_server = _raw("argo_server", source).rstrip("/")
+    argo_server = argo_server_url(_raw("argo_server", source))
     return Settings(
         home=home,
         shared_dir=_path(_raw("shared_dir", source)),

@@ -26,7 +26,14 @@ def data_group() -> None:
 
 @data_group.command("scenarios")
 def scenarios_command() -> None:
-    """List the scenarios and what each one simulates."""
+    """List the scenarios and what each one simulates.
+
+    \b
+    Examples:
+      driftloop data scenarios                                 # name, then what it simulates
+      driftloop data scenarios | cut -d' ' -f1                 # the names only
+      driftloop data generate --scenario covariate-shift       # then write one of them
+    """
     for scenario in SCENARIOS.values():
         click.echo(f"{scenario.name:16} {scenario.description}")
 
@@ -67,7 +74,14 @@ def features_group() -> None:
 @features_group.command("apply")
 @click.option("--source", default="baseline", show_default=True, help=_SOURCE_HELP)
 def apply_command(source: str) -> None:
-    """Register the definitions in the registry in force ($DRIFTLOOP_HOME/feast/main)."""
+    """Register the definitions in the registry in force ($DRIFTLOOP_HOME/feast/main).
+
+    \b
+    Examples:
+      driftloop features apply                          # views over the baseline scenario
+      driftloop features apply --source covariate-shift
+      driftloop features apply --source /data/applicants.parquet
+    """
     from features.generator import resolve_dataset
     from features.store import MAIN_REGISTRY, open_repo
 

@@ -1,9 +1,10 @@
 """The Argo client every driftloop command uses: Hera's ``WorkflowsService`` plus what Hera lacks.
 
 It talks to ``$DRIFTLOOP_ARGO_SERVER`` with the token ``driftloop.config`` resolves (``$DRIFTLOOP_ARGO_TOKEN``,
-``$DRIFTLOOP_ARGO_TOKEN_FILE``, or the local engine's ``$DRIFTLOOP_HOME/engine/token``). When that address is local (loopback)
-and nothing answers, it starts the embedded engine in the background (log: ``$DRIFTLOOP_HOME/engine/serve.log``),
-so ``driftloop submit`` works on a fresh clone; against a real Argo Server it never starts anything.
+``$DRIFTLOOP_ARGO_TOKEN_FILE``, or the local engine's ``$DRIFTLOOP_HOME/engine/token``). When that address is local
+(loopback), nothing answers and the caller allows it (``driftloop submit``), it starts the embedded engine as the
+stack's ``engine`` service and says so on stderr (``driftloop stack down`` stops it), so ``driftloop submit`` works on
+a fresh clone; other commands refuse with the command to run; against a real Argo Server it never starts anything.
 Hera's exceptions become DriftloopErrors with hints, and plain dicts go in and come out.
 """
 
@@ -12,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -52,7 +52,6 @@ __all__ = ["ArgoClient", "is_local_server", "serve_log_path"]
 _T = TypeVar("_T")
 _FINISHED = {"Succeeded", "Failed", "Error"}
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
-_START_TIMEOUT_S = 30.0
 
 
 def is_local_server(url: str) -> bool:
@@ -60,7 +59,8 @@ def is_local_server(url: str) -> bool:
 
 
 def serve_log_path(settings: Settings) -> Any:
-    return settings.home / "engine" / "serve.log"
+    """The log of an engine started by ``submit`` (it is the stack's ``engine`` service)."""
+    return settings.home / "stack" / "engine.log"
 
 
 _ERRORS: list[tuple[type[HeraException], type[DriftloopError], str]] = [
@@ -117,38 +117,36 @@ class ArgoClient:
         if self._checked or self._answers():
             self._checked = True
             return
-        if not (self.autostart and is_local_server(self.host)):
+        if not is_local_server(self.host):
             raise ServiceUnavailableError(
                 f"no Argo Server answers at {self.host}",
                 hint="check DRIFTLOOP_ARGO_SERVER and that the server is up (`kubectl -n argo get svc`)",
+            )
+        if not self.autostart:
+            raise ServiceUnavailableError(
+                f"no Argo Server answers at {self.host}",
+                hint="start the embedded engine with `driftloop stack up engine` (`driftloop submit` starts it too)",
             )
         self._start_embedded()
         self._checked = True
 
     def _start_embedded(self) -> None:
-        parts = urlsplit(self.host)
-        log_path = serve_log_path(self.settings)
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "driftloop", "engine", "serve", "--host", parts.hostname or "127.0.0.1"]
-        command += ["--port", str(parts.port or 2746)]
-        with open(log_path, "ab") as log:
-            process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, env=dict(os.environ),
-            )  # fmt: skip
-        deadline = time.monotonic() + _START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self._answers():
-                self._use_engine_token()
-                return
-            if process.poll() is not None:
-                break
-            time.sleep(0.2)
-        tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
-        raise ServiceUnavailableError(
-            f"the embedded engine did not start on {self.host}: " + (" | ".join(tail) or "no output"),
-            hint=f"read {log_path}, or start it yourself with `driftloop engine serve`",
+        """Start the embedded engine as the stack's ``engine`` service, and say so.
+
+        One code path with ``driftloop stack up engine``: the PID file and log live under
+        ``$DRIFTLOOP_HOME/stack/``, so ``driftloop stack status`` shows it and ``driftloop stack down`` stops it.
+        """
+        from driftloop.stack import ProcessManager
+        from driftloop.stack.services import service
+
+        manager = ProcessManager(self.settings)
+        state = manager.start(service("engine"))
+        print(
+            f"note: no Argo Server answered at {self.host}, so the embedded engine was started there "
+            f"(pid {state.pid}, log {state.log}); it keeps running: `driftloop stack down engine` stops it",
+            file=sys.stderr,
         )
+        self._use_engine_token()
 
     def _use_engine_token(self) -> None:
         """A fresh engine generated its token on start: read it now (the settings were read before it existed)."""
@@ -192,8 +190,11 @@ class ArgoClient:
         name = self.resolve_name(name)
         return _as_dict(self._call(f"get workflow {name}", lambda: self.service.get_workflow(name)))
 
-    def list_workflows(self, label_selector: str | None = None) -> list[dict[str, Any]]:
-        listing = self._call("list workflows", lambda: self.service.list_workflows(label_selector=label_selector))
+    def list_workflows(self, label_selector: str | None = None, namespace: str | None = None) -> list[dict[str, Any]]:
+        """Newest first; ``namespace`` overrides the configured one, ``""`` lists every namespace (``argo list -A``)."""
+        listing = self._call(
+            "list workflows", lambda: self.service.list_workflows(namespace=namespace, label_selector=label_selector)
+        )
         items = [_as_dict(item) for item in listing.items or []]
         return sorted(items, key=lambda w: w["metadata"].get("creationTimestamp", ""), reverse=True)
 

@@ -64,14 +64,35 @@ def stack_group() -> None:
       driftloop stack status
       driftloop stack logs mlflow
       driftloop stack down
-    Ports come from DRIFTLOOP_MLFLOW_URI and DRIFTLOOP_ARGO_SERVER.
+    Ports come from DRIFTLOOP_MLFLOW_URI and DRIFTLOOP_ARGO_SERVER; `driftloop stack up --help` lists the services.
     """
 
 
-@stack_group.command("up")
+class _ListsServices(click.Command):
+    """Help that ends with the services as declared now (other modules may append to SERVICES)."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(svc.name, svc.description + (f" (needs {', '.join(svc.depends_on)})" if svc.depends_on else ""))
+                for svc in SERVICES]  # fmt: skip
+        with formatter.section("Services, in start order"):
+            formatter.write_dl(rows)
+        super().format_epilog(ctx, formatter)
+
+
+@stack_group.command("up", cls=_ListsServices)
 @click.argument("services", nargs=-1)
 def up_command(services: tuple[str, ...]) -> None:
-    """Start SERVICES (default: all) in the background and wait until each answers its health check."""
+    """Start SERVICES (default: all) in the background and wait until each answers its health check.
+
+    A service's dependencies start first. Each runs detached, with its PID file and log under
+    $DRIFTLOOP_HOME/stack/; a service already running is left as it is.
+
+    \b
+    Examples:
+      driftloop stack up                  # everything
+      driftloop stack up engine           # the embedded Argo engine (and what it needs)
+      driftloop stack up mlflow sidecar
+    """
     for state in stack_up(services):
         _echo_state(state)
 
@@ -79,14 +100,27 @@ def up_command(services: tuple[str, ...]) -> None:
 @stack_group.command("down")
 @click.argument("services", nargs=-1)
 def down_command(services: tuple[str, ...]) -> None:
-    """Stop SERVICES (default: all), newest first: SIGTERM to the process group, SIGKILL after 15 s."""
+    """Stop SERVICES (default: all), newest first: SIGTERM to the process group, SIGKILL after 15 s.
+
+    This includes an engine that `driftloop submit` started because nothing answered.
+
+    \b
+    Examples:
+      driftloop stack down
+      driftloop stack down engine
+    """
     stopped = stack_down(services)
     click.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
 
 
 @stack_group.command("status")
 def status_command() -> None:
-    """Show each service: running / starting / stopped / stale (PID file left by a crash), PID, URL, log."""
+    """Show each service: running / starting / stopped / stale (PID file left by a crash), PID, URL, log.
+
+    \b
+    Example:
+      driftloop stack status
+    """
     manager = ProcessManager(get_settings())
     for svc in SERVICES:
         _echo_state(manager.state(svc))
@@ -96,5 +130,11 @@ def status_command() -> None:
 @click.argument("service_name")
 @click.option("-n", "--lines", default=40, show_default=True)
 def logs_command(service_name: str, lines: int) -> None:
-    """Print the last lines of a service's log."""
+    """Print the last lines of a service's log.
+
+    \b
+    Examples:
+      driftloop stack logs engine
+      driftloop stack logs mlflow -n 200
+    """
     click.echo(ProcessManager(get_settings()).tail(ordered([service_name])[-1], lines))

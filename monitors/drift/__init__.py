@@ -8,8 +8,12 @@ its threshold and its score, touching only the current window. ``driftloop drift
 
 from __future__ import annotations
 
-from monitors.drift._compute import ColumnDrift, DriftOptions, DriftResult, compute_drift
-from monitors.drift.reference import ColumnProfile, ReferenceProfile, build_profile, save_reference
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from monitors.drift._compute import ColumnDrift, DriftOptions, DriftResult, compute_drift
+    from monitors.drift.reference import ColumnProfile, ReferenceProfile, build_profile, save_reference
 
 __all__ = [
     "ColumnDrift",
@@ -21,3 +25,21 @@ __all__ = [
     "compute_drift",
     "save_reference",
 ]
+
+# Imported on first use: `driftloop drift --help` must not pay for pandas, numpy and scipy.
+_HOMES = {
+    "ColumnDrift": "_compute",
+    "DriftOptions": "_compute",
+    "DriftResult": "_compute",
+    "compute_drift": "_compute",
+    "ColumnProfile": "reference",
+    "ReferenceProfile": "reference",
+    "build_profile": "reference",
+    "save_reference": "reference",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)

@@ -22,7 +22,7 @@ from monitors.drift._columns import NUMERICAL, clean_values
 from monitors.drift._stattests import STAT_TESTS, default_method
 from monitors.drift.reference import ColumnProfile, ReferenceProfile
 
-__all__ = ["ColumnDrift", "DriftOptions", "DriftResult", "compute_drift"]
+__all__ = ["ColumnDrift", "DriftOptions", "DriftResult", "check_column_options", "columns_listing", "compute_drift"]
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,28 @@ class DriftResult:
             "rows": {"reference": self.reference_rows, "current": self.current_rows},
             "skipped": dict(self.skipped),
         }
+
+
+def columns_listing(profile: ReferenceProfile) -> str:
+    """'columns with a drift test: a, b; skipped: c (why)' — what an error about columns should show."""
+    text = f"columns with a drift test: {', '.join(profile.columns) or 'none'}"
+    if profile.skipped:
+        text += "; skipped: " + "; ".join(f"{name} ({why})" for name, why in profile.skipped.items())
+    return text
+
+
+def check_column_options(profile: ReferenceProfile, options: DriftOptions) -> None:
+    """Per-column methods/thresholds must name profiled columns: a typo must not silently keep the default."""
+    problems = []
+    for flag, named in (
+        ("--column-method", options.per_column_method),
+        ("--column-threshold", options.per_column_threshold),
+    ):
+        unknown = sorted(name for name in named if name not in profile.columns)
+        if unknown:
+            problems.append(f"{flag} names unknown column(s) {unknown}")
+    if problems:
+        raise ConfigError("; ".join(problems), hint=columns_listing(profile))
 
 
 def _problem(reference: ColumnProfile, current: pd.DataFrame) -> tuple[str | None, pd.Series | None]:

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from driftloop.errors import ConfigError, DriftloopError
-from monitors.drift._compute import DriftOptions, DriftResult, compute_drift
+from monitors.drift._compute import DriftOptions, DriftResult, check_column_options, compute_drift
 from monitors.drift._metrics import MonitorMetrics
 from monitors.drift._payloads import check_payloads
 from monitors.drift._sources import LoadedReference, ReferenceSource
@@ -128,6 +128,7 @@ class Monitor:
     def evaluate(self) -> Evaluation:
         """One pass: reference, window, schema check, drift, metrics, and a report when drift is detected."""
         reference = self._resolve_reference()
+        check_column_options(reference.profile, self.config.options)  # ConfigError: the loop stops, loudly
         window = self._read()
         frame: pd.DataFrame = window.frame
         malformed_ids = set(window.malformed["_request_id"]) if len(window.malformed) else set()

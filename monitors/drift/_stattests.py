@@ -18,6 +18,7 @@ from scipy.spatial import distance
 from scipy.stats import chisquare, ks_2samp, norm
 
 from monitors.drift._columns import CATEGORICAL, NUMERICAL
+from monitors.drift._method_names import STAT_TEST_NAMES
 from monitors.drift._wasserstein import wasserstein_sorted
 from monitors.drift.reference import ColumnProfile
 
@@ -205,3 +206,7 @@ def default_method(reference: ColumnProfile, current: pd.Series) -> str:
         n_values = union_unique_count(reference, current, at_most=FEW_VALUES)
         return "jensenshannon" if n_values <= FEW_VALUES else "wasserstein"
     return "jensenshannon"
+
+
+if set(STAT_TESTS) != set(STAT_TEST_NAMES):  # the CLI lists STAT_TEST_NAMES without importing scipy
+    raise ImportError(f"_method_names.STAT_TEST_NAMES {STAT_TEST_NAMES} != the registry {sorted(STAT_TESTS)}")

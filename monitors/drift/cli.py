@@ -5,18 +5,20 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from driftloop.errors import ConfigError
-from monitors.drift._compute import DriftOptions, DriftResult, compute_drift
-from monitors.drift._inputs import build_options, load_reference, parse_assignments, read_table
-from monitors.drift._stattests import STAT_TESTS
+from monitors.drift._cli_support import JsonErrorsCommand, check_inputs, check_result
+from monitors.drift._method_names import STAT_TEST_NAMES
+
+if TYPE_CHECKING:  # pandas, numpy and scipy are imported when a command runs, not for --help
+    from monitors.drift._compute import DriftOptions, DriftResult
 
 __all__ = ["drift_command", "format_result", "monitor_command"]
 
-_METHODS = click.Choice(sorted(STAT_TESTS))
+_METHODS = click.Choice(sorted(STAT_TEST_NAMES))
 
 
 def drift_option_flags(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -41,6 +43,8 @@ def drift_option_flags(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def options_from(kwargs: dict[str, Any]) -> DriftOptions:
+    from monitors.drift._inputs import build_options
+
     keys = ["drift_share", "method", "num_method", "cat_method", "column_methods"]
     keys += ["threshold", "num_threshold", "cat_threshold", "column_thresholds"]
     return build_options(**{key: kwargs.pop(key) for key in keys})
@@ -65,7 +69,7 @@ def format_result(result: DriftResult) -> str:
     return "\n".join(lines)
 
 
-@click.command("drift")
+@click.command("drift", cls=JsonErrorsCommand)
 @click.option(
     "--reference",
     "-r",
@@ -120,16 +124,26 @@ def drift_command(
       driftloop drift -r .driftloop/monitor/credit-risk/v3/reference/profile -c window.parquet --json
       driftloop drift -r ref.csv -c cur.csv --column-threshold income=0.2 --num-method ks --fail-on-drift
       driftloop drift -r ref.parquet -c cur.parquet --html drift.html
+
+    Errors (exit status 1 or 2; under --json a {"error": {...}} object on stdout): an empty reference or
+    current dataset; --column-method/--column-threshold naming a column the reference lacks; with
+    --fail-on-drift, no testable column. Columns without a drift test (lists, free text…) are listed as
+    skipped, with the reason.
     """
+    from monitors.drift._compute import compute_drift
+    from monitors.drift._inputs import load_reference, parse_assignments, read_table
+
     options = options_from(kwargs)
     try:
         kinds = parse_assignments(column_types, "--type")
         profile, reference_frame = load_reference(reference, kinds)
     except ValueError as exc:
         raise ConfigError(str(exc), hint="--type COLUMN=numerical or COLUMN=categorical") from exc
+    check_inputs(profile, options, str(reference))
     current_frame = read_table(current)
     selected = [name.strip() for name in columns.split(",") if name.strip()] if columns else None
-    result = compute_drift(profile, current_frame, options, columns=selected)
+    result = check_result(compute_drift(profile, current_frame, options, columns=selected), profile, selected,
+                          fail_on_drift)  # fmt: skip
     if html_path is not None:
         from monitors.drift._evidently import write_html_report
 
@@ -145,7 +159,7 @@ def drift_command(
         raise click.exceptions.Exit(3)
 
 
-@click.command("monitor")
+@click.command("monitor", cls=JsonErrorsCommand)
 @click.option("--model", "-m", help="Registered model to watch (default: DRIFTLOOP_MODEL_NAME).")
 @click.option("--lake", "lake_uri", help="Payload lake directory or fsspec URI (default: DRIFTLOOP_LAKE_URI).")
 @click.option(

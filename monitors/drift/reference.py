@@ -201,6 +201,15 @@ class ReferenceProfile:
         return cls(columns, document["rows"], dict(document.get("skipped", {})), dict(document.get("metadata", {})))
 
 
+def _why_untested(series: pd.Series, kind: str) -> str:
+    """Why a column gets no drift test, in words that say what to do (a list column is the usual surprise)."""
+    values = series.dropna()
+    if not values.empty and isinstance(values.iloc[0], (list, tuple, np.ndarray, dict)):
+        shape = "dict" if isinstance(values.iloc[0], dict) else "list"
+        return f"{shape} values (dtype {series.dtype}): no drift test for nested values; flatten it into columns"
+    return f"{kind} column (dtype {series.dtype}): no drift test"
+
+
 def build_profile(
     df: pd.DataFrame,
     column_types: Mapping[str, str] | None = None,
@@ -228,7 +237,7 @@ def build_profile(
     for name in names:
         kind = declared.get(name) or infer_kind(df[name])
         if kind not in (NUMERICAL, CATEGORICAL):
-            skipped[name] = f"{kind} column (dtype {df[name].dtype}): no drift test"
+            skipped[name] = _why_untested(df[name], kind)
             continue
         values = clean_values(df[name])
         if values.empty:

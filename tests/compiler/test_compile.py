@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -86,8 +87,14 @@ def test_check_reports_missing_and_orphaned_files(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "--- /dev/null" in result.output and "training.cronworkflow.yaml (compiled)" in result.output
     assert "old.workflowtemplate.yaml (on disk)" in result.output
+    template = out / "training.workflowtemplate.yaml"
+    os.utime(template, (1_000_000_000, 1_000_000_000))
     written = CliRunner().invoke(cli, ["compile", "--out", str(out)])
     assert written.exit_code == 0 and not orphan.exists()
+    # it says what it wrote, and leaves the files it did not change alone (mtime too, so make sees nothing new)
+    assert f"wrote {out / 'training.cronworkflow.yaml'} (CronWorkflow training-scheduled)" in written.output
+    assert f"unchanged {template} (WorkflowTemplate training)" in written.output
+    assert template.stat().st_mtime == 1_000_000_000
 
 
 def test_tasks_follow_the_contract(template: dict[str, Any]) -> None:

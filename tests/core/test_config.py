@@ -49,3 +49,16 @@ def test_every_setting_is_documented() -> None:
     missing = [PREFIX + name.upper() for name in SETTING_DOCS if f"`{PREFIX}{name.upper()}`" not in text]
     assert not missing, f"document these (driftloop config --markdown > docs/configuration.md): {missing}"
     assert text == settings_reference_markdown(), "docs/configuration.md is stale: driftloop config --markdown > it"
+
+
+def test_argo_server_accepts_the_argo_cli_host_port_form() -> None:
+    from driftloop.config import argo_server_url
+    from driftloop.errors import ConfigError
+
+    assert argo_server_url("127.0.0.1:2746") == "http://127.0.0.1:2746"  # the embedded engine: plain HTTP
+    assert argo_server_url("localhost:2746/") == "http://localhost:2746"
+    assert argo_server_url("argo.example.com:2746") == "https://argo.example.com:2746"  # Argo: ARGO_SECURE=true
+    assert argo_server_url("http://argo.example.com:2746") == "http://argo.example.com:2746"
+    for bad in ("ftp://argo:2746", ":2746", "argo:99999", "argo:"):
+        with pytest.raises(ConfigError, match="DRIFTLOOP_ARGO_SERVER"):
+            argo_server_url(bad)

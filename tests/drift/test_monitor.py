@@ -208,3 +208,14 @@ def test_mlflow_outage_keeps_the_known_champion(tmp_path, reference_dir):
     fresh.source.calls = 1  # type: ignore[attr-defined]
     with pytest.raises(ServiceUnavailableError):  # nothing known yet: the error is the answer
         fresh.evaluate()
+
+
+def test_a_per_column_option_naming_no_column_stops_the_monitor_loudly(tmp_path, reference_dir):
+    from driftloop.errors import ConfigError
+    from monitors.drift import DriftOptions
+
+    options = DriftOptions(per_column_threshold={"incme": 0.2})
+    monitor = Monitor(_config(tmp_path, interval_s=0.01, options=options), LocalReference(reference_dir))
+    with pytest.raises(ConfigError, match=r"--column-threshold names unknown column\(s\) \['incme'\]") as raised:
+        monitor.run(threading.Event(), max_evaluations=3)
+    assert "columns with a drift test: income, age, purpose" in str(raised.value.hint)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import yaml
@@ -80,7 +81,7 @@ def test_summary_and_failure_exit_code_with_templates_in_the_same_file(tmp_path)
     both = _write(tmp_path / "both.yaml", LIBRARY, WORKFLOW)
     result = CliRunner().invoke(run_command, [both, "-p", "who=fail"])
     assert result.exit_code == 1
-    assert "Status:    Failed" in result.output and "Error (exit code 1)" in result.output
+    assert re.search(r"^Status: +Failed$", result.output, re.MULTILINE) and "Error (exit code 1)" in result.output
 
 
 def test_missing_template_and_bad_parameter_are_explained(tmp_path):
@@ -161,3 +162,36 @@ def test_configmap_values_feed_parameters_from_the_file_or_the_home_store(tmp_pa
     (store / "moods.yaml").unlink()
     missing = CliRunner().invoke(run_command, [_write(tmp_path / "wf.yaml", texts, workflow)])
     assert missing.exit_code == 1 and "ConfigMap 'moods' has no key 'today'" in missing.output
+
+
+def test_the_tree_is_argo_gets_the_one_runs_get_prints(tmp_path):
+    """Step groups dissolve: a and b (group 0) and c (group 1) are siblings under the root, each with its pod."""
+    from workflows.engine._cli_render import node_tree
+
+    say = {"image": "busybox", "command": ["sh", "-c"], "args": ["echo hi"]}
+    workflow = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"name": "tree"},
+        "spec": {
+            "entrypoint": "main",
+            "templates": [
+                {"name": "main", "steps": [[{"name": "a", "template": "say"}, {"name": "b", "template": "say"}],
+                                           [{"name": "c", "template": "say"}]]},
+                {"name": "say", "container": say},
+            ],
+        },
+    }  # fmt: skip
+    result = CliRunner().invoke(run_command, [_write(tmp_path / "tree.yaml", workflow)])
+    assert result.exit_code == 0, result.output
+    table = result.output[result.output.index("STEP") :].splitlines()
+    assert table[0].split() == ["STEP", "TEMPLATE", "PODNAME", "DURATION", "MESSAGE"]
+    assert [line.split()[:3] for line in table[1:]] == [
+        ["✔", "tree", "main"],
+        ["├─✔", "a", "say"],
+        ["├─✔", "b", "say"],
+        ["└─✔", "c", "say"],
+    ]
+    assert all(line.split()[3].startswith("tree-say-") for line in table[2:])
+    finished = json.loads(CliRunner().invoke(run_command, [str(tmp_path / "tree.yaml"), "-o", "json"]).output)
+    assert [row[0] for row in node_tree(finished)] == ["STEP", "✔ tree", "├─✔ a", "├─✔ b", "└─✔ c"]

@@ -108,7 +108,8 @@ def test_renderings_show_tree_and_progress() -> None:
     }  # fmt: skip
     rows = node_tree(workflow)
     assert [row[0] for row in rows] == ["STEP", "● wf", "├─✔ a", "└─● b"]
-    assert rows[2][2] == "1m05s"
+    assert rows[0] == ["STEP", "TEMPLATE", "PODNAME", "DURATION", "MESSAGE"]
+    assert rows[2][2:4] == ["wf-t-1", "1m05s"]
     assert progress_line(workflow) == "wf: Running  1/2  running: b"
     assert list_table([workflow])[1][:2] == ["wf", "Running"]
 

@@ -152,11 +152,16 @@ def _is_generated(path: Path) -> bool:
 
 
 def write_manifests(manifests: list[Manifest], out_dir: Path) -> tuple[list[Path], list[Path]]:
-    """Write atomically (temp file + rename); remove generated files no pipeline produces any more."""
+    """Write atomically (temp file + rename); remove generated files no pipeline produces any more.
+
+    A file whose bytes would not change is left alone (its mtime too) and not listed as written.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for manifest in manifests:
         target = out_dir / manifest.filename
+        if target.is_file() and target.read_text(encoding="utf-8") == manifest.render():
+            continue
         with tempfile.NamedTemporaryFile("w", dir=out_dir, delete=False, suffix=".tmp", encoding="utf-8") as tmp:
             tmp.write(manifest.render())
         os.chmod(tmp.name, 0o644)

@@ -29,7 +29,8 @@ def compile_command(ctx: click.Context, check: bool, out_dir: Path | None, list_
 
     The output depends only on the code, never on your DRIFTLOOP_* variables, so the committed files are the
     same on every machine. Each compile validates everything against Argo's CRDs and semantic checks first
-    and writes nothing when a check fails.
+    and writes nothing when a check fails. It prints each file with what it holds, "wrote" or "unchanged"
+    (a file whose bytes would not change is left alone, mtime included).
 
     \b
     Examples:
@@ -63,8 +64,10 @@ def compile_command(ctx: click.Context, check: bool, out_dir: Path | None, list_
         click.echo(f"{len(manifests)} file(s) in {out_dir} are up to date ({count} documents validated)")
         return
     written, removed = write_manifests(manifests, out_dir)
-    for path in written:
-        click.echo(f"wrote {path}")
+    for manifest in manifests:
+        path = out_dir / manifest.filename
+        what = ", ".join(f"{doc.get('kind')} {doc.get('metadata', {}).get('name', '')}" for doc in manifest.documents)
+        click.echo(f"{'wrote' if path in written else 'unchanged'} {path} ({what})")
     for path in removed:
         click.echo(f"removed {path} (no pipeline produces it any more)")
     click.echo(f"{count} documents validated against Argo's CRDs and semantic checks")
@@ -91,7 +94,8 @@ def lint_command(ctx: click.Context, paths: tuple[Path, ...], strict_templates: 
     malformed depends; {{inputs.parameters.x}}, {{tasks.t.outputs.parameters.y}}, {{steps.s...}},
     {{workflow.parameters.z}} that do not resolve; required inputs not supplied; duplicate names;
     GPU tasks without a toleration; bad cron schedules or time zones; duplicate YAML keys;
-    Workflows without name or generateName.
+    Workflows without name or generateName; unknown kinds (other Kubernetes objects shipped with workflows,
+    such as ConfigMaps and Secrets, are accepted unchecked); empty files and folders with no YAML.
 
     \b
     Examples:
@@ -99,7 +103,7 @@ def lint_command(ctx: click.Context, paths: tuple[Path, ...], strict_templates: 
       driftloop lint my-workflow.yaml other.yaml --json
     """
     files = expand_paths(paths)
-    issues: list[LintIssue] = lint_paths(files, strict_templates=strict_templates)
+    issues: list[LintIssue] = lint_paths(paths, strict_templates=strict_templates)
     if as_json:
         click.echo(json.dumps([{**issue.__dict__} for issue in issues], indent=2))
     else:

@@ -6,6 +6,7 @@ for issue in issues: print(issue)     # file: spec.templates[train].tolerations:
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -14,9 +15,38 @@ from workflows.compiler._schema import ARGO_KINDS, validate_structure
 from workflows.compiler._semantic import TEMPLATE_TYPES, build_index, check_semantics
 from workflows.compiler._yamlio import Document, load_documents, load_file
 
-__all__ = ["TEMPLATE_TYPES", "expand_paths", "lint_documents", "lint_paths", "lint_text"]
+__all__ = ["TEMPLATE_TYPES", "UNCHECKED_KINDS", "expand_paths", "lint_documents", "lint_paths", "lint_text"]
 
 _YAML_SUFFIXES = (".yaml", ".yml")
+# Kubernetes kinds that ship next to workflows (Argo's own examples have the first three): accepted, not checked.
+# Any other kind is an error, so `kind: Workfow` or a wrong folder can never lint green.
+UNCHECKED_KINDS = frozenset(
+    {
+        "ConfigMap",
+        "PersistentVolumeClaim",
+        "ResourceQuota",
+        "Secret",
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "LimitRange",
+    }
+)
+
+
+def _unknown_kind(document: Document, kind: str) -> LintIssue:
+    known = sorted(ARGO_KINDS) + sorted(UNCHECKED_KINDS)
+    close = difflib.get_close_matches(kind, known, n=1)
+    guess = f"did you mean {close[0]!r}? " if close else ""
+    return LintIssue(
+        document.label,
+        "kind",
+        f"unknown kind {kind!r}: {guess}driftloop lint checks {', '.join(sorted(ARGO_KINDS))} "
+        f"and accepts unchecked {', '.join(sorted(UNCHECKED_KINDS))}",
+        "schema",
+    )
 
 
 def _check_shape(document: Document) -> list[LintIssue]:
@@ -31,6 +61,8 @@ def _check_shape(document: Document) -> list[LintIssue]:
         return [
             LintIssue(document.label, "apiVersion", f"a {data['kind']} needs apiVersion argoproj.io/v1alpha1", "schema")
         ]
+    if data["kind"] not in ARGO_KINDS and data["kind"] not in UNCHECKED_KINDS:
+        return [_unknown_kind(document, data["kind"])]
     return []
 
 
@@ -84,8 +116,19 @@ def expand_paths(paths: Iterable[Path]) -> list[Path]:
 def lint_paths(
     paths: Iterable[Path], *, shared_dir: Path | None = None, strict_templates: bool = False
 ) -> list[LintIssue]:
-    """Lint files and folders together, so a templateRef may resolve to a WorkflowTemplate in another file."""
+    """Lint files and folders together, so a templateRef may resolve to a WorkflowTemplate in another file.
+
+    A folder without YAML files and a file without documents (empty, only ``---`` or comments) are findings:
+    a CI job pointed at the wrong path must not pass.
+    """
     documents: list[Document] = []
+    missing: list[LintIssue] = []
+    for path in paths:
+        if path.is_dir() and not expand_paths([path]):
+            missing.append(LintIssue(str(path), "(folder)", "no *.yaml or *.yml file in this folder", "yaml"))
     for file in expand_paths(paths):
-        documents += load_file(file)
-    return lint_documents(documents, shared_dir=shared_dir, strict_templates=strict_templates)
+        loaded = load_file(file)
+        if not loaded:
+            missing.append(LintIssue(str(file), "(file)", "no YAML document in this file (empty, or only ---)", "yaml"))
+        documents += loaded
+    return missing + lint_documents(documents, shared_dir=shared_dir, strict_templates=strict_templates)

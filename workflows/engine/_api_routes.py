@@ -141,10 +141,11 @@ def create_workflow(request: Request) -> dict[str, Any]:
     return request.controller.submit(_object(request, "workflow"), request.params["namespace"], dry_run=dry_run)
 
 
+@route("GET", "/api/v1/workflows")  # the empty namespace: every namespace, as `argo list -A` asks for it
 @route("GET", "/api/v1/workflows/{namespace}")
 def list_workflows(request: Request) -> dict[str, Any]:
     items = request.controller.store.list(
-        WORKFLOW, request.params["namespace"], label_selector=request.query.get("listOptions.labelSelector")
+        WORKFLOW, request.params.get("namespace", ""), label_selector=request.query.get("listOptions.labelSelector")
     )
     prefix = request.query.get("namePrefix")
     if prefix:

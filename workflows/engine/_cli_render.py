@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from workflows.engine._logs import pod_name
+
 __all__ = ["PHASE_ICONS", "age", "duration", "list_table", "node_tree", "progress_line", "summary"]
 
 PHASE_ICONS = {
@@ -52,13 +54,14 @@ def age(workflow: dict[str, Any], now: datetime | None = None) -> str:
     return "" if created is None else _human(((now or datetime.now(UTC)) - created).total_seconds())
 
 
-def list_table(workflows: list[dict[str, Any]]) -> list[list[str]]:
-    """Rows of ``argo list``: NAME, STATUS, AGE, DURATION, PROGRESS, MESSAGE (header first)."""
-    rows = [["NAME", "STATUS", "AGE", "DURATION", "PROGRESS", "MESSAGE"]]
+def list_table(workflows: list[dict[str, Any]], *, with_namespace: bool = False) -> list[list[str]]:
+    """Rows of ``argo list``: [NAMESPACE (``-A``),] NAME, STATUS, AGE, DURATION, PROGRESS, MESSAGE (header first)."""
+    rows = [[*(["NAMESPACE"] if with_namespace else []), "NAME", "STATUS", "AGE", "DURATION", "PROGRESS", "MESSAGE"]]
     for workflow in workflows:
         status = workflow.get("status") or {}
         rows.append(
             [
+                *([workflow["metadata"].get("namespace", "")] if with_namespace else []),
                 workflow["metadata"]["name"],
                 status.get("phase") or "Pending",
                 age(workflow),
@@ -78,11 +81,10 @@ def _shown(timestamp: str | None) -> str:
 def summary(workflow: dict[str, Any]) -> list[tuple[str, str]]:
     """The header of ``argo get``."""
     meta, status = workflow["metadata"], workflow.get("status") or {}
-    rows = [
-        ("Name", meta["name"]),
-        ("Namespace", meta.get("namespace", "")),
-        ("Status", status.get("phase") or "Pending"),
-    ]
+    rows = [("Name", meta["name"])]
+    if meta.get("namespace"):  # `engine run` has none
+        rows.append(("Namespace", meta["namespace"]))
+    rows.append(("Status", status.get("phase") or "Pending"))
     if status.get("message"):
         rows.append(("Message", status["message"]))
     rows += [("Created", _shown(meta.get("creationTimestamp"))), ("Started", _shown(status.get("startedAt")))]
@@ -95,19 +97,75 @@ def summary(workflow: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
+def _started(nodes: dict[str, dict[str, Any]], node_id: str) -> str:
+    return str(nodes[node_id].get("startedAt") or "~")
+
+
+def _group_index(node: dict[str, Any]) -> int:
+    text = str(node.get("displayName", "")).strip("[]")
+    return int(text) if text.isdigit() else 0
+
+
+def _boundary_members(nodes: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    """Steps/DAG node id -> the steps or tasks ``argo get`` draws directly under it.
+
+    The status links a step to the *next* step group and a task to the tasks depending on it; ``argo get``
+    instead lists a boundary's steps (step groups dissolved, in group order) and tasks side by side.
+    Retries' attempts and fan-out expansions stay under their Retry/TaskGroup node.
+    """
+    nested = {
+        child
+        for node in nodes.values()
+        if node.get("type") in {"Retry", "TaskGroup"}
+        for child in node.get("children") or []
+        if child in nodes and nodes[child].get("boundaryID") == node.get("boundaryID")
+    }
+    members: dict[str, list[str]] = {}
+    groups = sorted(
+        (n for n in nodes.values() if n.get("type") == "StepGroup" and n.get("boundaryID") in nodes),
+        key=_group_index,
+    )
+    for group in groups:
+        steps = members.setdefault(str(group["boundaryID"]), [])
+        steps += [k for k in group.get("children") or [] if k in nodes and k not in steps]
+    for node_id, node in nodes.items():
+        boundary = node.get("boundaryID")
+        in_dag = boundary in nodes and nodes[boundary].get("type") == "DAG"
+        if in_dag and node_id not in nested and node.get("type") != "StepGroup":
+            members.setdefault(str(boundary), []).append(node_id)
+    for boundary, ids in members.items():
+        if nodes[boundary].get("type") == "DAG":
+            ids.sort(key=lambda k: _started(nodes, k))
+    return members
+
+
 def node_tree(workflow: dict[str, Any]) -> list[list[str]]:
-    """Rows of ``argo get``'s tree: STEP (indented, with phase icon), TEMPLATE, DURATION, MESSAGE."""
+    """Rows of ``argo get``'s tree: STEP (indented, with phase icon), TEMPLATE, PODNAME, DURATION, MESSAGE.
+
+    The one renderer of a run's nodes: ``driftloop runs get``, ``submit`` and ``engine run`` all print it.
+    PODNAME is Argo's pod name (the one ``runs logs --node`` accepts), shown for pod nodes only.
+    """
     nodes: dict[str, dict[str, Any]] = (workflow.get("status") or {}).get("nodes") or {}
-    rows = [["STEP", "TEMPLATE", "DURATION", "MESSAGE"]]
+    name = workflow["metadata"]["name"]
+    rows = [["STEP", "TEMPLATE", "PODNAME", "DURATION", "MESSAGE"]]
     if not nodes:
         return rows
+    members = _boundary_members(nodes)
+    placed = {member for ids in members.values() for member in ids}
+
+    def shown_children(node_id: str) -> list[str]:
+        own = [k for k in nodes[node_id].get("children") or [] if k in nodes]
+        rest = [k for k in own if k not in placed and nodes[k].get("type") != "StepGroup"]
+        rest.sort(key=lambda k: _started(nodes, k))
+        return members.get(node_id, []) + rest
+
     children = {child for node in nodes.values() for child in node.get("children") or []}
     roots = [node_id for node_id in nodes if node_id not in children]
-    roots.sort(key=lambda node_id: (node_id != workflow["metadata"]["name"], nodes[node_id].get("startedAt") or "~"))
+    roots.sort(key=lambda node_id: (node_id != name, _started(nodes, node_id)))
     seen: set[str] = set()
 
     def walk(node_id: str, prefix: str, last: bool, depth: int) -> None:
-        if node_id in seen or node_id not in nodes:
+        if node_id in seen:
             return
         seen.add(node_id)
         node = nodes[node_id]
@@ -115,15 +173,18 @@ def node_tree(workflow: dict[str, Any]) -> list[list[str]]:
         icon = PHASE_ICONS.get(node.get("phase", ""), "◷")
         label = node.get("displayName") or node.get("name") or node_id
         template = node.get("templateName") or (node.get("templateRef") or {}).get("template", "")
-        rows.append([f"{prefix}{branch}{icon} {label}", template, duration(node), node.get("message", "")])
-        kids = [k for k in node.get("children") or [] if k in nodes]
-        kids.sort(key=lambda k: nodes[k].get("startedAt") or "~")
+        pod = pod_name(name, node) if node.get("type") in {"Pod", "Container"} else ""
+        rows.append([f"{prefix}{branch}{icon} {label}", template, pod, duration(node), node.get("message", "")])
+        kids = [k for k in shown_children(node_id) if k not in seen]
         child_prefix = prefix + ("" if depth == 0 else ("  " if last else "│ "))
         for index, kid in enumerate(kids):
             walk(kid, child_prefix, index == len(kids) - 1, depth + 1)
 
     for root in roots:
         walk(root, "", True, 0)
+    for node_id in sorted(nodes, key=lambda k: _started(nodes, k)):  # never hide a node the links miss
+        if node_id not in seen and nodes[node_id].get("type") != "StepGroup":
+            walk(node_id, "", True, 0)
     return rows
 
 

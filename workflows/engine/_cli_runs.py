@@ -15,10 +15,11 @@ __all__ = ["client", "print_table", "print_workflow", "runs_group", "wait_for"]
 _PAST = {"retry": "retried", "stop": "stopped", "terminate": "terminated", "suspend": "suspended", "resume": "resumed"}
 
 
-def client() -> Any:
+def client(*, autostart: bool = False) -> Any:
+    """The Argo client; only ``submit`` may start the embedded engine (loudly) when nothing answers."""
     from workflows.client import ArgoClient
 
-    return ArgoClient()
+    return ArgoClient(autostart=autostart)
 
 
 def print_table(rows: list[list[str]]) -> None:
@@ -74,22 +75,48 @@ def runs_group() -> None:
     """
 
 
+PHASES = ("Pending", "Running", "Succeeded", "Failed", "Error")
+
+
+def phase_selector(status: str) -> str:
+    """``--status running,failed`` -> the phase label selector; any case; an unknown phase is an error."""
+    wanted = [part.strip() for part in status.split(",") if part.strip()]
+    by_lower = {phase.lower(): phase for phase in PHASES}
+    unknown = [part for part in wanted if part.lower() not in by_lower]
+    if unknown or not wanted:
+        raise click.BadParameter(
+            f"{', '.join(unknown) or repr(status)} is not a workflow phase; valid phases: {', '.join(PHASES)} "
+            "(any case, comma-separated)",
+            param_hint="'--status'",
+        )
+    phases = sorted({by_lower[part.lower()] for part in wanted}, key=PHASES.index)
+    return f"workflows.argoproj.io/phase in ({','.join(phases)})"
+
+
 @runs_group.command("list")
+@click.option("-n", "--namespace", default=None, help="List this namespace (default: DRIFTLOOP_NAMESPACE).")
+@click.option("-A", "--all-namespaces", is_flag=True, help="List the workflows of every namespace.")
 @click.option("-l", "--selector", default=None, help="Label selector, e.g. 'app=credit,team!=ops'.")
-@click.option("--status", default=None, help="Only workflows in this phase (Running, Succeeded, Failed, Error).")
+@click.option("--status", default=None,
+              help=f"Only workflows in these phases, comma-separated, any case ({', '.join(PHASES)}).")  # fmt: skip
 @_OUTPUT
-def list_command(selector: str | None, status: str | None, output: str) -> None:
+def list_command(
+    namespace: str | None, all_namespaces: bool, selector: str | None, status: str | None, output: str
+) -> None:
     """List workflows, newest first (like `argo list`).
 
     \b
     Examples:
       driftloop runs list
-      driftloop runs list --status Failed -o name
+      driftloop runs list --status failed,error -o name
+      driftloop runs list -n team-a
+      driftloop runs list -A
     """
+    if namespace is not None and all_namespaces:
+        raise click.UsageError("give -n NAMESPACE or -A, not both")
     if status:
-        phase_selector = f"workflows.argoproj.io/phase={status}"
-        selector = f"{selector},{phase_selector}" if selector else phase_selector
-    workflows = client().list_workflows(selector)
+        selector = f"{selector},{phase_selector(status)}" if selector else phase_selector(status)
+    workflows = client().list_workflows(selector, namespace="" if all_namespaces else namespace)
     if output == "json":
         click.echo(json.dumps(workflows, indent=2, sort_keys=True))
     elif output == "yaml":
@@ -98,7 +125,7 @@ def list_command(selector: str | None, status: str | None, output: str) -> None:
         for workflow in workflows:
             click.echo(workflow["metadata"]["name"])
     elif workflows:
-        print_table(list_table(workflows))
+        print_table(list_table(workflows, with_namespace=all_namespaces))
     else:
         click.echo("no workflows (submit one with `driftloop submit training`)")
 
@@ -134,9 +161,28 @@ def logs_command(name: str, node: str | None, follow: bool, no_prefix: bool) -> 
       driftloop runs logs @latest
       driftloop runs logs @latest --node train -f
     """
-    for entry in client().logs(name, node=node, follow=follow):
+    argo = client()
+    if node:
+        _check_node(argo, name, node)
+    for entry in argo.logs(name, node=node, follow=follow):
         content = entry.get("content", "")
         click.echo(content if no_prefix else f"{entry.get('podName', '')}: {content}")
+
+
+def _check_node(argo: Any, name: str, node: str) -> None:
+    """``--node`` must name a pod node; else an error listing them (an empty log with rc 0 hides a typo)."""
+    from driftloop.errors import NotFoundError
+    from workflows.engine._logs import pod_name, pod_nodes, pods_matching
+
+    workflow = argo.get_workflow(name)
+    if pods_matching(workflow, node):
+        return
+    real = workflow["metadata"]["name"]
+    known = [f"{n.get('displayName')} ({pod_name(real, n)})" for n in pod_nodes(workflow)]
+    raise NotFoundError(
+        f"workflow {real} has no node {node!r}",
+        hint=f"its pod nodes (display name and pod name): {', '.join(known) or 'none yet'}",
+    )
 
 
 def _act(verb: str, name: str, **options: Any) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["log_entries", "log_file", "pod_name", "pod_nodes"]
+__all__ = ["log_entries", "log_file", "pod_name", "pod_nodes", "pods_matching"]
 
 _POD_TYPES = {"Pod", "Container"}
 _FINISHED = {"Succeeded", "Failed", "Error"}
@@ -71,6 +71,11 @@ def _selected(workflow: dict[str, Any], pod: str | None) -> list[dict[str, Any]]
         if pod in {pod_name(name, n), n.get("id"), n.get("displayName"), n.get("name")}
         or retried.match(str(n.get("displayName", "")))
     ]
+
+
+def pods_matching(workflow: dict[str, Any], pod: str | None) -> list[dict[str, Any]]:
+    """The pod nodes ``logs`` prints for ``pod`` (pod name, node id, display name or node name; None: all)."""
+    return _selected(workflow, pod)
 
 
 def log_entries(

@@ -7,7 +7,8 @@ from typing import Any
 
 import yaml
 
-from driftloop.errors import EngineError
+from driftloop.config import get_settings
+from driftloop.errors import ConfigError, EngineError
 from workflows.engine._submit import workflow_from_template
 
 __all__ = ["load_submission"]
@@ -15,7 +16,11 @@ __all__ = ["load_submission"]
 
 def _documents(path: Path) -> list[dict[str, Any]]:
     try:
-        documents = [d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict)]
+        documents = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if isinstance(d, dict)]
+    except UnicodeDecodeError:
+        raise EngineError(
+            f"{path} is not a text file (not UTF-8)", hint="give a Workflow or WorkflowTemplate YAML file"
+        ) from None
     except yaml.YAMLError as exc:
         raise EngineError(
             f"{path} is not valid YAML: {exc}", hint="check the indentation near the line shown"
@@ -23,6 +28,23 @@ def _documents(path: Path) -> list[dict[str, Any]]:
     if not documents:
         raise EngineError(f"{path} holds no Argo object", hint="give a Workflow or WorkflowTemplate manifest")
     return documents
+
+
+def require_mlflow_server(mlflow_uri: str) -> None:
+    """Pipelines need an MLflow *server*: refuse a store URI (sqlite:///…, a folder) before anything is submitted.
+
+    Each step runs in its own pod with a private filesystem; with a store URI every step would write its
+    artifacts relative to its own working directory, and ``evaluate`` fails after a minute of training
+    with ``No such artifact``. A server (``--serve-artifacts``) is the one place all steps share.
+    """
+    scheme = mlflow_uri.split("://", 1)[0].lower() if "://" in mlflow_uri else ""
+    if scheme not in {"http", "https"}:
+        raise ConfigError(
+            f"DRIFTLOOP_MLFLOW_URI={mlflow_uri!r} is an MLflow store, not a server: pipeline steps run in "
+            "separate pods and must share one tracking server for runs and artifacts",
+            hint="run `driftloop stack up mlflow` and unset DRIFTLOOP_MLFLOW_URI (default http://127.0.0.1:5000), "
+            "or set it to your MLflow server's http(s):// URL",
+        )
 
 
 def _pipeline_submission(name: str, parameters: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -35,6 +57,7 @@ def _pipeline_submission(name: str, parameters: list[str]) -> tuple[list[dict[st
     from workflows.engine._submit import split_parameter
     from workflows.pipelines import BuildOptions, get_pipeline
 
+    require_mlflow_server(get_settings().mlflow_uri)
     options = BuildOptions.from_settings()
     values = dict(split_parameter(text) for text in parameters)
     workflow = submission_workflow(name, values, options=options)

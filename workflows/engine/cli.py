@@ -59,7 +59,7 @@ def _refuse_token_value(ctx: click.Context, param: click.Parameter, value: str |
 
 @engine_group.command("serve")
 @click.option("--host", default=None, help="Interface to bind (default: the host of DRIFTLOOP_ARGO_SERVER).")
-@click.option("--port", type=int, default=None, help="Port (default: the port of DRIFTLOOP_ARGO_SERVER, 2746).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default: the port of DRIFTLOOP_ARGO_SERVER, 2746).")
 @click.option("--auth", type=click.Choice(AUTH_MODES), default="token", show_default=True,
               help="token: every request needs `Authorization: Bearer <token>`. none: no authentication "
                    "(anyone who reaches the port can run commands; for throw-away tests only).")  # fmt: skip
@@ -137,8 +137,9 @@ def submit_command(target: str, parameters: tuple[str, ...], entrypoint: str | N
     """Submit a pipeline (by name) or a workflow YAML file to the Argo Server.
 
     For a pipeline, its compiled WorkflowTemplate is created (or updated) first, then a Workflow referencing it.
-    The server is $DRIFTLOOP_ARGO_SERVER: the embedded engine by default, started in the background when
-    nothing answers (log: $DRIFTLOOP_HOME/engine/serve.log).
+    The server is $DRIFTLOOP_ARGO_SERVER: the embedded engine by default. When that address is on this machine
+    and nothing answers, submit starts the engine as the stack's `engine` service and says so (log:
+    $DRIFTLOOP_HOME/stack/engine.log); it keeps running until `driftloop stack down` (or `stack down engine`).
 
     \b
     Examples:
@@ -146,7 +147,7 @@ def submit_command(target: str, parameters: tuple[str, ...], entrypoint: str | N
       driftloop submit training -p dataset=shifted -p model-name=credit-risk
       driftloop submit my-workflow.yaml --entrypoint main -o name
     """
-    argo = client()
+    argo = client(autostart=True)
     submitted = argo.submit(target, parameters=parameters, entrypoint=entrypoint)
     for workflow in submitted:
         if output == "name":

@@ -8,7 +8,6 @@ import string
 import sys
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +16,22 @@ import yaml
 
 from driftloop.config import get_settings
 from driftloop.errors import DriftloopError, EngineError
+from workflows.engine._cli_runs import print_workflow
+from workflows.engine._lint import check_workflow
 from workflows.engine.runner import EngineContext, RunControl, run_workflow
 
-__all__ = ["RunDocuments", "load_run_documents", "render_summary", "run_command"]
+__all__ = ["RunDocuments", "load_run_documents", "run_command"]
 
 TEMPLATE_KINDS = ("WorkflowTemplate", "ClusterWorkflowTemplate")
-SYMBOLS = {"Succeeded": "✔", "Failed": "✖", "Error": "⚠", "Skipped": "○", "Omitted": "○", "Running": "●"}
 
 
 def _documents(path: Path) -> list[dict[str, Any]]:
     try:
-        docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+        docs = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
+    except UnicodeDecodeError:
+        raise DriftloopError(
+            f"{path}: not a text file (not UTF-8)", hint="give a workflow YAML file, e.g. manifests/workflows/*.yaml"
+        ) from None
     except yaml.YAMLError as exc:
         raise DriftloopError(f"{path}: not valid YAML ({exc})", hint="fix the YAML (driftloop lint FILE)") from exc
     bad = [d for d in docs if not isinstance(d, dict)]
@@ -105,56 +109,22 @@ def _prepare(workflow: dict[str, Any], parameters: tuple[str, ...], entrypoint: 
     return workflow
 
 
-def _duration(node: dict[str, Any]) -> str:
-    try:
-        start = datetime.fromisoformat(node["startedAt"].replace("Z", "+00:00"))
-        end = datetime.fromisoformat(node["finishedAt"].replace("Z", "+00:00"))
-    except (KeyError, ValueError):
-        return ""
-    seconds = int((end - start).total_seconds())
-    return f"{seconds // 60}m{seconds % 60}s" if seconds >= 60 else f"{seconds}s"
+def _lint_as_the_server_does(workflow: dict[str, Any], found: RunDocuments, *, named_by_us: bool) -> None:
+    """The checks ``POST /api/v1/workflows`` makes (one code path: ``_lint.check_workflow``), before anything runs.
 
+    The server lints before it generates a name, so a name we generated is left out: the messages are the
+    API's, word for word. The templates given alongside are checked too, as the server checks them on create.
+    """
 
-def render_summary(workflow: dict[str, Any]) -> str:
-    """``argo get``-style: name, phase, then the node tree with phases, durations and messages."""
-    status = workflow.get("status") or {}
-    nodes: dict[str, dict[str, Any]] = status.get("nodes") or {}
-    name = workflow["metadata"]["name"]
-    lines = [
-        f"Name:      {name}",
-        f"Status:    {status.get('phase', '?')}",
-        *([f"Message:   {status['message']}"] if status.get("message") else []),
-        f"Duration:  {_duration(status)}",
-        f"Progress:  {status.get('progress', '')}",
-        "",
-        f"{'STEP':<60} {'TEMPLATE':<28} {'DURATION':>8}  MESSAGE",
-    ]
-    seen: set[str] = set()
+    def resolve(kind: str, name: str) -> dict[str, Any] | None:
+        return found.templates.get((kind, name))
 
-    def walk(node_id: str, prefix: str, last: bool, depth: int) -> None:
-        node = nodes.get(node_id)
-        if node is None or node_id in seen:
-            return
-        seen.add(node_id)
-        hidden = node.get("type") in ("StepGroup", "TaskGroup") and depth > 0
-        if not hidden:
-            branch = "" if depth == 0 else ("└─" if last else "├─")
-            symbol = SYMBOLS.get(node.get("phase", ""), "◷")
-            label = f"{prefix}{branch}{symbol} {node.get('displayName', node_id)}"
-            lines.append(
-                f"{label:<60} {node.get('templateName', ''):<28} {_duration(node):>8}  {node.get('message', '')}".rstrip()
-            )
-        children = list(node.get("children") or [])
-        inner = prefix if hidden or depth == 0 else prefix + ("  " if last else "│ ")
-        for index, child in enumerate(children):
-            walk(child, inner, index == len(children) - 1, depth + 1)
-
-    if name in nodes:
-        walk(name, "", True, 0)
-    exit_node = next((n for n in nodes.values() if n.get("name") == f"{name}.onExit"), None)
-    if exit_node is not None:
-        walk(exit_node["id"], "", True, 0)
-    return "\n".join(lines)
+    for template in found.templates.values():
+        check_workflow(template, resolve)
+    as_submitted = {**workflow, "metadata": dict(workflow.get("metadata") or {})}
+    if named_by_us:
+        as_submitted["metadata"].pop("name", None)
+    check_workflow(as_submitted, resolve)
 
 
 def _wait(workflow: dict[str, Any], ctx: EngineContext) -> dict[str, Any]:
@@ -201,10 +171,10 @@ def _wait(workflow: dict[str, Any], ctx: EngineContext) -> dict[str, Any]:
 @click.option(
     "-o",
     "--output",
-    type=click.Choice(["summary", "json", "yaml"]),
-    default="summary",
+    type=click.Choice(["wide", "summary", "json", "yaml"]),
+    default="wide",
     show_default=True,
-    help="Print the node tree, or the final Workflow object.",
+    help="wide: the summary and node tree of `driftloop runs get` (summary: the same); json/yaml: the final Workflow.",
 )
 def run_command(
     file: Path, parameters: tuple[str, ...], entrypoint: str | None, template_files: tuple[Path, ...], output: str
@@ -227,6 +197,7 @@ def run_command(
     """
     found = load_run_documents(file, template_files)
     workflow = _prepare(found.workflow, parameters, entrypoint)
+    _lint_as_the_server_does(workflow, found, named_by_us=not found.workflow.get("metadata", {}).get("name"))
     settings = get_settings()
     ctx = EngineContext.local(settings.home, lambda kind, name: found.templates.get((kind, name)))
     for configmap in found.configmaps:
@@ -236,12 +207,7 @@ def run_command(
     finished = _wait(workflow, ctx)
     if not finished:
         raise EngineError("the engine returned no workflow", hint="see the logs under $DRIFTLOOP_HOME/logs")
-    if output == "json":
-        click.echo(json.dumps(finished, indent=2))
-    elif output == "yaml":
-        click.echo(yaml.safe_dump(finished, sort_keys=False))
-    else:
-        click.echo(render_summary(finished))
+    print_workflow(finished, "wide" if output == "summary" else output)
     phase = (finished.get("status") or {}).get("phase")
     sys.stdout.flush()
     click.get_current_context().exit(0 if phase == "Succeeded" else 1)

@@ -59,7 +59,12 @@ def _refuse_token_value(ctx: click.Context, param: click.Parameter, value: str |
 
 @engine_group.command("serve")
 @click.option("--host", default=None, help="Interface to bind (default: the host of DRIFTLOOP_ARGO_SERVER).")
-@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default: the port of DRIFTLOOP_ARGO_SERVER, 2746).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Port (default: the port of DRIFTLOOP_ARGO_SERVER, 2746).",
+)
 @click.option("--auth", type=click.Choice(AUTH_MODES), default="token", show_default=True,
               help="token: every request needs `Authorization: Bearer <token>`. none: no authentication "
                    "(anyone who reaches the port can run commands; for throw-away tests only).")  # fmt: skip

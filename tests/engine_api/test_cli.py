@@ -266,7 +266,7 @@ def other(api: Api) -> Api:
 def test_engine_run_lints_exactly_as_the_api(api: Api, tmp_path: Path) -> None:
     path = tmp_path / "cycle.yaml"
     path.write_text(yaml.safe_dump(CYCLE))
-    refused = requests.post(api.workflows_url(), json={"workflow": CYCLE}, timeout=30)
+    refused = api.http.post(api.workflows_url(), json={"workflow": CYCLE}, timeout=30)
     assert refused.status_code == 400
     message = refused.json()["message"].rsplit(" (hint: ", 1)[0]  # the API appends the hint to the message
     api_lines = [line.strip() for line in message.splitlines()[1:] if "[semantic]" in line]
@@ -290,8 +290,8 @@ def test_engine_run_lints_exactly_as_the_api(api: Api, tmp_path: Path) -> None:
 
 def test_runs_list_namespaces_status_and_logs_node(api: Api, other: Api, run_main) -> None:
     mine, theirs = shell_workflow("mine", "echo mine"), shell_workflow("theirs", "echo theirs")
-    assert requests.post(api.workflows_url(), json={"workflow": mine}, timeout=30).ok
-    assert requests.post(other.workflows_url(), json={"workflow": theirs}, timeout=30).ok
+    assert api.http.post(api.workflows_url(), json={"workflow": mine}, timeout=30).ok
+    assert other.http.post(other.workflows_url(), json={"workflow": theirs}, timeout=30).ok
     assert wait_phase(api.service, "mine") == "Succeeded"
     assert wait_phase(other.service, "theirs") == "Succeeded"
 
@@ -331,8 +331,8 @@ def test_tracebacks_became_messages(api: Api, tmp_path: Path, run_main) -> None:
 
     # a pipeline with an MLflow *store* URI is refused before anything reaches the server
     templates_url = f"{api.url}/api/v1/workflow-templates/{api.namespace}"
-    before = requests.get(templates_url, timeout=10).json()
+    before = api.http.get(templates_url, timeout=10).json()
     code, _, err = run_main("submit", "training", DRIFTLOOP_MLFLOW_URI=f"sqlite:///{tmp_path}/mlflow.db")
     assert code == 2 and "is an MLflow store, not a server" in err and "driftloop stack up mlflow" in err
-    assert requests.get(templates_url, timeout=10).json().get("items") == before.get("items")
+    assert api.http.get(templates_url, timeout=10).json().get("items") == before.get("items")
     assert not (tmp_path / "mlflow.db").exists()

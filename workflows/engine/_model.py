@@ -48,14 +48,21 @@ def node_id_for(workflow_name: str, node_name: str) -> str:
 class StatusBook:
     """Thread-safe owner of ``workflow['status']``; the only writer of node fields."""
 
-    def __init__(self, workflow: dict[str, Any], on_change: Callable[[dict], None] | None) -> None:
+    def __init__(
+        self,
+        workflow: dict[str, Any],
+        on_change: Callable[[dict], None] | None,
+        on_dirty: Callable[[], None] | None = None,
+    ) -> None:
         self.workflow = workflow
         self.status: dict[str, Any] = workflow.setdefault("status", {})
         self.nodes: dict[str, dict[str, Any]] = self.status.setdefault("nodes", {})
         self.name: str = workflow["metadata"]["name"]
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
-        self._on_change = on_change
+        self._on_change = on_change  # gets a deep copy after every change: O(nodes) each, for small runs
+        self._on_dirty = on_dirty  # only told that something changed (the engine's persister): O(1)
+        self._child_sets: dict[str, set[str]] = {}
         self._started_monotonic: dict[str, float] = {}
         self._watchers: list[Callable[[], None]] = []
 
@@ -72,17 +79,23 @@ class StatusBook:
 
     # -- persistence ---------------------------------------------------------------------------------------
     def publish(self) -> None:
-        """Hand a deep copy to the store (kill -9 safety) and wake everyone waiting on node changes."""
+        """Tell the persister (and an ``on_change`` callback, with a deep copy) and wake everyone waiting on
+        node changes. Nothing here may cost O(nodes) for the persister: a run makes ~3 changes per node."""
         with self.lock:
-            self._refresh_progress()
             for watcher in list(self._watchers):
                 watcher()
-            snapshot = copy.deepcopy(self.workflow) if self._on_change else None
+            snapshot = None
+            if self._on_change is not None:
+                self.refresh_progress()
+                snapshot = copy.deepcopy(self.workflow)
             self.changed.notify_all()
         if snapshot is not None and self._on_change is not None:
             self._on_change(snapshot)
+        if self._on_dirty is not None:
+            self._on_dirty()
 
-    def _refresh_progress(self) -> None:
+    def refresh_progress(self) -> None:
+        """``status.progress`` ("done/total" pods), computed when a snapshot is taken."""
         pods = [n for n in self.nodes.values() if n.get("type") in POD_TYPES]
         done = sum(1 for n in pods if n.get("phase") in COMPLETED)
         self.status["progress"] = f"{done}/{len(pods)}"
@@ -138,7 +151,11 @@ class StatusBook:
             parent = self.nodes.get(parent_id)
             if parent is not None:
                 children = parent.setdefault("children", [])
-                if child_id not in children:
+                known = self._child_sets.get(parent_id)
+                if known is None or len(known) != len(children):  # first link, or the list changed elsewhere
+                    known = self._child_sets[parent_id] = set(children)
+                if child_id not in known:  # a set: a fan-out of n children must not cost O(n²)
+                    known.add(child_id)
                     children.append(child_id)
 
     def update(self, node: dict[str, Any], **fields: Any) -> None:

@@ -51,7 +51,7 @@ def run_steps(
             )
             for step in steps
         ]
-        results: list[ChildResult] = run_parallel(jobs, limit)
+        results: list[ChildResult] = run_parallel(jobs, limit, lambda: ex.shutdown_reason() is not None)
         for result in results:
             step_scope.update(result.scope(f"steps.{result.spec['name']}"))
         failed = [
@@ -61,6 +61,11 @@ def run_steps(
             if child.get("phase") in FAILED_PHASES and not continues_on(result.spec, child["phase"])
         ]
         previous = [child["id"] for result in results for child in result.nodes()] or [group_node["id"]]
+        reason = ex.shutdown_reason()
+        if reason is not None and not failed:  # stopped while the group ran: its unstarted steps never will
+            ex.book.finish(group_node, "Failed", reason)
+            phase, message = "Failed", reason
+            break
         if failed:
             failed_node = failed[0][1]
             ex.book.finish(group_node, failed_node["phase"], f"child '{failed_node['id']}' failed")

@@ -53,7 +53,7 @@ def continues_on(spec: dict[str, Any], phase: str) -> bool:
     return (phase == "Failed" and bool(flags.get("failed"))) or (phase == "Error" and bool(flags.get("error")))
 
 
-MAX_CONCURRENT_CHILDREN = 128  # siblings run at once without a parallelism (a fan-out of 10,000 is 10,000 pods)
+MAX_CONCURRENT_CHILDREN = 64  # siblings run at once without a parallelism (a fan-out of 10,000 is 10,000 pods)
 
 
 def run_parallel(

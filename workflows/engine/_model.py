@@ -7,6 +7,7 @@ calls the persistence callback after each phase change, so a crash loses at most
 from __future__ import annotations
 
 import copy
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -38,6 +39,7 @@ def _fnv32a(text: str) -> int:
     return value
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def node_id_for(workflow_name: str, node_name: str) -> str:
     """Argo's node id: the workflow name for the root, else name + FNV-32a hash of the node name."""
     if node_name == workflow_name:
@@ -63,6 +65,9 @@ class StatusBook:
         self._on_change = on_change  # gets a deep copy after every change: O(nodes) each, for small runs
         self._on_dirty = on_dirty  # only told that something changed (the engine's persister): O(1)
         self._child_sets: dict[str, set[str]] = {}
+        self._dirty_nodes: set[str] = set()  # ids changed since the persister's last snapshot
+        self._pods = {i for i, n in self.nodes.items() if n.get("type") in POD_TYPES}  # progress, kept as we go
+        self._pods_done = {i for i in self._pods if self.nodes[i].get("phase") in COMPLETED}
         self._started_monotonic: dict[str, float] = {}
         self._watchers: list[Callable[[], None]] = []
 
@@ -95,10 +100,18 @@ class StatusBook:
             self._on_dirty()
 
     def refresh_progress(self) -> None:
-        """``status.progress`` ("done/total" pods), computed when a snapshot is taken."""
-        pods = [n for n in self.nodes.values() if n.get("type") in POD_TYPES]
-        done = sum(1 for n in pods if n.get("phase") in COMPLETED)
-        self.status["progress"] = f"{done}/{len(pods)}"
+        """``status.progress`` ("done/total" pods), from counts kept by create/update (O(1))."""
+        self.status["progress"] = f"{len(self._pods_done)}/{len(self._pods)}"
+
+    def _count(self, node: dict[str, Any]) -> None:
+        node_id = node.get("id")
+        if node.get("type") not in POD_TYPES or node_id is None:
+            return
+        self._pods.add(node_id)
+        if node.get("phase") in COMPLETED:
+            self._pods_done.add(node_id)
+        else:
+            self._pods_done.discard(node_id)
 
     # -- nodes ---------------------------------------------------------------------------------------------
     def get(self, node_name: str) -> dict[str, Any] | None:
@@ -140,6 +153,8 @@ class StatusBook:
                     node["boundaryID"] = boundary_id
                 node.update(extra or {})
                 self.nodes[node_id] = node
+                self._dirty_nodes.add(node_id)
+                self._count(node)
             self._started_monotonic.setdefault(node_id, time.monotonic())
             if parent_id:
                 self.link(parent_id, node_id)
@@ -157,6 +172,7 @@ class StatusBook:
                 if child_id not in known:  # a set: a fan-out of n children must not cost O(n²)
                     known.add(child_id)
                     children.append(child_id)
+                    self._dirty_nodes.add(parent_id)
 
     def update(self, node: dict[str, Any], **fields: Any) -> None:
         """Set fields on a node; a completed phase also stamps finishedAt. Publishes the change."""
@@ -168,7 +184,16 @@ class StatusBook:
                     node[key] = value
             if fields.get("phase") in COMPLETED and "finishedAt" not in node:
                 node["finishedAt"] = now_rfc3339()
+            if node is not self.status and "id" in node:
+                self._dirty_nodes.add(node["id"])
+                self._count(node)
         self.publish()
+
+    def take_dirty_nodes(self) -> set[str]:
+        """The ids of the nodes changed since the last call (call under the lock); the persister re-encodes
+        only those, so a snapshot of a big run does not serialise every node again."""
+        dirty, self._dirty_nodes = self._dirty_nodes, set()
+        return dirty
 
     def finish(self, node: dict[str, Any], phase: str, message: str | None = None, **fields: Any) -> dict[str, Any]:
         if message:

@@ -45,6 +45,7 @@ class RunPersister:
         self._forgotten = False
         self._interval = MIN_INTERVAL_SECONDS
         self._thread: threading.Thread | None = None
+        self._encoded: dict[str, str] = {}  # node id -> '"id": {...}' as of the last snapshot
 
     # ---- wiring -------------------------------------------------------------------------------------
     def attach(self, book: Any) -> None:
@@ -62,15 +63,16 @@ class RunPersister:
     def forgotten(self) -> bool:
         return self._forgotten
 
-    def flush(self, *, interrupted: bool = False) -> None:
+    def flush(self, *, interrupted: bool = False, full: bool = False) -> None:
         """Write the current state now (no-op once closed, or before the runner attached). ``interrupted``:
-        the engine is stopping and kills the running pods; they are stored Pending, to run again."""
+        the engine is stopping and kills the running pods; they are stored Pending, to run again. ``full``:
+        encode every node afresh (the last write of a run: nothing may rest on the change tracking)."""
         with self._write_lock:
             if self._forgotten or self.book is None:
                 return
             self._dirty.clear()
             started = time.monotonic()
-            parts = self._serialize(interrupted)
+            parts = self._serialize(interrupted, full or interrupted)
             self.store.write_workflow(*parts)
             cost = time.monotonic() - started
         self._interval = min(MAX_INTERVAL_SECONDS, max(MIN_INTERVAL_SECONDS, cost / WRITE_SHARE))
@@ -82,7 +84,7 @@ class RunPersister:
     def close(self, *, final: bool = True, interrupted: bool = False) -> None:
         """Write the last state (``final``), then stop writing for good."""
         if final:
-            self.flush(interrupted=interrupted)
+            self.flush(interrupted=interrupted, full=True)
         self._close_for_good()
 
     def _close_for_good(self) -> None:
@@ -106,29 +108,46 @@ class RunPersister:
                     return  # shutting down: the next start resumes from the last write
                 log.exception("writing the status of a workflow failed")
 
-    def _serialize(self, interrupted: bool) -> tuple[str, str, str, dict[str, Any], str, str, str | None]:
-        """One consistent snapshot, taken under the book's lock: (kind, namespace, name, metadata, rest JSON,
-        phase, finishedAt). ``rest`` is the object without metadata, spec.shutdown set as Argo sets it."""
+    def _serialize(self, interrupted: bool, full: bool) -> tuple[str, str, str, dict[str, Any], str, str, str | None]:
+        """One consistent snapshot: (kind, namespace, name, metadata, rest JSON, phase, finishedAt). ``rest`` is
+        the object without metadata, spec.shutdown set as Argo sets it. Under the book's lock only the nodes
+        changed since the last snapshot are encoded (the others are reused), so the run is barely held up."""
         book = self.book
+        encoded = self._encoded
         with book.lock:
             book.refresh_progress()
             workflow = book.workflow
-            meta = dict(workflow.get("metadata") or {})
             status = workflow.get("status") or {}
+            nodes = status.get("nodes") or {}
+            changed = book.take_dirty_nodes()
+            if full:
+                encoded.clear()
+            if len(encoded) != len(nodes):
+                changed |= nodes.keys() - encoded.keys()
+                for gone in encoded.keys() - nodes.keys():
+                    del encoded[gone]
+            source = _requeue_running_pods(nodes) if interrupted else nodes
+            for node_id in changed:
+                if node_id in source:
+                    encoded[node_id] = json.dumps(node_id) + ": " + json.dumps(source[node_id])
+            meta = dict(workflow.get("metadata") or {})
             phase = str(status.get("phase") or "")
             labels = dict(meta.get("labels") or {})
             if phase:
                 labels[PHASE_LABEL] = phase
             labels[COMPLETED_LABEL] = "true" if phase in _FINISHED else "false"
             meta["labels"] = labels
-            rest = {k: v for k, v in workflow.items() if k != "metadata"}
-            if interrupted:
-                rest["status"] = {**status, "nodes": _requeue_running_pods(status.get("nodes") or {})}
+            rest = {k: v for k, v in workflow.items() if k not in ("metadata", "status")}
             shutdown = self._shutdown()
             if shutdown:
                 rest["spec"] = {**(rest.get("spec") or {}), "shutdown": shutdown}
-            body = json.dumps(rest)
+            rest_json = json.dumps(rest)
+            status_json = json.dumps({k: v for k, v in status.items() if k != "nodes"})
+            fragments = list(encoded.values())
             finished = status.get("finishedAt")
+        nodes_json = '"nodes": {' + ", ".join(fragments) + "}"
+        status_json = status_json[:-1] + (", " if status_json != "{}" else "") + nodes_json + "}"
+        body = rest_json[:-1] + (", " if rest_json != "{}" else "") + '"status": ' + status_json + "}"
         return WORKFLOW, str(meta.get("namespace") or ""), str(meta["name"]), meta, body, phase, finished
 
     def _shutdown(self) -> str | None:

@@ -118,9 +118,13 @@ class Engine:
 
     def pods_alive(self) -> int:
         assert self.process is not None
+        """Pod processes of the engine (the sandbox cleaner's ``rm`` is not a pod)."""
+        count = 0
         with contextlib.suppress(psutil.NoSuchProcess):
-            return len(psutil.Process(self.process.pid).children(recursive=True))
-        return 0
+            for child in psutil.Process(self.process.pid).children(recursive=True):
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    count += child.name() != "rm"
+        return count
 
     def api(self, suffix: str = "") -> str:
         return f"{self.url}/api/v1/workflows/{NAMESPACE}{suffix}"

@@ -97,7 +97,7 @@ def _fan_out(name: str, count: int, script: str, shared: Path | None = None, **s
         {"name": "item", "container": container},
     ]
     if spec.get("onExit"):
-        exit_container = {"image": "busybox", "command": ["sh", "-c", "echo exit >> /shared/exit"]}
+        exit_container: dict[str, Any] = {"image": "busybox", "command": ["sh", "-c", "echo exit >> /shared/exit"]}
         exit_container["volumeMounts"] = [{"name": "shared", "mountPath": "/shared"}]
         templates.append({"name": spec["onExit"], "container": exit_container})
     return {

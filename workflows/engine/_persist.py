@@ -3,7 +3,7 @@
 Why not one write per node change: a write serialises the whole workflow, so a run of n nodes (about three
 changes each) costs O(n²) — 1,000 nodes took 103 s, and writes from many threads landed out of order (a GET
 showed 2,765 nodes, then 1,622). Here every change only sets a flag; the writer wakes, waits a short interval
-(longer when writes get expensive: at most a quarter of the time goes to writing), serialises one consistent
+(longer when writes get expensive: at most a tenth of the time goes to writing), serialises one consistent
 snapshot under the book's lock and stores it. Snapshots are taken in order by one thread, so what a GET shows
 only ever grows. A kill -9 loses at most the changes of the last interval: the nodes that finished in it run
 again, as pods whose completion the Argo controller had not recorded do.
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 MIN_INTERVAL_SECONDS = 0.1
 MAX_INTERVAL_SECONDS = 1.0
-WRITE_SHARE = 0.25  # at most this share of the wall time goes to writing snapshots
+WRITE_SHARE = 0.1  # at most this share of the wall time goes to writing snapshots
 PHASE_LABEL = "workflows.argoproj.io/phase"
 COMPLETED_LABEL = "workflows.argoproj.io/completed"
 _FINISHED = ("Succeeded", "Failed", "Error")

@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psutil
 import requests
 
 NAMESPACE = "bench"
@@ -117,14 +116,23 @@ class Engine:
         return float("nan")
 
     def pods_alive(self) -> int:
+        """Pod processes of the engine: its descendants, from /proc (the sandbox cleaner's ``rm`` is no pod)."""
         assert self.process is not None
-        """Pod processes of the engine (the sandbox cleaner's ``rm`` is not a pod)."""
-        count = 0
-        with contextlib.suppress(psutil.NoSuchProcess):
-            for child in psutil.Process(self.process.pid).children(recursive=True):
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    count += child.name() != "rm"
-        return count
+        parents: dict[int, tuple[int, str]] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                text = stat.read_text()
+                name = text[text.index("(") + 1 : text.rindex(")")]
+                parents[int(stat.parent.name)] = (int(text.rsplit(")", 1)[1].split()[1]), name)
+        family = {self.process.pid}
+        grew = True
+        while grew:
+            grew = False
+            for pid, (parent, _) in parents.items():
+                if parent in family and pid not in family:
+                    family.add(pid)
+                    grew = True
+        return sum(1 for pid in family - {self.process.pid} if parents.get(pid, (0, ""))[1] != "rm")
 
     def api(self, suffix: str = "") -> str:
         return f"{self.url}/api/v1/workflows/{NAMESPACE}{suffix}"

@@ -148,6 +148,10 @@ def test_terminate_kills_the_pods_skips_exit_handlers_and_fails_as_argo(engine: 
     assert len(_pods(final)) < 200, "nodes that had not started were created after terminate"
     assert {p["phase"] for p in _pods(final)} == {"Failed"}
     assert not (tmp_path / "exit").exists(), "terminate must not run exit handlers"
+    retried = client.put(name, "retry")  # a retry clears spec.shutdown, as Argo's does, and runs again
+    assert "shutdown" not in retried["spec"]
+    client.wait_running_pods(name, 20)
+    assert client.put(name, "terminate")["status"]["phase"] == "Failed"
 
 
 def test_stop_kills_the_pods_and_still_runs_exit_handlers(engine: EngineProcess, tmp_path: Path) -> None:

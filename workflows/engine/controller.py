@@ -236,6 +236,7 @@ class Controller:
             )
         runner = _runner_module()
         workflow = runner.prepare_retry(workflow, node_field_selector, restart_successful)
+        workflow.setdefault("spec", {}).pop("shutdown", None)  # as Argo's retry: a stopped run runs again
         apply_parameters(workflow.setdefault("spec", {}), parameters or [])
         stored = self._save(workflow)
         self._launch(stored)

@@ -1,8 +1,9 @@
 """The controller: turns stored Workflow objects into runs, and API verbs (stop, retry…) into run controls.
 
-One thread per running workflow calls the runner's ``run_workflow``; every status change it reports is
-persisted at once, so after a crash (kill -9) :meth:`Controller.start` finds the unfinished workflows in the
-store and hands them back to the runner, which keeps finished nodes and retries or errors the interrupted ones.
+One thread per running workflow calls the runner's ``run_workflow``; its ``RunPersister`` writes the status
+in coalesced, ordered snapshots (at most ~1 s behind), so after a crash (kill -9) or a clean stop
+:meth:`Controller.start` finds the unfinished workflows in the store and hands them back to the runner, which
+keeps finished nodes and retries or errors the interrupted ones. A deleted run is never written again.
 """
 
 from __future__ import annotations

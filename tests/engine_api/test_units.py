@@ -10,7 +10,6 @@ from workflows.engine._lint import lint_object
 from workflows.engine._logs import log_entries, log_file, pod_name
 from workflows.engine._selectors import SelectorError, filter_fields, matches_labels, parse_label_selector
 from workflows.engine._submit import apply_submit_options
-from workflows.engine.controller import _Run
 
 
 @pytest.mark.parametrize(
@@ -112,13 +111,3 @@ def test_renderings_show_tree_and_progress() -> None:
     assert rows[2][2:4] == ["wf-t-1", "1m05s"]
     assert progress_line(workflow) == "wf: Running  1/2  running: b"
     assert list_table([workflow])[1][:2] == ["wf", "Running"]
-
-
-def test_out_of_order_snapshots_never_unfinish_a_node() -> None:
-    run = _Run(control=None)
-    newer = {"status": {"nodes": {"a": {"phase": "Succeeded"}, "b": {"phase": "Running"}}}}
-    older = {"status": {"nodes": {"a": {"phase": "Running"}}}}
-    run.keep_finished(newer)
-    assert run.keep_finished(older)["status"]["nodes"]["a"]["phase"] == "Succeeded"
-    later = {"status": {"nodes": {"a": {"phase": "Succeeded"}, "b": {"phase": "Failed"}}}}
-    assert run.keep_finished(later)["status"]["nodes"]["b"]["phase"] == "Failed"

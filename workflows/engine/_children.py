@@ -53,42 +53,49 @@ def continues_on(spec: dict[str, Any], phase: str) -> bool:
     return (phase == "Failed" and bool(flags.get("failed"))) or (phase == "Error" and bool(flags.get("error")))
 
 
+MAX_CONCURRENT_CHILDREN = 64  # siblings run at once without a parallelism (a fan-out of 10,000 is 10,000 pods)
+
+
 def run_parallel(
     jobs: Sequence[Callable[[], T]],
     limit: int | None,
-    stop: Callable[[], bool] | None = None,
+    should_stop: Callable[[], bool] | None = None,
     collect: list[Any] | None = None,
-) -> list[T | None]:
-    """Run ``jobs`` in threads, at most ``limit`` at once; results in job order. Once ``stop()`` is true (it
-    sees the finished results in ``collect``), jobs not yet started are not started: their result is None."""
-    if len(jobs) == 1:
+) -> list[T]:
+    """Run ``jobs`` on at most ``limit`` threads (default :data:`MAX_CONCURRENT_CHILDREN`), started in job
+    order; results in job order. Once ``should_stop()`` is true no further job starts (as Argo creates no new
+    node of a stopped workflow, or failFast stops a step group): those are left out of the result. ``collect``
+    receives each result as it finishes, so ``should_stop`` can look at them."""
+    if len(jobs) == 1 and not (should_stop and should_stop()):
         return [jobs[0]()]
     results: list[Any] = [None] * len(jobs)
-    gate = threading.BoundedSemaphore(limit) if limit else None
+    ran = [False] * len(jobs)
+    next_index = iter(range(len(jobs)))
+    take = threading.Lock()
 
-    def worker(index: int) -> None:
-        try:
+    def worker() -> None:
+        while True:
+            with take:
+                if should_stop is not None and should_stop():
+                    return
+                index = next(next_index, None)
+            if index is None:
+                return
             results[index] = jobs[index]()
+            ran[index] = True
             if collect is not None:
-                collect.append(results[index])
-        finally:
-            if gate is not None:
-                gate.release()
+                with take:
+                    collect.append(results[index])
 
-    threads = []
-    for index in range(len(jobs)):
-        if gate is not None:
-            gate.acquire()
-        if stop is not None and stop():
-            if gate is not None:
-                gate.release()
-            break
-        thread = threading.Thread(target=worker, args=(index,), daemon=True, name=f"node-{index}")
+    workers = [
+        threading.Thread(target=worker, daemon=True, name=f"node-worker-{i}")
+        for i in range(min(len(jobs), limit or MAX_CONCURRENT_CHILDREN))
+    ]
+    for thread in workers:
         thread.start()
-        threads.append(thread)
-    for thread in threads:
+    for thread in workers:
         thread.join()
-    return results
+    return [result for result, done in zip(results, ran, strict=True) if done]
 
 
 def item_scope(item: Any) -> dict[str, Any]:
@@ -140,11 +147,14 @@ def run_child(
         )
         for i, item in enumerate(items)
     ]
-    children = [c for c in run_parallel(jobs, limit) if c is not None]
+    children = run_parallel(jobs, limit, lambda: ex.shutdown_reason() is not None)
     if group is not None:
         failed = [c for c in children if c.get("phase") in FAILED_PHASES and not continues_on(spec, c["phase"])]
         phase = failed[0]["phase"] if failed else "Succeeded"
-        ex.book.finish(group, phase, f"child '{failed[0]['id']}' failed" if failed else None)
+        message = f"child '{failed[0]['id']}' failed" if failed else None
+        if len(children) < len(jobs) and not failed:  # stopped: the rest never started
+            phase, message = "Failed", ex.shutdown_reason() or "stopped before every child started"
+        ex.book.finish(group, phase, message)
     return ChildResult(spec, group, children, True)
 
 

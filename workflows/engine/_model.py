@@ -7,6 +7,7 @@ calls the persistence callback after each phase change, so a crash loses at most
 from __future__ import annotations
 
 import copy
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -38,6 +39,7 @@ def _fnv32a(text: str) -> int:
     return value
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def node_id_for(workflow_name: str, node_name: str) -> str:
     """Argo's node id: the workflow name for the root, else name + FNV-32a hash of the node name."""
     if node_name == workflow_name:
@@ -48,14 +50,24 @@ def node_id_for(workflow_name: str, node_name: str) -> str:
 class StatusBook:
     """Thread-safe owner of ``workflow['status']``; the only writer of node fields."""
 
-    def __init__(self, workflow: dict[str, Any], on_change: Callable[[dict], None] | None) -> None:
+    def __init__(
+        self,
+        workflow: dict[str, Any],
+        on_change: Callable[[dict], None] | None,
+        on_dirty: Callable[[], None] | None = None,
+    ) -> None:
         self.workflow = workflow
         self.status: dict[str, Any] = workflow.setdefault("status", {})
         self.nodes: dict[str, dict[str, Any]] = self.status.setdefault("nodes", {})
         self.name: str = workflow["metadata"]["name"]
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
-        self._on_change = on_change
+        self._on_change = on_change  # gets a deep copy after every change: O(nodes) each, for small runs
+        self._on_dirty = on_dirty  # only told that something changed (the engine's persister): O(1)
+        self._child_sets: dict[str, set[str]] = {}
+        self._dirty_nodes: set[str] = set()  # ids changed since the persister's last snapshot
+        self._pods = {i for i, n in self.nodes.items() if n.get("type") in POD_TYPES}  # progress, kept as we go
+        self._pods_done = {i for i in self._pods if self.nodes[i].get("phase") in COMPLETED}
         self._started_monotonic: dict[str, float] = {}
         self._watchers: list[Callable[[], None]] = []
 
@@ -72,20 +84,34 @@ class StatusBook:
 
     # -- persistence ---------------------------------------------------------------------------------------
     def publish(self) -> None:
-        """Hand a deep copy to the store (kill -9 safety) and wake everyone waiting on node changes."""
+        """Tell the persister (and an ``on_change`` callback, with a deep copy) and wake everyone waiting on
+        node changes. Nothing here may cost O(nodes) for the persister: a run makes ~3 changes per node."""
         with self.lock:
-            self._refresh_progress()
             for watcher in list(self._watchers):
                 watcher()
-            snapshot = copy.deepcopy(self.workflow) if self._on_change else None
+            snapshot = None
+            if self._on_change is not None:
+                self.refresh_progress()
+                snapshot = copy.deepcopy(self.workflow)
             self.changed.notify_all()
         if snapshot is not None and self._on_change is not None:
             self._on_change(snapshot)
+        if self._on_dirty is not None:
+            self._on_dirty()
 
-    def _refresh_progress(self) -> None:
-        pods = [n for n in self.nodes.values() if n.get("type") in POD_TYPES]
-        done = sum(1 for n in pods if n.get("phase") == "Succeeded")  # Argo counts succeeded pods (N/M)
-        self.status["progress"] = f"{done}/{len(pods)}"
+    def refresh_progress(self) -> None:
+        """``status.progress`` ("succeeded/total" pods), from counts kept by create/update (O(1))."""
+        self.status["progress"] = f"{len(self._pods_done)}/{len(self._pods)}"
+
+    def _count(self, node: dict[str, Any]) -> None:
+        node_id = node.get("id")
+        if node.get("type") not in POD_TYPES or node_id is None:
+            return
+        self._pods.add(node_id)
+        if node.get("phase") == "Succeeded":  # Argo counts succeeded pods (N/M)
+            self._pods_done.add(node_id)
+        else:
+            self._pods_done.discard(node_id)
 
     # -- nodes ---------------------------------------------------------------------------------------------
     def get(self, node_name: str) -> dict[str, Any] | None:
@@ -127,6 +153,8 @@ class StatusBook:
                     node["boundaryID"] = boundary_id
                 node.update(extra or {})
                 self.nodes[node_id] = node
+                self._dirty_nodes.add(node_id)
+                self._count(node)
             self._started_monotonic.setdefault(node_id, time.monotonic())
             if parent_id:
                 self.link(parent_id, node_id)
@@ -138,8 +166,13 @@ class StatusBook:
             parent = self.nodes.get(parent_id)
             if parent is not None:
                 children = parent.setdefault("children", [])
-                if child_id not in children:
+                known = self._child_sets.get(parent_id)
+                if known is None or len(known) != len(children):  # first link, or the list changed elsewhere
+                    known = self._child_sets[parent_id] = set(children)
+                if child_id not in known:  # a set: a fan-out of n children must not cost O(n²)
+                    known.add(child_id)
                     children.append(child_id)
+                    self._dirty_nodes.add(parent_id)
 
     def update(self, node: dict[str, Any], **fields: Any) -> None:
         """Set fields on a node; a completed phase also stamps finishedAt. Publishes the change."""
@@ -151,7 +184,16 @@ class StatusBook:
                     node[key] = value
             if fields.get("phase") in COMPLETED and "finishedAt" not in node:
                 node["finishedAt"] = now_rfc3339()
+            if node is not self.status and "id" in node:
+                self._dirty_nodes.add(node["id"])
+                self._count(node)
         self.publish()
+
+    def take_dirty_nodes(self) -> set[str]:
+        """The ids of the nodes changed since the last call (call under the lock); the persister re-encodes
+        only those, so a snapshot of a big run does not serialise every node again."""
+        dirty, self._dirty_nodes = self._dirty_nodes, set()
+        return dirty
 
     def finish(self, node: dict[str, Any], phase: str, message: str | None = None, **fields: Any) -> dict[str, Any]:
         if message:

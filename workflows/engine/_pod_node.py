@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from driftloop.config import get_settings
+from driftloop.config import get_settings, repo_root
 from driftloop.errors import DriftloopError, EngineError
 from workflows.engine._artifacts import ArtifactMissing
 from workflows.engine._gpu import gpus_requested
@@ -22,7 +23,7 @@ from workflows.engine._pods import ContainerRun, Sandbox
 from workflows.engine._retry import parse_duration
 from workflows.engine.expressions import evaluate
 
-__all__ = ["node_log_path", "run_pod"]
+__all__ = ["node_log_path", "project_paths_hidden_by_tmp", "run_pod"]
 
 SCRIPT_PATH = "/argo/staging/script"
 DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
@@ -35,6 +36,21 @@ def node_log_path(home: Path, workflow_name: str, node_id: str) -> Path:
 
 class StartError(EngineError):
     """A container the engine can see cannot start (its command does not exist): the node Fails, as in Argo."""
+
+
+def project_paths_hidden_by_tmp() -> list[Path]:
+    """What a project-image node needs that the node's private ``/tmp`` would hide: the checkout and the
+    interpreter (venv and base) when they live under /tmp. They are bound at their own path (writes there are
+    real, as for the engine home); elsewhere the overlay shows them and keeps the node's writes private."""
+    wanted = {repo_root(), Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent}
+    hidden = sorted(
+        {
+            p.resolve()
+            for p in wanted
+            if p.exists() and p.resolve().is_relative_to("/tmp") and p.resolve() != Path("/tmp")
+        }
+    )
+    return [p for p in hidden if not any(p != q and p.is_relative_to(q) for q in hidden)]
 
 
 def _ordered_set(containers: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -235,6 +251,7 @@ def _prepare(
     if any(ex.ctx.images.kind_of(str(c.get("image") or "")) == "project" for c in main_specs):
         homes = {Path(ex.ctx.home).resolve(), get_settings().home}
         mounts += [(home, str(home)) for home in homes if home.exists()]
+        mounts += [(path, str(path)) for path in project_paths_hidden_by_tmp()]
     mounts.append((ex.ctx.images.shim_dir, SHIMS_INSIDE))
     sandbox = Sandbox(node_dir, ex.ctx.isolated, mounts, ex.ctx.launcher)
     try:

@@ -231,9 +231,17 @@ class _Cleaner:
                 self._thread.start()
 
     def _run(self) -> None:
+        rm = shutil.which("rm")
         while True:
-            node_dir = self._queue.get()
-            shutil.rmtree(node_dir, ignore_errors=True)
+            batch = [self._queue.get()]
+            while len(batch) < 256 and not self._queue.empty():
+                batch.append(self._queue.get())
+            if rm is not None:  # one `rm -rf` per batch: deleting in Python held the GIL for ~10 % of a big run
+                with contextlib.suppress(OSError):
+                    subprocess.run([rm, "-rf", "--", *map(str, batch)], check=False, stderr=subprocess.DEVNULL)
+            for node_dir in batch:
+                if node_dir.exists():
+                    shutil.rmtree(node_dir, ignore_errors=True)
 
     def drain(self, timeout: float = 10.0) -> None:
         """Wait until queued sandboxes are deleted (tests, shutdown)."""

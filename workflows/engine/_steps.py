@@ -14,6 +14,11 @@ __all__ = ["FAIL_FAST_MESSAGE", "run_steps"]
 FAIL_FAST_MESSAGE = "template has failed or errored children and failFast enabled"
 
 
+def _group_stops(ex: Any, finished: list[ChildResult | None], fail_fast: bool) -> bool:
+    """No further step of the group starts once the workflow is stopping, or (failFast) a started one failed."""
+    return ex.shutdown_reason() is not None or (fail_fast and _any_unhandled(finished))
+
+
 def _any_unhandled(finished: list[ChildResult | None]) -> bool:
     """failFast: has a finished step of the group failed without ``continueOn``?"""
     return any(
@@ -65,8 +70,8 @@ def run_steps(
             for step in steps
         ]
         started: list[ChildResult | None] = []
-        stop = partial(_any_unhandled, started) if fail_fast else None
-        results: list[ChildResult] = [r for r in run_parallel(jobs, limit, stop=stop, collect=started) if r is not None]
+        should_stop = partial(_group_stops, ex, started, fail_fast)
+        results: list[ChildResult] = run_parallel(jobs, limit, should_stop, collect=started)
         for result in results:
             step_scope.update(result.scope(f"steps.{result.spec['name']}"))
         failed = [
@@ -76,6 +81,11 @@ def run_steps(
             if child.get("phase") in FAILED_PHASES and not continues_on(result.spec, child["phase"])
         ]
         previous = [child["id"] for result in results for child in result.nodes()] or [group_node["id"]]
+        reason = ex.shutdown_reason()
+        if reason is not None and not failed:  # stopped while the group ran: its unstarted steps never will
+            ex.book.finish(group_node, "Failed", reason)
+            phase, message = "Failed", reason
+            break
         if failed:
             # Argo's executeSteps: a failed *or errored* child makes the step group, and so the steps node, Failed;
             # a template with failFast says so (operator.checkParallelism marks the leaf group and the node)

@@ -1,8 +1,9 @@
 """The controller: turns stored Workflow objects into runs, and API verbs (stop, retry…) into run controls.
 
-One thread per running workflow calls the runner's ``run_workflow``; every status change it reports is
-persisted at once, so after a crash (kill -9) :meth:`Controller.start` finds the unfinished workflows in the
-store and hands them back to the runner, which keeps finished nodes and retries or errors the interrupted ones.
+One thread per running workflow calls the runner's ``run_workflow``; its ``RunPersister`` writes the status
+in coalesced, ordered snapshots (at most ~1 s behind), so after a crash (kill -9) or a clean stop
+:meth:`Controller.start` finds the unfinished workflows in the store and hands them back to the runner, which
+keeps finished nodes and retries or errors the interrupted ones. A deleted run is never written again.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from driftloop.errors import ConflictError, EngineError, NotFoundError
 from workflows.engine._cron import CronScheduler
 from workflows.engine._lint import check_workflow
 from workflows.engine._names import generate_name
+from workflows.engine._persist import RunPersister
 from workflows.engine._submit import apply_parameters, workflow_from_cron, workflow_from_template
 from workflows.engine.store import (
     CLUSTER_WORKFLOW_TEMPLATE,
@@ -39,7 +41,7 @@ FINISHED_PHASES = ("Succeeded", "Failed", "Error")
 PHASE_LABEL = "workflows.argoproj.io/phase"
 COMPLETED_LABEL = "workflows.argoproj.io/completed"
 RESUBMITTED_LABEL = "workflows.argoproj.io/resubmitted-from-workflow"
-_NODE_DONE = frozenset({"Succeeded", "Failed", "Error", "Skipped", "Omitted"})
+CONTROL_WAIT_SECONDS = 2.0  # how long stop/terminate/delete wait for the run to wind down before answering
 _CONTROLLER_LABELS = (PHASE_LABEL, COMPLETED_LABEL, "workflows.argoproj.io/workflow-archiving-status")
 
 
@@ -48,23 +50,12 @@ class InvalidStateError(ConflictError):
 
 
 class _Run:
-    """A workflow being executed by this process."""
+    """A workflow being executed by this process: its controls and the thread that writes its status."""
 
-    def __init__(self, control: Any) -> None:
+    def __init__(self, control: Any, store: Store) -> None:
         self.control = control
         self.done = threading.Event()
-        self.persist_lock = threading.Lock()
-        self.finished_nodes: dict[str, dict[str, Any]] = {}
-
-    def keep_finished(self, snapshot: dict[str, Any]) -> dict[str, Any]:
-        """Snapshots may reach us out of order (the runner publishes from many threads): a node once
-        persisted as finished stays finished, so a crash can never make the engine re-run a finished step."""
-        nodes = snapshot.setdefault("status", {}).setdefault("nodes", {})
-        for node_id, node in self.finished_nodes.items():
-            if nodes.get(node_id, {}).get("phase") not in _NODE_DONE:
-                nodes[node_id] = node
-        self.finished_nodes.update({i: n for i, n in nodes.items() if n.get("phase") in _NODE_DONE})
-        return snapshot
+        self.persister = RunPersister(store, control)
 
 
 class Controller:
@@ -92,9 +83,18 @@ class Controller:
         return len(unfinished)
 
     def close(self) -> None:
-        """Stop the cron clock; running workflows stay 'Running' in the store and resume on next start."""
+        """Stop the cron clock and write each running workflow's last state once more, then never again: they
+        stay 'Running' in the store and resume on the next start; the pods this engine is about to kill are
+        stored Pending, so they run again then (nothing of them is lost, nothing is marked failed)."""
         self._closing.set()
         self.cron.stop()
+        with self._lock:
+            runs = [run for run in self._runs.values() if not run.done.is_set()]
+        for run in runs:
+            try:
+                run.persister.close(final=True, interrupted=True)
+            except Exception:  # one broken run must not keep the others from being saved
+                log.exception("saving a running workflow at shutdown failed")
 
     def running(self) -> list[tuple[str, str]]:
         with self._lock:
@@ -237,6 +237,7 @@ class Controller:
             )
         runner = _runner_module()
         workflow = runner.prepare_retry(workflow, node_field_selector, restart_successful)
+        workflow.setdefault("spec", {}).pop("shutdown", None)  # as Argo's retry: a stopped run runs again
         apply_parameters(workflow.setdefault("spec", {}), parameters or [])
         stored = self._save(workflow)
         self._launch(stored)
@@ -255,14 +256,17 @@ class Controller:
         return self._control(namespace, name, lambda control: control.resume(node_field_selector), "resume")
 
     def delete(self, namespace: str, name: str) -> None:
-        """Delete a workflow; a running one is terminated first (its pods would be garbage-collected)."""
+        """Delete a workflow at once; a running one is terminated (its pods killed, as Kubernetes garbage-
+        collects them) and its status never written again, so it cannot reappear, not even after a restart."""
         self.store.get(WORKFLOW, namespace, name)
         with self._lock:
             run = self._runs.get((namespace, name))
         if run is not None and not run.done.is_set():
+            run.persister.forget()
             run.control.terminate("workflow deleted")
-            run.done.wait(10)
         self.store.delete(WORKFLOW, namespace, name)
+        if run is not None:
+            run.done.wait(CONTROL_WAIT_SECONDS)  # usually over by then: its pods are gone when DELETE answers
 
     def _control(self, namespace: str, name: str, action: Callable[[Any], None], verb: str) -> dict[str, Any]:
         workflow = self.store.get(WORKFLOW, namespace, name)
@@ -275,6 +279,12 @@ class Controller:
                 hint="only running workflows can be stopped, terminated, suspended or resumed",
             )
         action(run.control)
+        if verb in ("stop", "terminate"):
+            # Answer with the effect, not the request: a terminate is over (pods killed, phase Failed) within
+            # a moment; a stop may still run exit handlers, which we do not wait for.
+            run.done.wait(CONTROL_WAIT_SECONDS)
+            if not run.done.is_set():
+                run.persister.flush()
         return self.store.get(WORKFLOW, namespace, name)
 
     # ---- execution ----------------------------------------------------------------------------------
@@ -285,7 +295,12 @@ class Controller:
         except EngineError as exc:
             self._fail(workflow, exc.message)
             return
-        run = _Run(control)
+        shutdown = (workflow.get("spec") or {}).get("shutdown")  # stopped/terminated before a restart
+        if shutdown == "Terminate":
+            control.terminate()
+        elif shutdown == "Stop":
+            control.stop()
+        run = _Run(control, self.store)
         with self._lock:
             previous = self._runs.get(key)
             if previous is not None and not previous.done.is_set():
@@ -296,22 +311,18 @@ class Controller:
 
     def _execute(self, workflow: dict[str, Any], run: _Run) -> None:
         runner = _runner_module()
-
-        def persist(snapshot: dict[str, Any]) -> None:
-            if self._closing.is_set():  # shutting down: the store keeps the last state for the next start
-                return
-            with run.persist_lock:
-                self._save(run.keep_finished(snapshot), missing_ok=True)
-
         try:
             context = self._run_context(workflow["metadata"]["namespace"])
-            result = runner.run_workflow(workflow, context, run.control, on_change=persist)
-            persist(result)
+            runner.run_workflow(workflow, context, run.control, persister=run.persister)
+            if not self._closing.is_set():
+                run.persister.close(final=True)  # the finished state, written before `done` is seen
         except Exception as exc:  # the run must end in a stored phase whatever the runner did
             if self._closing.is_set():
                 return
             log.exception("workflow %s crashed the runner", workflow["metadata"]["name"])
-            self._fail(workflow, f"engine error: {exc}")
+            run.persister.close(final=False)
+            if not run.persister.forgotten:
+                self._fail(workflow, f"engine error: {exc}")
         finally:
             run.done.set()
 

@@ -106,9 +106,12 @@ def _globals(workflow: dict[str, Any], spec: dict[str, Any], ctx: EngineContext)
 
 
 def _mark_interrupted(book: StatusBook) -> None:
-    """After a crash: pods that were running are lost; mark them Error so retries (or the DAG) handle them."""
+    """After a crash: pods that were running are lost; mark them Error so retries (or the DAG) handle them.
+    Pending pods never started (a clean shutdown also stores the pods it killed as Pending): they run again."""
     for node in book.all_nodes():
-        if node.get("type") == "Pod" and node.get("phase") not in COMPLETED:
+        if node.get("type") == "Pod" and node.get("phase") == "Pending":
+            book.update(node, message=None)
+        elif node.get("type") == "Pod" and node.get("phase") not in COMPLETED:
             book.finish(node, "Error", RESTART_MESSAGE)
 
 
@@ -117,11 +120,17 @@ def run_workflow(
     ctx: EngineContext,
     control: RunControl | None = None,
     on_change: Callable[[dict], None] | None = None,
+    persister: Any = None,
 ) -> dict[str, Any]:
-    """Run ``workflow`` (metadata.name set) to completion; returns it with an Argo-format status."""
+    """Run ``workflow`` (metadata.name set) to completion; returns it with an Argo-format status.
+
+    ``on_change`` gets a deep copy after every change (fine for small runs); the engine's ``persister``
+    (``_persist.RunPersister``) is only told that something changed, and snapshots on its own clock."""
     workflow = copy.deepcopy(workflow)
     control = control or RunControl()
-    book = StatusBook(workflow, on_change)
+    book = StatusBook(workflow, on_change, persister.changed if persister is not None else None)
+    if persister is not None:
+        persister.attach(book)
     status = book.status
     _mark_interrupted(book)
     status.pop("finishedAt", None)
@@ -163,7 +172,9 @@ def run_workflow(
             ex.globals["workflow.status"] = phase
             hooks.finish()
         message = root.get("message") if phase in FAILED_PHASES else None
-        if root.get("id") in ex.not_started:  # Argo's operate(): executeTemplate returned an error
+        if phase in FAILED_PHASES and (control.terminate_message or control.stop_message):
+            message = control.terminate_message or control.stop_message  # Argo: "Stopped with strategy '…'"
+        elif root.get("id") in ex.not_started:  # Argo's operate(): executeTemplate returned an error
             phase, message = "Error", f"error in entry template execution: {root.get('message')}"
         if phase in FAILED_PHASES and ex.deadline is not None and time.monotonic() > ex.deadline:
             message = "Step exceeded its deadline"
@@ -203,6 +214,8 @@ def _close(book: StatusBook, phase: str, message: str | None) -> dict[str, Any]:
     book.update(status, phase=phase, message=message or None, finishedAt=now_rfc3339())
     book.workflow.setdefault("metadata", {}).setdefault("labels", {})["workflows.argoproj.io/completed"] = "true"
     book.workflow["metadata"]["labels"]["workflows.argoproj.io/phase"] = phase
+    with book.lock:
+        book.refresh_progress()
     book.publish()
     return book.workflow
 

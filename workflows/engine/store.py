@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from driftloop.errors import ConflictError, NotFoundError
+from driftloop.errors import ConflictError, NotFoundError, ServiceUnavailableError
 from workflows.engine._selectors import matches_labels, parse_label_selector
 
 __all__ = [
@@ -80,6 +80,7 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.RLock()
+        self.closed = False
         self._db = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -94,12 +95,27 @@ class Store:
 
     def close(self) -> None:
         with self._lock:
+            self.closed = True
             self._db.close()
+
+    def _check_open(self) -> None:
+        """After :meth:`close` (engine shutdown) say so, instead of sqlite3's 'closed database' traceback."""
+        if self.closed:
+            raise ServiceUnavailableError(
+                "the engine is shutting down", hint="retry once it has restarted (`driftloop engine serve`)"
+            )
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._check_open()
+            yield self._db
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One IMMEDIATE transaction: readers go on, writers (any process) queue on the file lock."""
         with self._lock:
+            self._check_open()
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
@@ -151,8 +167,10 @@ class Store:
         return obj
 
     def update(self, obj: dict[str, Any], *, expect_version: str | None = None) -> dict[str, Any]:
-        """Replace an object's body. With ``expect_version`` a concurrent change raises ConflictError."""
-        obj = copy.deepcopy(obj)
+        """Replace an object's body. With ``expect_version`` a concurrent change raises ConflictError.
+
+        The caller's object is not changed (the result is a shallow copy with new metadata)."""
+        obj = {**obj, "metadata": dict(obj["metadata"])}
         kind, meta = obj["kind"], obj["metadata"]
         namespace = _scope_namespace(kind, meta.get("namespace"))
         with self._write() as db:
@@ -164,9 +182,8 @@ class Store:
                     f'the {kind} "{meta["name"]}" was modified since version {expect_version}',
                     hint="get the object again, re-apply your change and retry",
                 )
-            stored = json.loads(row["body"])["metadata"]
-            meta["uid"] = stored["uid"]
-            meta["creationTimestamp"] = stored["creationTimestamp"]
+            meta["uid"] = row["uid"]
+            meta["creationTimestamp"] = row["created"]
             meta["resourceVersion"] = str(self._next_version(db))
             labels, phase, body = self._columns(obj)
             db.execute(
@@ -174,6 +191,37 @@ class Store:
                 (labels, phase, body, self._finished(obj), int(meta["resourceVersion"]), row["seq"]),
             )
         return obj
+
+    def write_workflow(
+        self,
+        kind: str,
+        namespace: str,
+        name: str,
+        meta: dict[str, Any],
+        rest: str,
+        phase: str,
+        finished: str | None,
+    ) -> bool:
+        """Replace a running workflow's body from pre-serialised parts (``rest``: the JSON object without
+        ``metadata``), without parsing what is stored; False when the object no longer exists (deleted)."""
+        with self._write() as db:
+            row = db.execute(
+                "SELECT seq, uid, created FROM objects WHERE kind = ? AND namespace = ? AND name = ?",
+                (kind, _scope_namespace(kind, namespace), name),
+            ).fetchone()
+            if row is None:
+                return False
+            seq, uid, created = row
+            version = self._next_version(db)
+            meta = {**meta, "uid": uid, "creationTimestamp": created, "resourceVersion": str(version)}
+            inner = rest.strip()[1:-1].strip()
+            body = '{"metadata": ' + json.dumps(meta) + (", " + inner if inner else "") + "}"
+            labels = json.dumps(meta.get("labels") or {}, sort_keys=True)
+            db.execute(
+                "UPDATE objects SET labels = ?, phase = ?, body = ?, finished = ?, resource_version = ? WHERE seq = ?",
+                (labels, phase, body, str(finished) if finished else None, version, seq),
+            )
+        return True
 
     def delete(self, kind: str, namespace: str | None, name: str) -> None:
         with self._write() as db:
@@ -186,8 +234,8 @@ class Store:
 
     # ---- reads --------------------------------------------------------------------------------------
     def find(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
-        with self._lock:
-            row = self._row(self._db, kind, _scope_namespace(kind, namespace), name)
+        with self._read() as db:
+            row = self._row(db, kind, _scope_namespace(kind, namespace), name)
         return None if row is None else dict(json.loads(row["body"]))
 
     def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any]:
@@ -215,8 +263,8 @@ class Store:
         if phases is not None:
             sql += f" AND phase IN ({', '.join('?' for _ in phases)})"
             args.extend(phases)
-        with self._lock:
-            rows = self._db.execute(sql + " ORDER BY created, seq", args).fetchall()
+        with self._read() as db:
+            rows = db.execute(sql + " ORDER BY created, seq", args).fetchall()
         return [json.loads(body) for labels, body in rows if matches_labels(json.loads(labels), requirements)]
 
     # ---- helpers ------------------------------------------------------------------------------------
@@ -225,7 +273,8 @@ class Store:
         db.row_factory = sqlite3.Row
         try:
             row: sqlite3.Row | None = db.execute(
-                "SELECT seq, body, resource_version FROM objects WHERE kind = ? AND namespace = ? AND name = ?",
+                "SELECT seq, body, resource_version, uid, created FROM objects "
+                "WHERE kind = ? AND namespace = ? AND name = ?",
                 (kind, namespace, name),
             ).fetchone()
         finally:

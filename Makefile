@@ -35,6 +35,7 @@ compile: venv ## compile the Hera pipelines into manifests/workflows/ (validated
 
 check: venv ## fail when the committed manifests are stale
 	$(VENV)/bin/driftloop compile --check
+	$(VENV)/bin/driftloop alerting --check
 
 lint: venv ## ruff (check + format) and mypy on package code
 	$(VENV)/bin/ruff check driftloop workflows monitors features tests bench

@@ -47,7 +47,10 @@ def resolve_token(settings: Settings, *, create: bool = True) -> str:
         raise ConfigError(f"no receiver token yet at {path}", hint="start `driftloop trigger serve` once")
     path.parent.mkdir(parents=True, exist_ok=True)
     token = secrets.token_urlsafe(32)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process created it between our read and now: use theirs
+        return resolve_token(settings, create=False)
     try:
         os.write(descriptor, token.encode())
     finally:
@@ -59,4 +62,5 @@ def token_matches(header: str | None, token: str) -> bool:
     """Constant-time comparison of an ``Authorization: Bearer <token>`` header."""
     if not header or not header.startswith("Bearer "):
         return False
-    return hmac.compare_digest(header[len("Bearer ") :].strip().encode(), token.encode())
+    offered = header[len("Bearer ") :].strip().encode("utf-8", errors="replace")  # any bytes a client may send
+    return hmac.compare_digest(offered, token.encode())

@@ -108,8 +108,10 @@ class Loop:
         sender = client or httpx
         return sender.post(self.url + "/alertmanager", json=body, headers=headers, timeout=30, **kw)
 
-    def history(self) -> list[dict[str, Any]]:
-        answer = httpx.get(self.url + "/triggers", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+    def history(self, limit: int = 1000) -> list[dict[str, Any]]:
+        answer = httpx.get(
+            self.url + "/triggers", params={"limit": limit}, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+        )
         answer.raise_for_status()
         return list(answer.json()["decisions"])
 
@@ -141,7 +143,7 @@ def now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loop]:
     running = Loop(tmp_path_factory.mktemp("trigger") / "home")
     running.engine.start()

@@ -45,7 +45,10 @@ SETTING_DOCS: dict[str, tuple[str, str]] = {
     "serving_url": ("http://127.0.0.1:8180", "Payload sidecar in front of the model server; `traffic` targets it."),
     "model_server_url": ("http://127.0.0.1:5001", "MLflow scoring server for models:/<model>@champion."),
     "monitor_url": ("http://127.0.0.1:9308", "Drift monitor: where its Prometheus /metrics is served."),
-    "monitor_interval": ("30", "Seconds between two drift evaluations of the stack's monitor."),
+    "monitor_interval": (
+        "5",
+        "Seconds between two drift evaluations of the stack's monitor (production: 30-60; see docs/alerting.md).",
+    ),
     "monitor_window_rows": ("2000", "The monitor's window: at most this many of the latest captured rows."),
     "monitor_window_minutes": ("60", "…and only rows captured in the last this many minutes."),
     "monitor_drift_share": (

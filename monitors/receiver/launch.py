@@ -1,14 +1,17 @@
-"""``python -m monitors.receiver.launch prometheus|alertmanager``: write the configs from the settings, then exec.
+"""``python -m monitors.receiver.launch prometheus|alertmanager``: write the configs from the settings, then run it.
 
 The stack starts Prometheus and Alertmanager through this so their configuration is regenerated from
-``_rules.py`` on every start and the PID the stack records is the real server's (``os.execvp``).
+``_rules.py`` on every start. It stays the parent (the stack's PID file names this command) and forwards
+SIGTERM/SIGINT to the server, then exits with the server's status once it has shut down cleanly.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
+import signal
+import subprocess
 import sys
+from types import FrameType
 
 from driftloop.config import get_settings
 from monitors.receiver._local import (
@@ -33,8 +36,15 @@ def main(argv: list[str] | None = None) -> None:
     if shutil.which(command[0]) is None:
         sys.exit(f"error: {command[0]} is not installed\n  hint: run `make system` (Debian packages prometheus, "
                  "prometheus-alertmanager)")  # fmt: skip
-    sys.stdout.flush()
-    os.execvp(command[0], command)
+    print("$ " + " ".join(command), flush=True)
+    server = subprocess.Popen(command)
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        server.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    sys.exit(server.wait())
 
 
 if __name__ == "__main__":

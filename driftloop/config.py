@@ -64,6 +64,10 @@ SETTING_DOCS: dict[str, tuple[str, str]] = {
         "File holding the receiver's token (empty: <home>/trigger/token, created 0600 on first start).",
     ),
     "trigger_cooldown": ("3600", "Seconds after a drift retrain during which further incidents of that model wait."),
+    "trigger_parameters": (
+        "",
+        "Extra parameters of drift retrains, comma-separated name=value (e.g. dataset=s3://…/recent,epochs=4).",
+    ),
 }
 
 
@@ -95,6 +99,7 @@ class Settings:
     trigger_token: str
     trigger_token_file: str
     trigger_cooldown: float
+    trigger_parameters: str
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -171,4 +176,5 @@ def get_settings(env: dict[str, str] | None = None) -> Settings:
         trigger_token=_raw("trigger_token", source),
         trigger_token_file=_raw("trigger_token_file", source),
         trigger_cooldown=_positive("trigger_cooldown", source, float, "3600"),
+        trigger_parameters=_raw("trigger_parameters", source),
     )

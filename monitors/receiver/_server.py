@@ -148,7 +148,7 @@ class Receiver:
         if alert.status != "firing":
             return entry, Outcome("ignored", f"{name} resolved: recorded, not acted on")
         if alert.labels.get("retrain") != "true":
-            return entry, Outcome("ignored", f'{name} is not labelled retrain="true" (it pages, it does not retrain)')
+            return entry, Outcome("ignored", f'{name} is not labelled retrain="true": recorded, not acted on')
         if model not in self.models:
             known = ", ".join(self.models)
             return entry, Outcome("ignored", f"{name}: model {model!r} is not served here (known: {known})")

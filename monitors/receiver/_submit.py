@@ -19,7 +19,7 @@ from urllib.parse import quote
 import yaml
 
 from driftloop.config import Settings, repo_root
-from driftloop.errors import ConflictError
+from driftloop.errors import ConfigError, ConflictError
 
 __all__ = [
     "LABEL_FINGERPRINT",
@@ -63,6 +63,20 @@ class RetrainSubmitter:
         self.settings = settings
         self.client = ArgoClient(settings, autostart=False)
         self.manifest = manifest or retrain_manifest()
+        self.extra_parameters()  # a malformed setting fails at start, not at the first incident
+
+    def extra_parameters(self) -> dict[str, str]:
+        """DRIFTLOOP_TRIGGER_PARAMETERS as a dict (the trigger's own three always win)."""
+        out = {}
+        for item in filter(None, (part.strip() for part in self.settings.trigger_parameters.split(","))):
+            name, sep, value = item.partition("=")
+            if not sep or not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):
+                raise ConfigError(
+                    f"DRIFTLOOP_TRIGGER_PARAMETERS item {item!r} is not name=value",
+                    hint="e.g. DRIFTLOOP_TRIGGER_PARAMETERS=dataset=baseline,epochs=4",
+                )
+            out[name] = value
+        return out
 
     def in_flight(self, model: str) -> str | None:
         """The name of a drift retrain of ``model`` still Pending/Running, or None."""
@@ -101,7 +115,7 @@ class RetrainSubmitter:
             ANNOTATION_PREFIX + "alert-labels": json.dumps(alert["labels"], sort_keys=True),
             ANNOTATION_PREFIX + "drifted-features": ",".join(features),
         }
-        values = {"model-name": model, "trigger": "drift", "trigger-ref": fingerprint}
+        values = {**self.extra_parameters(), "model-name": model, "trigger": "drift", "trigger-ref": fingerprint}
         parameters = workflow.setdefault("spec", {}).setdefault("arguments", {}).setdefault("parameters", [])
         for parameter in parameters:
             if parameter["name"] in values:

@@ -11,10 +11,16 @@ resolved, then drifted traffic, timing each hop by polling its own API every 50 
   scrape                → Prometheus has that value
   rule `for`            → Prometheus's alert is firing
   Alertmanager          → Alertmanager lists it (group_wait, then the webhook)
-  receiver              → the receiver has recorded its `submit` decision
-  submission            → the Workflow exists and is Running
+  group_wait → decision → the receiver has recorded its `submit` decision (Alertmanager's group_wait, or the next
+                          group_interval tick when the group already existed, plus the webhook and the decision)
+  submission            → the receiver's worker created the Workflow and the engine has it Running
 
     .venv/bin/python bench/loop_latency.py --runs 5
+    .venv/bin/python bench/loop_latency.py --runs 5 --synthetic   # alerting hops only (no training, ~2 min)
+
+``--synthetic`` replaces the model server, sidecar and monitor by a tiny exporter that serves the monitor's
+``driftloop_drift_share`` and flips it from 0.1 to 0.5 at t0: it times scrape → rule → Alertmanager → receiver →
+Running with the real Prometheus, Alertmanager, receiver and engine, without the minutes a champion costs.
 """
 
 from __future__ import annotations
@@ -38,8 +44,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 MODEL = "credit-risk"
-HOPS = ["sidecar → lake", "monitor evaluation", "scrape", "rule `for`", "Alertmanager", "receiver", "submission"]
-OURS = {"sidecar → lake", "monitor evaluation", "receiver", "submission"}
+HOPS = ["sidecar → lake", "monitor evaluation", "scrape", "rule `for`", "Alertmanager", "group_wait → decision",
+        "submission"]  # fmt: skip
+OURS = {"sidecar → lake", "monitor evaluation", "submission"}
 # 60 requests x 12 rows = 720 rows > the window: the window then holds only the newest burst
 TRAFFIC = ["--rps", "30", "--duration", "2", "--batch", "12", "--rows", "2000"]
 WINDOW_ROWS = 600
@@ -117,6 +124,18 @@ def alertmanager_alert(env: dict[str, str]) -> str | None:
     return active[0]["fingerprint"] if active else None
 
 
+def resolved_delivered(env: dict[str, str], token: str, since: float) -> bool:
+    """Alertmanager told the receiver the alert resolved (only then is a new firing a new notification: a flap
+    inside group_interval is invisible to Alertmanager's notification log)."""
+    answer = httpx.get(env["DRIFTLOOP_TRIGGER_URL"] + "/triggers", params={"limit": "20"},
+                       headers={"Authorization": f"Bearer {token}"}, timeout=3).json()  # fmt: skip
+    for row in answer["decisions"]:
+        moment = datetime.fromisoformat(row["time"].replace("Z", "+00:00")).timestamp()
+        if row["status"] == "resolved" and moment >= since:
+            return True
+    return False
+
+
 def receiver_submitted(env: dict[str, str], token: str, since: float) -> dict[str, Any] | None:
     answer = httpx.get(env["DRIFTLOOP_TRIGGER_URL"] + "/triggers", params={"limit": "20"},
                        headers={"Authorization": f"Bearer {token}"}, timeout=3).json()  # fmt: skip
@@ -142,7 +161,7 @@ def ping(env: dict[str, str]) -> bool:
         return False
 
 
-def one_run(env: dict[str, str], token: str, client: Any) -> dict[str, float]:
+def one_run(env: dict[str, str], token: str, client: Any, last_submit: list[float]) -> dict[str, float]:
     from driftloop.config import get_settings
     from monitors.lake import read_window
 
@@ -152,7 +171,8 @@ def one_run(env: dict[str, str], token: str, client: Any) -> dict[str, float]:
         driftloop(env, "traffic", "--scenario", "baseline", *TRAFFIC)
         time.sleep(3)
         share = monitor_share(env)
-        if share is not None and share < 0.3 and alertmanager_alert(env) is None and not prometheus_firing(env):
+        quiet = share is not None and share < 0.3 and alertmanager_alert(env) is None and not prometheus_firing(env)
+        if quiet and (not last_submit or resolved_delivered(env, token, last_submit[-1])):
             break
     else:
         raise SystemExit("the drift alert never resolved on baseline traffic")
@@ -171,7 +191,8 @@ def one_run(env: dict[str, str], token: str, client: Any) -> dict[str, float]:
     until(lambda: alertmanager_alert(env), 60, "Alertmanager")
     marks["Alertmanager"] = time.time()
     row = until(lambda: receiver_submitted(env, token, marks["start"]), 60, "the receiver")
-    marks["receiver"] = time.time()
+    marks["group_wait → decision"] = time.time()
+    last_submit.append(marks["group_wait → decision"])
     until(lambda: running(client, row["workflow"]), 60, "the workflow Running")
     marks["submission"] = time.time()
     replay.wait(60)
@@ -183,9 +204,109 @@ def one_run(env: dict[str, str], token: str, client: Any) -> dict[str, float]:
     return hops
 
 
+class Exporter:
+    """Serves ``driftloop_drift_share`` (and a fresh last-success timestamp) at the monitor's URL."""
+
+    def __init__(self, port: int) -> None:
+        import http.server
+        import threading
+
+        self.share = 0.1
+        self.last_submit: float | None = None
+        exporter = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = (f'driftloop_drift_share{{model="{MODEL}",version="1"}} {exporter.share}\n'
+                        f"driftloop_monitor_last_success_timestamp_seconds {time.time()}\n").encode()  # fmt: skip
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def synthetic_run(env: dict[str, str], token: str, client: Any, exporter: Exporter) -> dict[str, float]:
+    exporter.share = 0.1
+    last = exporter.last_submit
+    until(lambda: alertmanager_alert(env) is None and not prometheus_firing(env)
+          and (last is None or resolved_delivered(env, token, last)), 120, "the alert to resolve", 0.2)  # fmt: skip
+    marks = {"start": time.time()}
+    exporter.share = 0.5
+    until(lambda: (prometheus_share(env) or 0) >= 0.3, 60, "the scrape")
+    marks["scrape"] = time.time()
+    until(lambda: prometheus_firing(env), 60, "the rule")
+    marks["rule `for`"] = time.time()
+    until(lambda: alertmanager_alert(env), 60, "Alertmanager")
+    marks["Alertmanager"] = time.time()
+    row = until(lambda: receiver_submitted(env, token, marks["start"]), 60, "the receiver")
+    marks["group_wait → decision"] = time.time()
+    exporter.last_submit = marks["group_wait → decision"]
+    until(lambda: running(client, row["workflow"]), 60, "the workflow Running")
+    marks["submission"] = time.time()
+    hops, previous = {}, marks["start"]
+    for hop in HOPS[2:]:
+        hops[hop] = marks[hop] - previous
+        previous = marks[hop]
+    hops["total"] = marks["submission"] - marks["start"]
+    return hops
+
+
+def main_synthetic(env: dict[str, str], runs: int) -> list[dict[str, float]]:
+    from driftloop.config import get_settings
+    from driftloop.stack import ProcessManager
+    from driftloop.stack.services import service
+    from monitors.receiver._auth import resolve_token
+    from workflows.client import ArgoClient
+
+    settings = get_settings(env)
+    os.environ.update(env)  # the services read their settings from the environment
+    exporter = Exporter(int(env["DRIFTLOOP_MONITOR_URL"].rsplit(":", 1)[1]))
+    manager = ProcessManager(settings)
+    names = ["engine", "trigger", "alertmanager", "prometheus"]
+    try:
+        for name in names:
+            manager.start(service(name))
+        client = ArgoClient(settings, autostart=False)
+        client.apply_template(NOOP_TEMPLATE)
+        token = resolve_token(settings)
+        results = []
+        for index in range(runs):
+            hops = synthetic_run(env, token, client, exporter)
+            results.append(hops)
+            print(f"run {index + 1}: " + ", ".join(f"{k} {v:.2f}s" for k, v in hops.items()), flush=True)
+        return results
+    finally:
+        for name in reversed(names):
+            manager.stop(service(name))
+        exporter.server.shutdown()
+
+
+def report(results: list[dict[str, float]]) -> None:
+    load = os.getloadavg()
+    hops = [hop for hop in [*HOPS, "total"] if hop in results[0]]
+    print(f"\nloop latency, median of {len(results)} runs (load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f})")
+    print("| hop | median s | min s | max s | driftloop's own |\n|---|---|---|---|---|")
+    for hop in hops:
+        values = [r[hop] for r in results]
+        own = "yes" if hop in OURS else ""
+        print(f"| {hop} | {statistics.median(values):.2f} | {min(values):.2f} | {max(values):.2f} | {own} |")
+    own_hops = [sum(r[h] for h in OURS if h in r) for r in results]
+    print(f"| driftloop's own hops | {statistics.median(own_hops):.2f} | {min(own_hops):.2f} | {max(own_hops):.2f} | |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--synthetic", action="store_true", help="alerting hops only: an exporter stands in for the monitor"
+    )
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="loop-latency-"))
     env = {
@@ -196,6 +317,9 @@ def main() -> None:
            for name in ("MLFLOW_URI", "ARGO_SERVER", "MODEL_SERVER_URL", "SERVING_URL", "MONITOR_URL",
                         "PROMETHEUS_URL", "ALERTMANAGER_URL", "TRIGGER_URL")},
     }  # fmt: skip
+    if args.synthetic:
+        report(main_synthetic(env, args.runs))
+        return
     from driftloop.config import get_settings
     from features.generator import generate, write_dataset
     from monitors.receiver._auth import resolve_token
@@ -214,20 +338,12 @@ def main() -> None:
         client = ArgoClient(get_settings(env), autostart=False)
         client.apply_template(NOOP_TEMPLATE)
         token = resolve_token(get_settings(env))
-        results = []
+        results, submits = [], []
         for index in range(args.runs):
-            hops = one_run(env, token, client)
+            hops = one_run(env, token, client, submits)
             results.append(hops)
             print(f"run {index + 1}: " + ", ".join(f"{k} {v:.2f}s" for k, v in hops.items()), flush=True)
-        load = os.getloadavg()
-        print(f"\nloop latency, median of {len(results)} runs (load average {load[0]:.1f} {load[1]:.1f})")
-        print("| hop | median s | min s | max s | driftloop's own |\n|---|---|---|---|---|")
-        for hop in [*HOPS, "total"]:
-            values = [r[hop] for r in results]
-            own = "yes" if hop in OURS else ""
-            print(f"| {hop} | {statistics.median(values):.2f} | {min(values):.2f} | {max(values):.2f} | {own} |")
-        own = [sum(r[h] for h in OURS) for r in results]
-        print(f"| driftloop's own hops | {statistics.median(own):.2f} | {min(own):.2f} | {max(own):.2f} | |")
+        report(results)
     finally:
         driftloop(env, "stack", "down", timeout=180)
 

@@ -43,6 +43,7 @@ class Profile:
     stale_after_s: int  # the monitor's last success may be this old
     stale_for: str
     window: str  # look-back of the counters' increase()
+    smooth: str  # min_over_time window: a missed scrape is not a recovery, a dip below the threshold is
     group_wait: str
     group_interval: str
     repeat_interval: str
@@ -57,6 +58,7 @@ LOCAL = Profile(
     stale_after_s=60,
     stale_for="10s",
     window="1m",
+    smooth="5s",
     group_wait="1s",
     group_interval="5s",
     repeat_interval="1h",
@@ -70,6 +72,7 @@ PRODUCTION = Profile(
     stale_after_s=900,
     stale_for="5m",
     window="10m",
+    smooth="2m",
     group_wait="30s",
     group_interval="5m",
     repeat_interval="4h",
@@ -108,7 +111,9 @@ def alert_rules(settings: Settings, profile: Profile) -> list[AlertRule]:
     return [
         AlertRule(
             name="DriftloopFeatureDrift",
-            expr=f"max by (model, version) (driftloop_drift_share) >= {share:g}",
+            # min_over_time: a scrape that fails (a busy monitor) leaves a gap, not a reset of `for`, while a share
+            # that dips below the threshold inside the window still keeps the alert quiet (flapping input)
+            expr=f"max by (model, version) (min_over_time(driftloop_drift_share[{profile.smooth}])) >= {share:g}",
             for_=profile.drift_for,
             severity="warning",
             retrain=True,
@@ -140,7 +145,8 @@ def alert_rules(settings: Settings, profile: Profile) -> list[AlertRule]:
         AlertRule(
             name="DriftloopMonitorStale",
             expr=(
-                "time() - max by (job, instance) (driftloop_monitor_last_success_timestamp_seconds)"
+                "time() - max by (job, instance)"
+                f" (max_over_time(driftloop_monitor_last_success_timestamp_seconds[{window}]))"
                 f" > {profile.stale_after_s}"
             ),
             for_=profile.stale_for,

@@ -103,6 +103,17 @@ def _tests() -> list[dict[str, Any]]:
                 {"eval_time": f"{t}s", "alertname": "DriftloopFeatureDrift", "exp_alerts": []} for t in range(1, 40, 3)
             ],
         },
+        {  # missed scrapes (a busy monitor: staleness markers) are gaps, not recoveries: drift still fires
+            "interval": "1s",
+            "input_series": [{"series": drift, "values": "0.5 0.5 stale 0.5 stale 0.5 0.5 stale 0.5 0.5 stale 0.5x10"}],
+            "alert_rule_test": [
+                {
+                    "eval_time": "12s",
+                    "alertname": "DriftloopFeatureDrift",
+                    "exp_alerts": [_alert("DriftloopFeatureDrift", _drift_labels(), "50%")],
+                },
+            ],
+        },
         {  # schema mismatch: fires when the series appears, quiet again once no new mismatch came for the window
             "interval": "1s",
             "input_series": [{"series": mismatch, "values": "_x5 3x200"}],

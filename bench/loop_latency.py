@@ -9,7 +9,7 @@ resolved, then drifted traffic, timing each hop by polling its own API every 50 
   sidecar → lake        first drifted request sent → the lake holds the burst
   monitor evaluation    → the monitor's /metrics shows the drift share over the threshold
   scrape                → Prometheus has that value
-  rule `for`            → Prometheus's alert is firing
+  rule window + `for`   → Prometheus's alert is firing
   Alertmanager          → Alertmanager lists it (group_wait, then the webhook)
   group_wait → decision → the receiver has recorded its `submit` decision (Alertmanager's group_wait, or the next
                           group_interval tick when the group already existed, plus the webhook and the decision)
@@ -44,7 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 MODEL = "credit-risk"
-HOPS = ["sidecar → lake", "monitor evaluation", "scrape", "rule `for`", "Alertmanager", "group_wait → decision",
+HOPS = ["sidecar → lake", "monitor evaluation", "scrape", "rule window + `for`", "Alertmanager", "group_wait → decision",
         "submission"]  # fmt: skip
 OURS = {"sidecar → lake", "monitor evaluation", "submission"}
 # 60 requests x 12 rows = 720 rows > the window: the window then holds only the newest burst
@@ -187,7 +187,7 @@ def one_run(env: dict[str, str], token: str, client: Any, last_submit: list[floa
     until(lambda: (prometheus_share(env) or 0) >= 0.3, 60, "the scrape")
     marks["scrape"] = time.time()
     until(lambda: prometheus_firing(env), 60, "the rule")
-    marks["rule `for`"] = time.time()
+    marks["rule window + `for`"] = time.time()
     until(lambda: alertmanager_alert(env), 60, "Alertmanager")
     marks["Alertmanager"] = time.time()
     row = until(lambda: receiver_submitted(env, token, marks["start"]), 60, "the receiver")
@@ -242,7 +242,7 @@ def synthetic_run(env: dict[str, str], token: str, client: Any, exporter: Export
     until(lambda: (prometheus_share(env) or 0) >= 0.3, 60, "the scrape")
     marks["scrape"] = time.time()
     until(lambda: prometheus_firing(env), 60, "the rule")
-    marks["rule `for`"] = time.time()
+    marks["rule window + `for`"] = time.time()
     until(lambda: alertmanager_alert(env), 60, "Alertmanager")
     marks["Alertmanager"] = time.time()
     row = until(lambda: receiver_submitted(env, token, marks["start"]), 60, "the receiver")

@@ -204,7 +204,7 @@ def _drift_alert_retrains_exactly_once(stack: dict[str, str], traffic: Callable[
     parameters = {p["name"]: p.get("value") for p in run["spec"]["arguments"]["parameters"]}
     assert parameters["trigger"] == "drift" and parameters["trigger-ref"] == fingerprint
     assert stack["DRIFTLOOP_ALERTMANAGER_URL"] in run["metadata"]["annotations"]["driftloop.io/alertmanager-url"]
-    final = ArgoClient(get_settings(stack), autostart=False).wait(name, timeout=400, poll_seconds=2)
+    final = ArgoClient(get_settings(stack), autostart=False).wait(name, timeout=900, poll_seconds=2)
     assert final["status"]["phase"] == "Succeeded", driftloop(stack, "runs", "get", name).stdout
     versions = MlflowClient(stack["DRIFTLOOP_MLFLOW_URI"]).search_model_versions(f"name='{MODEL}'")
     retrained = [v for v in versions if v.tags.get("trigger") == "drift"]

@@ -44,6 +44,7 @@ compile: venv ## compile the Hera pipelines into manifests/workflows/ (validated
 check: venv ## fail when the committed manifests or the dependency lock are stale
 	$(VENV)/bin/driftloop compile --check
 	$(PYTHON) scripts/lock.py --check
+	$(VENV)/bin/driftloop alerting --check
 
 lint: venv ## ruff (check + format) and mypy on package code
 	$(VENV)/bin/ruff check driftloop workflows monitors features tests bench

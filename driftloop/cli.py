@@ -35,6 +35,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "sidecar": ("monitors.sidecar.cli", "sidecar_command", "Run the payload-capturing reverse proxy in front of a model server."),
     "drift": ("monitors.drift.cli", "drift_command", "Compute drift between a reference and a current dataset."),
     "monitor": ("monitors.drift.cli", "monitor_command", "Continuously compute drift on the lake and export Prometheus metrics."),
+    "alerting": ("monitors.receiver.cli", "alerting_command", "Generate/check manifests/monitoring/ (rules, routing, receiver) from Python."),
+    "trigger": ("monitors.receiver.cli", "trigger_group", "The Alertmanager receiver that submits exactly one retrain per drift incident."),
 }
 # fmt: on
 

@@ -70,12 +70,28 @@ SETTING_DOCS: dict[str, tuple[str, str]] = {
     "serving_url": ("http://127.0.0.1:8180", "Payload sidecar in front of the model server; `traffic` targets it."),
     "model_server_url": ("http://127.0.0.1:5001", "MLflow scoring server for models:/<model>@champion."),
     "monitor_url": ("http://127.0.0.1:9308", "Drift monitor: where its Prometheus /metrics is served."),
-    "monitor_interval": ("30", "Seconds between two drift evaluations of the stack's monitor."),
+    "monitor_interval": (
+        "5",
+        "Seconds between two drift evaluations of the stack's monitor (production: 30-60; see docs/alerting.md).",
+    ),
     "monitor_window_rows": ("2000", "The monitor's window: at most this many of the latest captured rows."),
     "monitor_window_minutes": ("60", "…and only rows captured in the last this many minutes."),
     "monitor_drift_share": (
         "0.3",
         "Dataset drift when at least this share of features drifted (Evidently's default 0.5 misses a 4-of-11 shift).",
+    ),
+    "prometheus_url": ("http://127.0.0.1:9090", "Prometheus of the stack (scrapes the sidecar, monitor, receiver)."),
+    "alertmanager_url": ("http://127.0.0.1:9093", "Alertmanager of the stack; it sends alerts to the receiver."),
+    "trigger_url": ("http://127.0.0.1:9095", "The alert receiver (`driftloop trigger serve`) that submits retrains."),
+    "trigger_token": ("", "Bearer token the receiver requires (empty: DRIFTLOOP_TRIGGER_TOKEN_FILE, else generated)."),
+    "trigger_token_file": (
+        "",
+        "File holding the receiver's token (empty: <home>/trigger/token, created 0600 on first start).",
+    ),
+    "trigger_cooldown": ("3600", "Seconds after a drift retrain during which further incidents of that model wait."),
+    "trigger_parameters": (
+        "",
+        "Extra parameters of drift retrains, comma-separated name=value (e.g. dataset=s3://…/recent,epochs=4).",
     ),
 }
 
@@ -104,6 +120,13 @@ class Settings:
     monitor_window_rows: int
     monitor_window_minutes: float
     monitor_drift_share: float
+    prometheus_url: str
+    alertmanager_url: str
+    trigger_url: str
+    trigger_token: str
+    trigger_token_file: str
+    trigger_cooldown: float
+    trigger_parameters: str
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -253,4 +276,11 @@ def get_settings(env: dict[str, str] | None = None) -> Settings:
         monitor_window_rows=_positive("monitor_window_rows", source, int, "2000"),
         monitor_window_minutes=_positive("monitor_window_minutes", source, float, "60"),
         monitor_drift_share=drift_share,
+        prometheus_url=_raw("prometheus_url", source).rstrip("/"),
+        alertmanager_url=_raw("alertmanager_url", source).rstrip("/"),
+        trigger_url=_raw("trigger_url", source).rstrip("/"),
+        trigger_token=_raw("trigger_token", source),
+        trigger_token_file=_raw("trigger_token_file", source),
+        trigger_cooldown=_positive("trigger_cooldown", source, float, "3600"),
+        trigger_parameters=_raw("trigger_parameters", source),
     )

@@ -3,7 +3,8 @@
 Every stage runs a real command a user could type (printed with ``$``) and checks its outcome; the demo stops at
 the first surprise with what went wrong and where to look. It leaves the stack running and can run again on the
 same machine (the stack is reused; the new model goes through the evaluation gate like any challenger).
-Retraining on a drift alert and GitOps promotion are later issues: the demo does not show them.
+The drift alert then retrains: Prometheus → Alertmanager → the receiver → one retraining workflow → a new model
+version whose lineage names the alert, printed as a timeline of each hop. GitOps promotion is a later issue.
 """
 
 from __future__ import annotations
@@ -144,10 +145,55 @@ def show_report(since: float) -> None:
         print(f"   no new report (at most one per version per 10 min); latest: {newest(0)}")
 
 
+def drift_alert_retrains(shifted_from: float) -> None:
+    """Follow the incident through each hop and print when each one happened, relative to the first drifted request."""
+    from mlflow.tracking import MlflowClient
+
+    from monitors.receiver.timeline import alertmanager_alert, decision_for, parse_time, prometheus_alert
+    from workflows.client import ArgoClient
+
+    name = "DriftloopFeatureDrift"
+    print(f"   waiting for Alertmanager ({SETTINGS.alertmanager_url}) to hold the {name} alert…", flush=True)
+    alert = wait_for("the drift alert in Alertmanager", lambda: alertmanager_alert(SETTINGS, name, MODEL), 120)
+    fingerprint = alert["fingerprint"]
+    decision = wait_for("the receiver's decision", lambda: decision_for(SETTINGS, fingerprint), 60)
+    print(f"$ driftloop trigger history   →  {decision['decision']}: {decision['reason']}")
+    timeline: list[tuple[str, float | None]] = [("first drifted request sent", shifted_from)]
+    rule = prometheus_alert(SETTINGS, name, MODEL) or {}
+    timeline.append(("Prometheus: rule true (pending)", parse_time(rule.get("activeAt"))))
+    timeline.append(("Alertmanager: alert received", parse_time(alert.get("startsAt"))))
+    timeline.append(("receiver: decision recorded", parse_time(decision["time"])))
+    if decision["decision"] == "submit":
+        client = ArgoClient(SETTINGS, autostart=False)
+        workflow = decision["workflow"]
+        print(
+            f"   retraining workflow {workflow} (trigger=drift, trigger-ref={fingerprint}); waiting for it…", flush=True
+        )
+        final = client.wait(workflow, timeout=1800, poll_seconds=2)
+        status = final.get("status") or {}
+        timeline.append(("workflow: created", parse_time(final["metadata"].get("creationTimestamp"))))
+        timeline.append(("workflow: started", parse_time(status.get("startedAt"))))
+        timeline.append((f"workflow: {status.get('phase')}", parse_time(status.get("finishedAt"))))
+        versions = MlflowClient(SETTINGS.mlflow_uri).search_model_versions(f"name='{MODEL}'")
+        mine = [v for v in versions if v.tags.get("trigger_ref") == fingerprint]
+        if not mine:
+            raise DemoStopped(f"no model version has trigger_ref={fingerprint}; see `driftloop runs get {workflow}`")
+        version = mine[0]
+        timeline.append((f"MLflow: version {version.version} registered", version.creation_timestamp / 1000))
+        print(f"   models:/{MODEL}/{version.version}: trigger={version.tags.get('trigger')} "
+              f"trigger_ref={version.tags.get('trigger_ref')} (the alert's fingerprint in Alertmanager)")  # fmt: skip
+    else:
+        print(f"   no new retrain this time ({decision['decision']}): {decision['reason']}")
+    print("   timeline (seconds after the first drifted request):")
+    for label, moment in timeline:
+        print(f"     {'-' if moment is None else f'{moment - shifted_from:+7.1f}'}  {label}")
+
+
 def run_demo() -> None:
     stage("1. compile the Hera pipelines into validated Argo YAML")
     driftloop("compile")
-    stage("2. start the local stack: MLflow, the Argo engine, model server, payload sidecar, drift monitor")
+    stage("2. start the local stack: MLflow, the Argo engine, model server, sidecar, drift monitor, Prometheus, "
+          "Alertmanager and the retrain receiver")  # fmt: skip
     driftloop("stack", "up")
     stage("3. train a model; the evaluation gate decides whether it becomes the champion")
     before = champion_version(SETTINGS.mlflow_uri, MODEL)
@@ -169,7 +215,9 @@ def run_demo() -> None:
     show_drift(samples, expected=1)
     top_drifted(samples)
     show_report(shifted_from)
-    stage("6. the seeds' incident: a renamed column must be stopped at the data gate")
+    stage("6. the drift alert retrains: Prometheus → Alertmanager → receiver → workflow → registry")
+    drift_alert_retrains(shifted_from)
+    stage("7. the seeds' incident: a renamed column must be stopped at the data gate")
     failed = driftloop("submit", "training", "-p", "dataset=schema-change", "--wait", expect_ok=False, quiet=True)
     if failed.returncode == 0:
         raise DemoStopped("training on the schema-change data succeeded: the data gate let a renamed column through")
@@ -194,6 +242,8 @@ def main() -> None:
     print(f"   MLflow UI:        {SETTINGS.mlflow_uri}")
     print("   workflow runs:    driftloop runs list   (driftloop runs get @latest)")
     print(f"   drift metrics:    {SETTINGS.monitor_url}/metrics   reports: {SETTINGS.home / 'reports'}")
+    print(f"   alerts:           {SETTINGS.prometheus_url}/alerts   {SETTINGS.alertmanager_url}")
+    print("   retrain triggers: driftloop trigger history")
     print("   the stack keeps running; stop it with: driftloop stack down")
 
 

@@ -133,6 +133,37 @@ SERVICES: list[Service] = [
 ]
 
 
+def _trigger_command(settings: Settings) -> list[str]:
+    host, port = host_port(settings.trigger_url, 9095)
+    return [sys.executable, "-m", "driftloop", "trigger", "serve", "--host", host, "--port", str(port)]
+
+
+# alerting (monitors/receiver): the receiver first, so Alertmanager's first notification finds it
+SERVICES += [
+    Service(
+        name="trigger",
+        description="Alertmanager receiver at DRIFTLOOP_TRIGGER_URL: one retraining Workflow per drift incident.",
+        command=_trigger_command,
+        health_url=lambda s: f"{s.trigger_url}/healthz",
+        depends_on=("engine",),
+    ),
+    Service(
+        name="alertmanager",
+        description="Alertmanager (Debian) at DRIFTLOOP_ALERTMANAGER_URL, config generated under $DRIFTLOOP_HOME.",
+        command=lambda s: [sys.executable, "-m", "monitors.receiver.launch", "alertmanager"],
+        health_url=lambda s: f"{s.alertmanager_url}/-/ready",
+        depends_on=("trigger",),
+    ),
+    Service(
+        name="prometheus",
+        description="Prometheus (Debian) at DRIFTLOOP_PROMETHEUS_URL: 1 s scrapes of sidecar, monitor, receiver; rules.",
+        command=lambda s: [sys.executable, "-m", "monitors.receiver.launch", "prometheus"],
+        health_url=lambda s: f"{s.prometheus_url}/-/ready",
+        depends_on=("alertmanager", "monitor"),
+    ),
+]
+
+
 def service(name: str) -> Service:
     for candidate in SERVICES:
         if candidate.name == name:

@@ -1,18 +1,24 @@
-"""Issue 5 "done when", end to end: the whole local stack on random ports, a real champion, real traffic through
+"""Issues 5 and 8 "done when", end to end: the whole local stack on random ports, a real champion, real traffic through
 the sidecar into the lake, and the drift monitor's /metrics going from "no drift" on baseline traffic to
 "dataset drift" on covariate-shift traffic, with Evidently's HTML report written.
+
+Issue 8 continues in the same stack: the drift alert fires in Prometheus, Alertmanager delivers it to the receiver,
+exactly one retraining workflow runs with the trigger labels, and it registers a model version whose `trigger` is
+`drift` and whose `trigger_ref` is the alert's fingerprint as Alertmanager's API shows it; then schema-change traffic
+fires the schema alert, which the receiver records and does not act on.
 
 Everything goes through the console script, as a user would type it; /metrics is scraped over HTTP.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -33,6 +39,7 @@ TRAINING_ROWS = 6_000  # fewer rows and 2 epochs can miss the evaluate gate's AU
 # each traffic burst is 60 requests x 12 rows = 720 rows > WINDOW_ROWS: the window then holds only that burst
 TRAFFIC = ["--rps", "12", "--duration", "5", "--batch", "12", "--rows", "2000"]
 
+ALERTING = ("PROMETHEUS_URL", "ALERTMANAGER_URL", "TRIGGER_URL")
 T = TypeVar("T")
 
 
@@ -89,8 +96,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         "DRIFTLOOP_MONITOR_DRIFT_SHARE": "0.3",
         **{
             f"DRIFTLOOP_{name}": f"http://127.0.0.1:{_free_port()}"
-            for name in ("MLFLOW_URI", "ARGO_SERVER", "MODEL_SERVER_URL", "SERVING_URL", "MONITOR_URL")
+            for name in ("MLFLOW_URI", "ARGO_SERVER", "MODEL_SERVER_URL", "SERVING_URL", "MONITOR_URL", *ALERTING)
         },
+        # the drift retrain trains like the first model (small and quick), on the data the test writes
+        "DRIFTLOOP_TRIGGER_PARAMETERS": f"dataset={home / 'inputs' / 'b.parquet'},epochs=2",
     }
     try:
         started = driftloop(env, "stack", "up", timeout=400)
@@ -140,6 +149,8 @@ def test_covariate_shift_traffic_turns_the_monitors_dataset_drift_on(stack: dict
     # one or two monitor intervals, plus a generous margin for a loaded machine
     baseline = _until(lambda: evaluated(0.0), 2 * INTERVAL_S + 60, lambda: _last_metrics(stack))
     assert not list(Path(stack["DRIFTLOOP_HOME"], "reports").glob("*.html"))
+    time.sleep(3)  # a few rule evaluations (1 s) on the baseline window: no alert, no retrain
+    assert _firing(stack, "DriftloopFeatureDrift") is None and not _drift_runs(stack)
 
     traffic("covariate-shift")
     shifted = _until(lambda: evaluated(1.0), INTERVAL_S + 60, lambda: _last_metrics(stack))
@@ -153,6 +164,74 @@ def test_covariate_shift_traffic_turns_the_monitors_dataset_drift_on(stack: dict
     )
     report = reports[0].read_text(errors="replace")
     assert "Data Drift" in report and "credit_utilisation" in report, f"{reports[0]} is not a data drift report"
+
+    _drift_alert_retrains_exactly_once(stack, traffic)
+
+
+def _firing(env: dict[str, str], alertname: str) -> str | None:
+    """The fingerprint of the active ``alertname`` alert of our model in Alertmanager's API, if any."""
+    try:
+        alerts = httpx.get(f"{env['DRIFTLOOP_ALERTMANAGER_URL']}/api/v2/alerts",
+                           params={"filter": f'alertname="{alertname}"', "active": "true"}, timeout=5).json()  # fmt: skip
+    except (httpx.HTTPError, ValueError):
+        return None
+    return next((str(a["fingerprint"]) for a in alerts if a["labels"].get("model") == MODEL), None)
+
+
+def _drift_runs(env: dict[str, str]) -> list[dict[str, Any]]:
+    from workflows.client import ArgoClient
+
+    return ArgoClient(get_settings(env), autostart=False).list_workflows(label_selector="driftloop.io/trigger=drift")
+
+
+def _alerting_state(env: dict[str, str]) -> str:
+    rules = httpx.get(f"{env['DRIFTLOOP_PROMETHEUS_URL']}/api/v1/alerts", timeout=5).text
+    history = driftloop(env, "trigger", "history").stdout
+    return f"prometheus alerts: {rules[:2000]}\nreceiver:\n{history}\n" + _last_metrics(env)
+
+
+def _drift_alert_retrains_exactly_once(stack: dict[str, str], traffic: Callable[[str], datetime]) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from workflows.client import ArgoClient
+
+    fingerprint = _until(lambda: _firing(stack, "DriftloopFeatureDrift"), 90, lambda: _alerting_state(stack))
+    runs = _until(lambda: _drift_runs(stack) or None, 60, lambda: _alerting_state(stack))
+    assert len(runs) == 1, [run["metadata"]["name"] for run in runs]
+    run = runs[0]
+    name = run["metadata"]["name"]
+    assert run["metadata"]["labels"]["driftloop.io/alert-fingerprint"] == fingerprint
+    parameters = {p["name"]: p.get("value") for p in run["spec"]["arguments"]["parameters"]}
+    assert parameters["trigger"] == "drift" and parameters["trigger-ref"] == fingerprint
+    assert stack["DRIFTLOOP_ALERTMANAGER_URL"] in run["metadata"]["annotations"]["driftloop.io/alertmanager-url"]
+    final = ArgoClient(get_settings(stack), autostart=False).wait(name, timeout=900, poll_seconds=2)
+    assert final["status"]["phase"] == "Succeeded", driftloop(stack, "runs", "get", name).stdout
+    versions = MlflowClient(stack["DRIFTLOOP_MLFLOW_URI"]).search_model_versions(f"name='{MODEL}'")
+    retrained = [v for v in versions if v.tags.get("trigger") == "drift"]
+    assert [v.tags.get("trigger_ref") for v in retrained] == [fingerprint]
+    assert retrained[0].tags.get("workflow_name") == name
+    # Alertmanager keeps re-sending the firing group every group_interval: still exactly one run
+    assert len(_drift_runs(stack)) == 1
+
+    # the seeds' incident seen live: renamed columns page a human and never retrain
+    _until(lambda: _ready(stack), 180, lambda: driftloop(stack, "stack", "logs", "model-server").stdout)
+    traffic("schema-change")
+    schema = _until(lambda: _firing(stack, "DriftloopPayloadSchemaMismatch"), 90, lambda: _alerting_state(stack))
+
+    def recorded() -> list[dict[str, Any]] | None:
+        rows = json.loads(driftloop(stack, "trigger", "history", "--json").stdout)
+        return [row for row in rows if row["fingerprint"] == schema] or None
+
+    rows = _until(recorded, 60, lambda: _alerting_state(stack))
+    assert {row["decision"] for row in rows} == {"ignored"} and 'retrain="true"' in rows[0]["reason"]
+    assert len(_drift_runs(stack)) == 1
+
+
+def _ready(env: dict[str, str]) -> bool | None:
+    try:
+        return httpx.get(env["DRIFTLOOP_MODEL_SERVER_URL"] + "/ping", timeout=5).status_code == 200 or None
+    except httpx.HTTPError:
+        return None
 
 
 def test_the_stack_runs_the_monitor_with_the_monitor_settings() -> None:

@@ -1,0 +1,47 @@
+"""The retraining Workflow the receiver submits, built from the compiled manifest (no server needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from driftloop.config import get_settings
+from driftloop.errors import ConfigError
+from monitors.receiver._submit import RetrainSubmitter, incident_key, workflow_name
+
+ALERT = {
+    "fingerprint": "abc123",
+    "labels": {"alertname": "DriftloopFeatureDrift", "model": "credit-risk", "version": "4"},
+    "generator_url": "http://prometheus/graph?g0.expr=x",
+    "external_url": "http://am:9093",
+}
+
+
+def test_the_workflow_names_the_alert_and_takes_extra_parameters() -> None:
+    settings = get_settings({"DRIFTLOOP_TRIGGER_PARAMETERS": "epochs=2, dataset=/data/recent.parquet"})
+    key = incident_key("credit-risk", "abc123", "2026-12-01T00:00:00+00:00")
+    workflow = RetrainSubmitter(settings).build(key, "credit-risk", ALERT, ["age", "annual_income"])
+    assert workflow["metadata"]["name"] == workflow_name("credit-risk", key) == workflow_name("credit-risk", key)
+    assert "generateName" not in workflow["metadata"]
+    assert workflow["spec"]["workflowTemplateRef"] == {"name": "training"}
+    parameters = {p["name"]: p["value"] for p in workflow["spec"]["arguments"]["parameters"]}
+    assert parameters == {"model-name": "credit-risk", "trigger": "drift", "trigger-ref": "abc123", "epochs": "2",
+                          "dataset": "/data/recent.parquet"}  # fmt: skip
+    annotations = workflow["metadata"]["annotations"]
+    assert annotations["driftloop.io/drifted-features"] == "age,annual_income"
+    assert annotations["driftloop.io/alertmanager-url"].startswith("http://am:9093/#/alerts?filter=")
+
+
+def test_the_trigger_keeps_its_own_parameters_and_rejects_malformed_ones() -> None:
+    settings = get_settings({"DRIFTLOOP_TRIGGER_PARAMETERS": "trigger=manual,trigger-ref=x"})
+    workflow = RetrainSubmitter(settings).build("k", "credit-risk", ALERT, [])
+    parameters = {p["name"]: p["value"] for p in workflow["spec"]["arguments"]["parameters"]}
+    assert parameters["trigger"] == "drift" and parameters["trigger-ref"] == "abc123"
+    with pytest.raises(ConfigError) as caught:
+        RetrainSubmitter(get_settings({"DRIFTLOOP_TRIGGER_PARAMETERS": "epochs"}))
+    assert "DRIFTLOOP_TRIGGER_PARAMETERS" in caught.value.message
+
+
+def test_distinct_incidents_get_distinct_valid_names() -> None:
+    names = {workflow_name("Credit_Risk", incident_key("m", f"f{i}", "t")) for i in range(100)}
+    assert len(names) == 100
+    assert all(len(n) <= 63 and n.startswith("credit-risk-retrain-") for n in names)

@@ -35,6 +35,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "sidecar": ("monitors.sidecar.cli", "sidecar_command", "Run the payload-capturing reverse proxy in front of a model server."),
     "drift": ("monitors.drift.cli", "drift_command", "Compute drift between a reference and a current dataset."),
     "monitor": ("monitors.drift.cli", "monitor_command", "Continuously compute drift on the lake and export Prometheus metrics."),
+    "promote": ("workflows.gitops.cli", "promote_command", "Promote a model version: schema gates, one GitOps commit, then the champion alias."),
+    "rollback": ("workflows.gitops.cli", "rollback_command", "Restore the previous champion in the registry and in git (a new commit)."),
+    "history": ("workflows.gitops.cli", "history_command", "Which version was champion when, by which commit and by whom (--json)."),
 }
 # fmt: on
 

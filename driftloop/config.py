@@ -52,6 +52,10 @@ SETTING_DOCS: dict[str, tuple[str, str]] = {
         "0.3",
         "Dataset drift when at least this share of features drifted (Evidently's default 0.5 misses a 4-of-11 shift).",
     ),
+    "gitops_repo": ("", "GitOps repository (path or git URL) the model pins are committed to (empty: <home>/gitops.git)."),
+    "gitops_branch": ("main", "Branch of the GitOps repository that Argo CD (or `driftloop deployer`) follows."),
+    "deployer_env": ("production", "Environment whose pin `driftloop deployer` serves (staging or production)."),
+    "deployer_poll": ("2", "Seconds between two looks of `driftloop deployer` at the GitOps branch."),
 }
 
 
@@ -77,6 +81,10 @@ class Settings:
     monitor_window_rows: int
     monitor_window_minutes: float
     monitor_drift_share: float
+    gitops_repo: str
+    gitops_branch: str
+    deployer_env: str
+    deployer_poll: float
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -147,4 +155,8 @@ def get_settings(env: dict[str, str] | None = None) -> Settings:
         monitor_window_rows=_positive("monitor_window_rows", source, int, "2000"),
         monitor_window_minutes=_positive("monitor_window_minutes", source, float, "60"),
         monitor_drift_share=drift_share,
+        gitops_repo=_raw("gitops_repo", source) or str(_path(_raw("home", source)) / "gitops.git"),
+        gitops_branch=_raw("gitops_branch", source),
+        deployer_env=_raw("deployer_env", source),
+        deployer_poll=_positive("deployer_poll", source, float, "2"),
     )

@@ -52,7 +52,7 @@ SETTING_DOCS: dict[str, tuple[str, str]] = {
         "0.3",
         "Dataset drift when at least this share of features drifted (Evidently's default 0.5 misses a 4-of-11 shift).",
     ),
-    "gitops_repo": ("", "GitOps repository (path or git URL) the model pins are committed to (empty: <home>/gitops.git)."),
+    "gitops_repo": ("", "GitOps repository (path or git URL) the model pins go to (empty: <home>/gitops.git)."),
     "gitops_branch": ("main", "Branch of the GitOps repository that Argo CD (or `driftloop deployer`) follows."),
     "deployer_env": ("production", "Environment whose pin `driftloop deployer` serves (staging or production)."),
     "deployer_poll": ("2", "Seconds between two looks of `driftloop deployer` at the GitOps branch."),

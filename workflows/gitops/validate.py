@@ -95,8 +95,8 @@ def validate_documents(documents: list[Any], label: str, shared: Path | None = N
             continue
         try:
             kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
-        except kubernetes_validate.ValidationError as exc:
-            error = exc.caused_by
+        except (kubernetes_validate.ValidationError, jsonschema.ValidationError) as exc:
+            error = getattr(exc, "caused_by", exc)  # the package raises either, depending on the failure
             issues.append(LintIssue(where, _path(error.absolute_path), _message(error), "kubernetes"))
         except kubernetes_validate.SchemaNotFoundError:
             issues.append(LintIssue(where, "apiVersion", f"no schema for {doc['apiVersion']} {doc['kind']}", "schema"))

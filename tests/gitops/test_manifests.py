@@ -117,3 +117,23 @@ def test_dockerfile_matches_the_project_layout(dockerfile: Path) -> None:
     user = [line for line in lines if line.startswith("USER ")]
     assert user and not user[-1].split()[1].startswith(("root", "0"))  # non-root
     assert next(line for line in lines if line.startswith("FROM ")).startswith("FROM nvidia/cuda:")
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is installed by `make system`")
+def test_analysis_queries_are_valid_promql(tmp_path: Path) -> None:
+    import subprocess
+
+    template = yaml.safe_load((MANIFESTS / "serving/base/analysis-template.yaml").read_text())
+    args = {"namespace": "driftloop-production", "canary-hash": "6d4f9c7b8"}
+    rules = []
+    for metric in template["spec"]["metrics"]:
+        query = metric["provider"]["prometheus"]["query"]
+        for name, value in args.items():
+            query = query.replace("{{args." + name + "}}", value)
+        assert "{{" not in query, metric["name"]
+        rules.append({"record": "driftloop:analysis_" + metric["name"].replace("-", "_"), "expr": query})
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "analysis", "rules": rules}]}))
+    checked = subprocess.run(["promtool", "check", "rules", str(path)], capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert f"{len(rules)} rules found" in checked.stdout

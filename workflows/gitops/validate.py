@@ -13,6 +13,7 @@ A finding names the file (or the rendered overlay), the document (index, kind/na
 from __future__ import annotations
 
 import functools
+import re
 import shutil
 import subprocess
 import sys
@@ -37,25 +38,45 @@ def _crd_files(shared: Path) -> Iterator[Path]:
         yield from sorted(folder.rglob("*.yaml"))
 
 
+_KIND_LINE = re.compile(r"^\s+kind: (\w+)\s*$", re.M)
+
+
 @functools.lru_cache(maxsize=4)
-def _crd_validators(shared: Path) -> dict[tuple[str, str], jsonschema.protocols.Validator]:
-    """(apiVersion, kind) -> validator, for every version of every CRD in the shared reference data."""
+def _crd_index(shared: Path) -> dict[str, Path]:
+    """kind -> CRD file, from a cheap text scan (parsing every CRD costs seconds; only the used ones are)."""
+    index: dict[str, Path] = {}
+    for path in _crd_files(shared):
+        head = path.read_text()[:4000]
+        names = head[head.find("names:") :]
+        match = _KIND_LINE.search(names)
+        if match:
+            index.setdefault(match.group(1), path)
+    return index
+
+
+@functools.lru_cache(maxsize=32)
+def _crd_validators(path: Path) -> dict[str, jsonschema.protocols.Validator]:
+    """apiVersion -> validator for every version of the CRD in ``path`` (translated like the compiler's check)."""
     from workflows.compiler._schema import translate_schema
 
-    validators: dict[tuple[str, str], jsonschema.protocols.Validator] = {}
-    for path in _crd_files(shared):
-        for crd in yaml.safe_load_all(path.read_text()):
-            if not isinstance(crd, dict) or crd.get("kind") != "CustomResourceDefinition":
-                continue
-            group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
-            for version in crd["spec"]["versions"]:
-                schema = translate_schema(version.get("schema", {}).get("openAPIV3Schema", {}))
-                props = schema.setdefault("properties", {})
-                props.setdefault("apiVersion", {"type": "string"})
-                props.setdefault("kind", {"type": "string"})
-                props["metadata"] = {"type": "object"}  # ObjectMeta is checked by the API server, not the CRD
-                validators[(f"{group}/{version['name']}", kind)] = jsonschema.Draft7Validator(schema)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    validators: dict[str, jsonschema.protocols.Validator] = {}
+    for crd in yaml.load_all(path.read_text(), Loader=loader):  # a safe loader (C when available)
+        if not isinstance(crd, dict) or crd.get("kind") != "CustomResourceDefinition":
+            continue
+        for version in crd["spec"]["versions"]:
+            schema = translate_schema(version.get("schema", {}).get("openAPIV3Schema", {}))
+            props = schema.setdefault("properties", {})
+            props.setdefault("apiVersion", {"type": "string"})
+            props.setdefault("kind", {"type": "string"})
+            props["metadata"] = {"type": "object"}  # ObjectMeta is checked by the API server, not the CRD
+            validators[f"{crd['spec']['group']}/{version['name']}"] = jsonschema.Draft7Validator(schema)
     return validators
+
+
+def _crd_validator(shared: Path, api_version: str, kind: str) -> jsonschema.protocols.Validator | None:
+    path = _crd_index(shared).get(kind)
+    return _crd_validators(path).get(api_version) if path is not None else None
 
 
 def _path(parts: Iterable[Any]) -> str:
@@ -78,7 +99,6 @@ def validate_documents(documents: list[Any], label: str, shared: Path | None = N
     import kubernetes_validate
 
     shared = (shared or get_settings().shared_dir).resolve()
-    crds = _crd_validators(shared)
     issues: list[LintIssue] = []
     for index, doc in enumerate(documents):
         if doc is None:
@@ -88,7 +108,7 @@ def validate_documents(documents: list[Any], label: str, shared: Path | None = N
         if not isinstance(doc, dict) or not doc.get("apiVersion") or not doc.get("kind"):
             issues.append(LintIssue(where, "(document)", "not a Kubernetes object (apiVersion and kind)", "schema"))
             continue
-        validator = crds.get((doc["apiVersion"], doc["kind"]))
+        validator = _crd_validator(shared, doc["apiVersion"], doc["kind"])
         if validator is not None:
             for error in sorted(validator.iter_errors(doc), key=lambda e: [str(p) for p in e.absolute_path]):
                 issues.append(LintIssue(where, _path(error.absolute_path), _message(error), "crd"))

@@ -160,3 +160,20 @@ def test_crash_between_git_and_registry_is_repaired_from_git(bare_repo: Path, re
         publish(client, MODEL, first, before_push=crash_before_push)
     assert _champion() == second and len(_pin_commits(bare_repo)) == 2  # nothing changed anywhere
     assert [e.version for e in history(gitops_repo(), MODEL)] == [second, first]
+
+
+def test_serving_check_refuses_a_model_whose_digest_differs(bare_repo: Path, register, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from workflows.gitops.verify import REFUSED, main
+
+    version = register(100.0)
+    pin = publish(connect(), MODEL, version, environment="staging").pin
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text(pin.to_yaml())
+    bad.write_text(ModelPin(**{**pin.__dict__, "sha256": "0" * 64}).to_yaml())
+    assert main(["--pin", str(bad), "--dest", str(tmp_path / "refused")]) == REFUSED
+    assert not (tmp_path / "refused").exists()  # nothing a model server could start from
+    assert main(["--pin", str(good), "--dest", str(tmp_path / "served")]) == 0
+    assert (tmp_path / "served" / "MLmodel").is_file() and model_digest(tmp_path / "served") == pin.sha256
+    unpinned = tmp_path / "none.yaml"
+    unpinned.write_text(ModelPin.unpinned("staging", MODEL).to_yaml())
+    assert main(["--pin", str(unpinned), "--dest", str(tmp_path / "none")]) == REFUSED

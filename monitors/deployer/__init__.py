@@ -1,1 +1,2 @@
-"""`driftloop deployer`: the local stand-in for Argo CD + Argo Rollouts (follows the GitOps branch)."""
+"""The local stand-in for Argo CD + Argo Rollouts. So far only the canary conditions (``analysis``); the
+branch-following deployer itself is not built yet (docs/deploy.md)."""

@@ -1,5 +1,6 @@
-"""The canary conditions, in one place: what `driftloop deployer` checks locally and what the AnalysisTemplate
-(``manifests/serving/base/analysis-template.yaml``) checks on a cluster. A test keeps the two equal.
+"""The canary conditions, in one place: what the AnalysisTemplate (``manifests/serving/base/analysis-template.yaml``)
+checks on a cluster, as code a local deployer applies to one canary window. A test keeps the two equal.
+The local ``driftloop deployer`` that will call :func:`judge` is not built yet (docs/deploy.md).
 """
 
 from __future__ import annotations

@@ -93,6 +93,8 @@ SETTING_DOCS: dict[str, tuple[str, str]] = {
         "",
         "Extra parameters of drift retrains, comma-separated name=value (e.g. dataset=s3://…/recent,epochs=4).",
     ),
+    "gitops_repo": ("", "GitOps repository (path or git URL) the model pins go to (empty: <home>/gitops.git)."),
+    "gitops_branch": ("main", "Branch of the GitOps repository that Argo CD (or `driftloop deployer`) follows."),
 }
 
 
@@ -127,6 +129,8 @@ class Settings:
     trigger_token_file: str
     trigger_cooldown: float
     trigger_parameters: str
+    gitops_repo: str
+    gitops_branch: str
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -283,4 +287,6 @@ def get_settings(env: dict[str, str] | None = None) -> Settings:
         trigger_token_file=_raw("trigger_token_file", source),
         trigger_cooldown=_positive("trigger_cooldown", source, float, "3600"),
         trigger_parameters=_raw("trigger_parameters", source),
+        gitops_repo=_raw("gitops_repo", source) or str(_path(_raw("home", source)) / "gitops.git"),
+        gitops_branch=_raw("gitops_branch", source),
     )

@@ -4,7 +4,8 @@ Every stage runs a real command a user could type (printed with ``$``) and check
 the first surprise with what went wrong and where to look. It leaves the stack running and can run again on the
 same machine (the stack is reused; the new model goes through the evaluation gate like any challenger).
 The drift alert then retrains: Prometheus → Alertmanager → the receiver → one retraining workflow → a new model
-version whose lineage names the alert, printed as a timeline of each hop. GitOps promotion is a later issue.
+version whose lineage names the alert, printed as a timeline of each hop. Stage 8 shows promotion through git
+(`driftloop history`, `rollback`, `promote`); the local canary deployer is a later issue.
 """
 
 from __future__ import annotations
@@ -229,6 +230,25 @@ def run_demo() -> None:
     if after != champion:
         raise DemoStopped(f"the champion moved from version {champion} to {after} after a failed run")
     print(f"   exit {failed.returncode} as expected; models:/{MODEL}@champion is still version {after}")
+    show_gitops(after)
+
+
+def show_gitops(champion: str | None) -> None:
+    """Stage 8: the promotion is a GitOps commit; roll back and forward again as commits; the history shows it."""
+    import json
+
+    stage("8. promotion through git: every champion change is a commit in the GitOps repository")
+    events = json.loads(driftloop("history", MODEL, "--json", quiet=True).stdout or "[]")
+    driftloop("history", MODEL, "--env", "production")
+    if champion is None or not events:
+        raise DemoStopped("no promotion recorded in the GitOps repository; see `driftloop history` above")
+    if len({event["version"] for event in events}) < 2:
+        print("   only one version has been champion so far: run `make demo` again to see a rollback")
+        return
+    driftloop("rollback", MODEL, "--reason", "make demo: rollback drill")
+    wait_for("the model server to serve the restored champion", model_server_ready, 300)
+    driftloop("promote", MODEL, "--version", champion)
+    driftloop("history", MODEL, "--env", "production")
 
 
 def main() -> None:

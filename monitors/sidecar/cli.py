@@ -46,6 +46,13 @@ def parse_listen(value: str) -> tuple[str, int]:
     "--model-version", default=None, help="Version stamped on captures [default: resolve @champion in MLflow]."
 )
 @click.option(
+    "--pin",
+    "pin_file",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help="A model-pin.yaml (GitOps): take --model and --model-version from it.",
+)
+@click.option(
     "--spool",
     "spool_dir",
     type=click.Path(path_type=Path),
@@ -98,6 +105,7 @@ def sidecar_command(
     lake_uri: str | None,
     model: str | None,
     model_version: str | None,
+    pin_file: Path | None,
     spool_dir: Path | None,
     max_spool_mb: int,
     segment_mb: int,
@@ -131,6 +139,11 @@ def sidecar_command(
         raise ConfigError(
             f"--upstream {upstream!r} is not an http(s) URL", hint="e.g. --upstream http://127.0.0.1:5001"
         )
+    if pin_file is not None:  # on a cluster the pod's pin says which version it serves (no registry lookup)
+        from workflows.gitops.pin import ModelPin
+
+        pin = ModelPin.from_yaml(pin_file.read_text(), str(pin_file))
+        model, model_version = model or pin.model_name, model_version or pin.model_version
     model_name = model or settings.model_name
     config = SidecarConfig(
         upstream=upstream,

@@ -2,8 +2,9 @@
 
 The model's signature must match the Feast feature service schema in force and, when the lake has captured
 payloads, the columns serving actually receives. A mismatch blocks promotion with an error naming the columns.
-The previous champion stays recorded (alias ``previous-champion`` and a tag), so a rollback is one alias move.
-``promote`` is the function the GitOps issue calls.
+Then the pin is committed to the GitOps repository (one commit carrying the lineage) and the aliases follow:
+``champion``, and ``previous-champion`` for the one it replaced (workflows/gitops/promotion.py). The CLI's
+``driftloop promote`` calls this same function.
 
     python -m workflows.steps.promote --model-name credit-risk --version 3
 """
@@ -27,6 +28,7 @@ class PromotionResult:
     champion_version: str
     previous_version: str | None
     checked: list[str] = field(default_factory=list)
+    commit: str | None = None  # the GitOps commit; None when the version was pinned already (idempotent)
 
 
 def model_signature(model_uri: str) -> tuple[dict[str, str], set[str]]:
@@ -65,12 +67,15 @@ def promote(
     *,
     feature_schema: Any = None,
     payload_columns: dict[str, str] | None = None,
+    environment: str = "production",
+    who: str | None = None,
 ) -> PromotionResult:
-    """Gate, then move ``champion`` to ``version``; raises SchemaMismatchError naming the columns on a mismatch."""
+    """Gate, then pin ``version`` in git and move ``champion``; SchemaMismatchError names the columns on a mismatch."""
     from driftloop.errors import SchemaMismatchError
     from features.store import schema_in_force
+    from workflows.gitops.promotion import publish
     from workflows.steps._compatibility import signature_vs_payloads, signature_vs_schema
-    from workflows.steps._registry import CHAMPION, PREVIOUS_CHAMPION, connect, get_version, version_by_alias
+    from workflows.steps._registry import connect, get_version
 
     client = connect()
     _require_passed_evaluation(client, get_version(client, model_name, version))
@@ -90,17 +95,17 @@ def promote(
             hint="retrain on data built from the feature views in force, or migrate the feature service and serving "
             "together (features/definitions.py) before promoting",
         )
-    previous = version_by_alias(client, model_name, CHAMPION)
-    previous_version = previous.version if previous is not None else None
-    if previous_version is not None and str(previous_version) != str(version):
-        client.set_registered_model_alias(model_name, PREVIOUS_CHAMPION, previous_version)
-    client.set_model_version_tag(model_name, version, "previous_champion_version", previous_version or "none")
-    client.set_registered_model_alias(model_name, CHAMPION, version)
-    return PromotionResult(str(version), previous_version, [mismatch.against for mismatch in mismatches])
+    # the GitOps commit first, then the aliases (champion, previous-champion): workflows/gitops/promotion.py
+    change = publish(client, model_name, str(version), environment=environment, who=who)
+    return PromotionResult(
+        str(version), change.previous_version, [mismatch.against for mismatch in mismatches], change.commit
+    )
 
 
 def _body(contract: StepContract, flags: dict[str, str]) -> dict[str, Any]:
-    return {"champion-version": promote(flags["model_name"], flags["version"]).champion_version}
+    # the pipeline promotes on its own: the GitOps commit names it as the actor (a person runs `driftloop promote`)
+    result = promote(flags["model_name"], flags["version"], who="pipeline (promote step)")
+    return {"champion-version": result.champion_version}
 
 
 def main(argv: Sequence[str] | None = None) -> None:

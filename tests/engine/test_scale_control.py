@@ -249,7 +249,8 @@ def test_a_project_cloned_under_tmp_runs_its_steps(tmp_path: Path) -> None:
     }  # fmt: skip
     manifest = tmp_path / "wf.yaml"
     manifest.write_text(yaml.safe_dump(workflow))
-    env = {**os.environ, "PYTHONPATH": str(clone), "DRIFTLOOP_HOME": str(tmp_path / "home")}
+    env = {**os.environ, "PYTHONPATH": str(clone), "DRIFTLOOP_HOME": str(tmp_path / "home"),
+           "DRIFTLOOP_SHARED_DIR": str(get_settings().shared_dir)}  # the clone has no ../shared beside it  # fmt: skip
     done = subprocess.run(
         [str(venv / "bin" / "python"), "-m", "driftloop", "engine", "run", str(manifest), "-o", "json"],
         cwd=clone, env=env, capture_output=True, text=True, timeout=120, check=False,

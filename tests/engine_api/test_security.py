@@ -267,7 +267,7 @@ def test_bad_content_length_is_a_4xx(target: Target, length: str) -> None:
     ("method", "path", "status"),
     [
         ("GET", "/nowhere", 404),
-        ("GET", "/api/v1/workflows", 404),
+        ("GET", "/api/v1/workflow", 404),  # (/api/v1/workflows/ is the every-namespace list)
         ("OPTIONS", f"/api/v1/workflows/{NAMESPACE}", 405),
         ("PATCH", f"/api/v1/workflows/{NAMESPACE}/x", 405),
         ("FOO", "/api/v1/version", 405),

@@ -49,6 +49,20 @@ def test_planted_errors_name_file_document_and_path(tmp_path: Path) -> None:
 _SECRET_NAME = re.compile(r"(password|secret|token|access[-_]?key|api[-_]?key|credential)", re.I)
 
 
+def _secret_mount_paths(doc: dict) -> set[str]:
+    """mountPaths of the volumes of a pod template (or pod) that come from a Secret."""
+    spec = ((doc.get("spec") or {}).get("template") or {}).get("spec") or doc.get("spec") or {}
+    if not isinstance(spec, dict):
+        return set()
+    secret_volumes = {v.get("name") for v in spec.get("volumes") or [] if isinstance(v, dict) and "secret" in v}
+    return {
+        str(mount["mountPath"]).rstrip("/")
+        for container in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]
+        for mount in container.get("volumeMounts") or []
+        if mount.get("name") in secret_volumes
+    }
+
+
 def _env_entries(node: object) -> list[dict[str, object]]:
     found: list[dict[str, object]] = []
     if isinstance(node, dict):
@@ -73,9 +87,15 @@ def test_no_secret_value_in_any_manifest() -> None:
     assert len(documents) > 20
     for path, doc in documents:
         assert doc.get("kind") != "Secret", f"{path}: Secrets are created out of band, never committed"
+        secret_mounts = _secret_mount_paths(doc)
         for entry in _env_entries(doc):
-            if _SECRET_NAME.search(str(entry.get("name", ""))):
-                assert "value" not in entry and "secretKeyRef" in entry.get("valueFrom", {}), (path, entry)
+            name = str(entry.get("name", ""))
+            if not _SECRET_NAME.search(name):
+                continue
+            if name.endswith("_FILE"):  # a file reference: it must point into a mounted Secret volume
+                assert any(str(entry.get("value", "")).startswith(m + "/") for m in secret_mounts), (path, entry)
+                continue
+            assert "value" not in entry and "secretKeyRef" in entry.get("valueFrom", {}), (path, entry)
     artifact = yaml.safe_load((MANIFESTS / "argo/artifact-repositories.configmap.yaml").read_text())
     s3 = yaml.safe_load(artifact["data"]["minio"])["s3"]
     assert set(s3["accessKeySecret"]) == {"name", "key"} and set(s3["secretKeySecret"]) == {"name", "key"}

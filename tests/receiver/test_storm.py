@@ -10,6 +10,7 @@ import random
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -18,6 +19,18 @@ import httpx
 import pytest
 
 from tests.receiver.conftest import Loop, alert, notification, now
+
+
+@pytest.fixture(scope="module")
+def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loop]:
+    """A loop of its own: the cooldown is per model, so a retrain another test submitted would swallow the storm."""
+    running = Loop(tmp_path_factory.mktemp("storm") / "home")
+    running.engine.start()
+    running.install_noop_template()
+    running.receiver.start()
+    yield running
+    running.receiver.stop()
+    running.engine.stop()
 
 STORM = 1000
 GROUP_KEYS = [

@@ -70,27 +70,23 @@ def run_parallel(
         return [jobs[0]()]
     results: list[Any] = [None] * len(jobs)
     ran = [False] * len(jobs)
-    next_index = iter(range(len(jobs)))
+    width = min(len(jobs), limit or MAX_CONCURRENT_CHILDREN)
+    if should_stop is not None and should_stop():
+        return []
+    next_index = iter(range(width, len(jobs)))
     take = threading.Lock()
 
-    def worker() -> None:
-        while True:
-            with take:
-                if should_stop is not None and should_stop():
-                    return
-                index = next(next_index, None)
-            if index is None:
-                return
+    def worker(first: int) -> None:
+        index: int | None = first  # the first `width` jobs start together, as Argo creates them in one pass
+        while index is not None:
             results[index] = jobs[index]()
             ran[index] = True
-            if collect is not None:
-                with take:
+            with take:
+                if collect is not None:
                     collect.append(results[index])
+                index = None if should_stop is not None and should_stop() else next(next_index, None)
 
-    workers = [
-        threading.Thread(target=worker, daemon=True, name=f"node-worker-{i}")
-        for i in range(min(len(jobs), limit or MAX_CONCURRENT_CHILDREN))
-    ]
+    workers = [threading.Thread(target=worker, args=(i,), daemon=True, name=f"node-worker-{i}") for i in range(width)]
     for thread in workers:
         thread.start()
     for thread in workers:

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,17 +58,27 @@ def _answers(url: str) -> int:
 
 @pytest.fixture
 def mlflow_server(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-               "--backend-store-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", "--artifacts-destination",
-               str(tmp_path / "artifacts"), "--serve-artifacts"]  # fmt: skip
-    server = _spawn(command, tmp_path / "mlflow.log", {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: _answers(f"{url}/health") == 200, "mlflow server", timeout_s=120)
-        yield url
-    finally:
-        _stop(server)
+    """A real MLflow server on a free port, and it must be *ours* that answers: when another process took the port
+    between free_port() and the bind (many servers start and stop around this test in a full run), ours exits
+    and a foreign /health could answer; then try another port."""
+    for attempt in range(3):
+        port = free_port()
+        command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers",
+                   "1", "--backend-store-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", "--artifacts-destination",
+                   str(tmp_path / "artifacts"), "--serve-artifacts"]  # fmt: skip
+        server = _spawn(command, tmp_path / f"mlflow-{attempt}.log", {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_until(
+                lambda s=server, u=url: s.poll() is not None or _answers(f"{u}/health") == 200, "mlflow server", 120
+            )
+            time.sleep(1.0)
+            if server.poll() is None and _answers(f"{url}/health") == 200:
+                yield url
+                return
+        finally:
+            _stop(server)
+    raise AssertionError(f"MLflow did not start: {(tmp_path / 'mlflow-2.log').read_text()[-2000:]}")
 
 
 def _ready_version(base: str) -> str | None:

@@ -165,7 +165,7 @@ def drift_alert_retrains(shifted_from: float) -> None:
     timeline.append(("Alertmanager: alert received", parse_time(alert.get("startsAt"))))
     timeline.append(("receiver: decision recorded", parse_time(decision["time"])))
     if decision["decision"] == "submit":
-        client = ArgoClient(SETTINGS, autostart=False)
+        client = ArgoClient(get_settings(), autostart=False)  # now: the engine wrote its token after import
         workflow = decision["workflow"]
         print(
             f"   retraining workflow {workflow} (trigger=drift, trigger-ref={fingerprint}); waiting for it…", flush=True

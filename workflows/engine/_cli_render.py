@@ -127,7 +127,10 @@ def _boundary_members(nodes: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
     )
     for group in groups:
         steps = members.setdefault(str(group["boundaryID"]), [])
-        steps += [k for k in group.get("children") or [] if k in nodes and k not in steps]
+        started_together = [k for k in group.get("children") or [] if k in nodes and k not in steps]
+        # siblings of a group start in one pass and register in whatever order their threads ran: show them by start
+        # time, then in the order the spec lists them (their index in the group's children at equal times is racy)
+        steps += sorted(started_together, key=lambda k: (_started(nodes, k), str(nodes[k].get("displayName", ""))))
     for node_id, node in nodes.items():
         boundary = node.get("boundaryID")
         in_dag = boundary in nodes and nodes[boundary].get("type") == "DAG"

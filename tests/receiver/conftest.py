@@ -143,12 +143,21 @@ def now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-@pytest.fixture(scope="package")
-def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loop]:
-    running = Loop(tmp_path_factory.mktemp("trigger") / "home")
+@contextlib.contextmanager
+def running_loop(home: Path) -> Iterator[Loop]:
+    """An engine with the no-op retraining template and a receiver, both stopped afterwards."""
+    running = Loop(home)
     running.engine.start()
     running.install_noop_template()
     running.receiver.start()
-    yield running
-    running.receiver.stop()
-    running.engine.stop()
+    try:
+        yield running
+    finally:
+        running.receiver.stop()
+        running.engine.stop()
+
+
+@pytest.fixture(scope="package")
+def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loop]:
+    with running_loop(tmp_path_factory.mktemp("trigger") / "home") as running:
+        yield running

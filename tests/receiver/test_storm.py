@@ -18,19 +18,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.receiver.conftest import Loop, alert, notification, now
+from tests.receiver.conftest import Loop, alert, notification, now, running_loop
 
 
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loop]:
     """A loop of its own: the cooldown is per model, so a retrain another test submitted would swallow the storm."""
-    running = Loop(tmp_path_factory.mktemp("storm") / "home")
-    running.engine.start()
-    running.install_noop_template()
-    running.receiver.start()
-    yield running
-    running.receiver.stop()
-    running.engine.stop()
+    with running_loop(tmp_path_factory.mktemp("storm") / "home") as running:
+        yield running
 
 
 STORM = 1000

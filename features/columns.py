@@ -6,7 +6,7 @@ contract back from the Feast feature views, so the views stay the single source 
 
 from __future__ import annotations
 
-from features.contract import FeatureSpec
+from features.contract import FeatureSchema, FeatureSpec, feature_service_name
 
 __all__ = [
     "EMPLOYMENT_LENGTH",
@@ -17,6 +17,7 @@ __all__ = [
     "TERMS",
     "TIMESTAMP",
     "VIEW_COLUMNS",
+    "declared_schema",
 ]
 
 ENTITY_KEY = "applicant_id"
@@ -30,7 +31,8 @@ PURPOSES = ("debt_consolidation", "credit_card", "home_improvement", "car", "med
 
 
 def _numeric(view: str, name: str, dtype: str, low: float, high: float, nullable: bool = False) -> FeatureSpec:
-    return FeatureSpec(name=name, dtype=dtype, view=view, nullable=nullable, minimum=low, maximum=high)
+    # bounds as floats: exactly what the Feast field tags give back, so both paths hash the contract alike
+    return FeatureSpec(name=name, dtype=dtype, view=view, nullable=nullable, minimum=float(low), maximum=float(high))
 
 
 def _categorical(view: str, name: str, domain: tuple[str, ...], nullable: bool = False) -> FeatureSpec:
@@ -57,3 +59,13 @@ VIEW_COLUMNS: dict[str, tuple[FeatureSpec, ...]] = {
         _categorical("loan_request", "purpose", PURPOSES),
     ),
 }
+
+
+def declared_schema(model_name: str) -> FeatureSchema:
+    """The contract as declared in code, in service order, without importing Feast (~15 s of CPU on a 2-core box).
+
+    Equal, field for field and hash for hash, to the schema read back from the Feast feature views that
+    ``features.definitions`` builds from the same columns (tests/features checks the round trip).
+    """
+    specs = tuple(spec for specs in VIEW_COLUMNS.values() for spec in specs)
+    return FeatureSchema(service=feature_service_name(model_name), features=specs)

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-__all__ = ["FeatureSchema", "FeatureSpec", "schema_from_views"]
+__all__ = ["FeatureSchema", "FeatureSpec", "feature_service_name", "schema_from_views"]
 
 # Feast value type name -> the dtype name the contract (and pandas) uses
 _FEAST_TO_DTYPE = {"Int64": "int64", "Int32": "int64", "Float64": "float64", "Float32": "float64", "String": "string"}
@@ -93,6 +93,11 @@ class FeatureSchema:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FeatureSchema:
         return cls(service=data["service"], features=tuple(FeatureSpec.from_json(item) for item in data["features"]))
+
+
+def feature_service_name(model_name: str) -> str:
+    """Feature services are named after the model they feed: ``<model>-v1``."""
+    return f"{model_name}-v1"
 
 
 def _spec_from_field(view: str, field: Any) -> FeatureSpec:

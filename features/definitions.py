@@ -16,7 +16,7 @@ from feast.data_format import ParquetFormat
 from feast.types import Float64, Int64, String
 
 from features.columns import ENTITY_KEY, TIMESTAMP, VIEW_COLUMNS
-from features.contract import FeatureSpec
+from features.contract import FeatureSpec, feature_service_name
 
 __all__ = ["Definitions", "build_definitions", "feature_service_name", "to_field"]
 
@@ -34,11 +34,6 @@ def to_field(spec: FeatureSpec) -> Field:
     if spec.maximum is not None:
         tags["max"] = repr(spec.maximum)
     return Field(name=spec.name, dtype=_FEAST_TYPES[spec.dtype], tags=tags)
-
-
-def feature_service_name(model_name: str) -> str:
-    """Feature services are named after the model they feed: ``<model>-v1``."""
-    return f"{model_name}-v1"
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import pandas as pd
 import yaml
 
 from driftloop.config import get_settings
-from features.columns import ENTITY_KEY, LABEL, TIMESTAMP
+from features.columns import ENTITY_KEY, LABEL, TIMESTAMP, declared_schema
 from features.contract import FeatureSchema, schema_from_views
 from features.definitions import Definitions, build_definitions, feature_service_name
 
@@ -92,10 +92,8 @@ def open_repo(
 
 
 def code_schema(model_name: str | None = None) -> FeatureSchema:
-    """The contract as declared in code (no registry, no data needed)."""
-    model = model_name or get_settings().model_name
-    definitions = build_definitions(get_settings().home / "data" / "unused.parquet", model)
-    return schema_from_views(feature_service_name(model), definitions.views)
+    """The contract as declared in code (no registry, no data, no Feast import needed)."""
+    return declared_schema(model_name or get_settings().model_name)
 
 
 def schema_in_force(model_name: str | None = None) -> FeatureSchema:

@@ -131,6 +131,18 @@ def test_declared_columns_are_what_the_contract_reads() -> None:
     assert code_schema().names == [spec.name for specs in VIEW_COLUMNS.values() for spec in specs]
 
 
+def test_the_declared_schema_is_exactly_what_the_feast_views_give_back(tmp_path: Path) -> None:
+    """The steps read the contract without importing Feast; it must hash alike to the one the Feast views carry."""
+    from features.contract import schema_from_views
+    from features.definitions import build_definitions
+
+    via_feast = schema_from_views("credit-risk-v1", build_definitions(tmp_path / "x.parquet", "credit-risk").views)
+    declared = code_schema("credit-risk")
+    assert declared == via_feast
+    assert declared.to_json() == via_feast.to_json()
+    assert declared.definition_hash() == via_feast.definition_hash()  # part of every data snapshot id
+
+
 def test_steps_needing_mlflow_fail_fast_with_a_hint_when_it_is_down(monkeypatch: pytest.MonkeyPatch) -> None:
     import socket
 

@@ -76,13 +76,14 @@ def validate_data(
     """
     import pandas as pd
 
+    from driftloop.config import get_settings
     from driftloop.errors import DataContractError
+    from features.columns import declared_schema
     from features.generator import resolve_dataset
-    from features.store import code_schema
     from workflows.steps._checks import quality_findings, schema_findings
 
     frame = pd.read_parquet(resolve_dataset(dataset))  # a bad dataset fails before Feast is even imported
-    contract = schema or code_schema(model_name)
+    contract = schema or declared_schema(model_name or get_settings().model_name)
     result = ValidationResult(dataset=dataset, rows=len(frame))
     result.findings = schema_findings(frame, contract)
     if not result.findings:

@@ -195,8 +195,10 @@ def _resume_manual_suspends(control: RunControl, done: threading.Event) -> None:
         control.resume("templateName!=")
 
 
-def run_case(case: Case, index: int, ctx: EngineContext) -> CaseResult:
+def run_case(case: Case, index: int, ctx: EngineContext, controls: list[RunControl] | None = None) -> CaseResult:
     control = RunControl()
+    if controls is not None:
+        controls.append(control)  # so that a caller can terminate every case (the background run at session end)
     timer = threading.Timer(CASE_TIME_CAP_SECONDS, control.terminate, args=("conformance time cap reached",))
     timer.start()
     done = threading.Event()
@@ -219,11 +221,13 @@ def run_case(case: Case, index: int, ctx: EngineContext) -> CaseResult:
     return CaseResult(case, status.get("phase", "?"), status.get("message") or "", seconds, exhausted)
 
 
-def run_cases(cases: list[Case], home: Path, jobs: int = 8) -> list[CaseResult]:
+def run_cases(
+    cases: list[Case], home: Path, jobs: int = 8, controls: list[RunControl] | None = None
+) -> list[CaseResult]:
     """Run every case on one engine context (shared caches and locks, like one engine process)."""
     templates = template_resolver()
     ctx = EngineContext.local(home, lambda kind, name: templates.get((kind, name)))
     for manifest in configmaps():
         ctx.configmaps.apply(manifest)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(lambda pair: run_case(pair[1], pair[0], ctx), enumerate(cases)))
+        return list(pool.map(lambda pair: run_case(pair[1], pair[0], ctx, controls), enumerate(cases)))

@@ -1,6 +1,7 @@
 """Argo's example workflows end in the phase Argo expects (see corpus.py for where each expectation comes from).
 
-The whole corpus runs once, in parallel threads on one engine, and each example is then its own test case.
+The whole corpus runs once, in parallel threads on one engine, and each example is then its own test case. In a
+full run the corpus starts in the background when collection ends and these cases run last (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conformance.corpus import KNOWN_DIFFERENCES, Case, CaseResult, load_cases, run_cases, shared_examples_dir
+from tests.conformance import background
+from tests.conformance.corpus import KNOWN_DIFFERENCES, Case, CaseResult, load_cases, shared_examples_dir
 
 pytestmark = [
     pytest.mark.slow,
@@ -22,7 +24,7 @@ CASES, NOT_RUN = load_cases() if (shared_examples_dir() / "EXAMPLES.tsv").exists
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CaseResult]:
     home: Path = tmp_path_factory.mktemp("conformance-home")
-    return {f"{r.case.file}#{r.case.doc}": r for r in run_cases(CASES, home)}
+    return {f"{r.case.file}#{r.case.doc}": r for r in background.results(home)}
 
 
 def _param(case: Case) -> object:

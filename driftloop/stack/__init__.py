@@ -43,7 +43,7 @@ def stack_up(names: tuple[str, ...] = ()) -> list[ServiceState]:
 def stack_down(names: tuple[str, ...] = ()) -> list[str]:
     manager = ProcessManager(get_settings())
     targets = [s for s in SERVICES if s.name in names] if names else list(SERVICES)
-    return [svc.name for svc in reversed(targets) if manager.stop(svc)]
+    return [svc.name for svc in manager.stop_all(list(reversed(targets)))]
 
 
 def _echo_state(state: ServiceState) -> None:
@@ -100,7 +100,7 @@ def up_command(services: tuple[str, ...]) -> None:
 @stack_group.command("down")
 @click.argument("services", nargs=-1)
 def down_command(services: tuple[str, ...]) -> None:
-    """Stop SERVICES (default: all), newest first: SIGTERM to the process group, SIGKILL after 15 s.
+    """Stop SERVICES (default: all) together: SIGTERM to each process group, SIGKILL after 15 s.
 
     This includes an engine that `driftloop submit` started because nothing answered.
 

@@ -154,6 +154,26 @@ class ProcessManager:
         self.pid_file(service).unlink(missing_ok=True)
         return stopped
 
+    def stop_all(self, services: list[Service]) -> list[Service]:
+        """Stop ``services`` together: SIGTERM to each in the order given, one shared grace period, then SIGKILL.
+
+        Sequential stops added their shutdowns up (a whole stack took ~40 s to stop on a loaded machine); every
+        service here shuts down on its own (flushing its spool, checkpointing its runs), none needs another to.
+        """
+        running = [(svc, pid) for svc in services if (pid := self._pid(svc)) is not None]
+        for _, pid in running:
+            if _alive(pid):
+                self._signal(pid, signal.SIGTERM)
+        stopped = [svc for svc, pid in running if _alive(pid)]
+        deadline = time.monotonic() + _STOP_TIMEOUT_S
+        while any(_alive(pid) for _, pid in running) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for svc, pid in running:
+            if _alive(pid):
+                self._signal(pid, signal.SIGKILL)
+            self.pid_file(svc).unlink(missing_ok=True)
+        return stopped
+
     @staticmethod
     def _signal(pid: int, signum: signal.Signals) -> None:
         try:

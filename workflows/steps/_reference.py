@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from driftloop.registry_contract import REFERENCE_PROFILE, REFERENCE_SAMPLE
 from features.contract import FeatureSchema
 
 __all__ = ["SAMPLE_ROWS", "column_stats", "write_reference"]
@@ -53,11 +54,11 @@ def write_reference(training_rows: pd.DataFrame, schema: FeatureSchema, director
     directory.mkdir(parents=True, exist_ok=True)
     features = training_rows[schema.names]
     sample = features.sample(n=min(SAMPLE_ROWS, len(features)), random_state=0).sort_index()
-    sample.to_parquet(directory / "sample.parquet", index=False)
+    sample.to_parquet(directory / REFERENCE_SAMPLE, index=False)
     (directory / "stats.json").write_text(json.dumps(column_stats(features, schema), indent=2))
     (directory / "schema.json").write_text(json.dumps(schema.to_json(), indent=2))
     try:
-        profile = _save_profile(sample, schema, directory / "profile")
+        profile = _save_profile(sample, schema, directory / REFERENCE_PROFILE)
     except Exception as exc:
         profile = f"failed: {exc.__class__.__name__}: {exc}"
     return {"sample": f"{len(sample)} rows", "stats": "saved", "schema": "saved", "profile": profile}

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from driftloop.registry_contract import alias_uri, run_model_uri
 from workflows.steps._io import input_artifact, output_artifact, run_step
 from workflows.steps.contract import StepContract
 
@@ -43,7 +44,7 @@ def _champion_auc(
         return None, "no champion"
     label = f"champion v{champion.version}"
     try:
-        model = mlflow.pyfunc.load_model(f"models:/{model_name}@{CHAMPION}")
+        model = mlflow.pyfunc.load_model(alias_uri(model_name, CHAMPION))
         return holdout_metrics(model, holdout, columns)[0]["roc_auc"], label
     except Exception:
         recorded = client.get_run(champion.run_id).data.metrics.get("holdout_roc_auc")
@@ -65,13 +66,12 @@ def evaluate(
     from workflows.steps._dataset import read_training_set, split
     from workflows.steps._evaluation import Gate, batch_latency_p95_ms, holdout_metrics, segment_metrics
     from workflows.steps._registry import connect
-    from workflows.steps.train import MODEL_PATH, MODEL_URI_TAG
 
     client = connect()
     data = read_training_set(training_set_path)
     holdout = split(data.frame)[2]
     columns = data.schema.names
-    model_uri = client.get_run(run_id).data.tags.get(MODEL_URI_TAG) or f"runs:/{run_id}/{MODEL_PATH}"
+    model_uri = run_model_uri(run_id, client.get_run(run_id).data.tags)
     model = mlflow.pyfunc.load_model(model_uri)
     metrics, scores = holdout_metrics(model, holdout, columns)
     metrics["p95_batch_latency_ms"] = batch_latency_p95_ms(model, holdout, columns)

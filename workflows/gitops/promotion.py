@@ -82,7 +82,7 @@ def actor() -> str:
     """Who is acting: DRIFTLOOP_ACTOR when set (the pipeline sets it), else the login name."""
     try:
         return os.environ.get("DRIFTLOOP_ACTOR") or getpass.getuser()
-    except Exception:
+    except (OSError, KeyError):  # no login name (a container's uid without a passwd entry)
         return "unknown"
 
 

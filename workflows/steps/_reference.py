@@ -8,6 +8,7 @@ profile, via ``monitors.drift.reference`` when that module is installed).
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from driftloop.registry_contract import REFERENCE_PROFILE, REFERENCE_SAMPLE
 from features.contract import FeatureSchema
 
 __all__ = ["SAMPLE_ROWS", "column_stats", "write_reference"]
+
+log = logging.getLogger("driftloop.steps.register")
 
 SAMPLE_ROWS = 5_000
 
@@ -59,6 +62,7 @@ def write_reference(training_rows: pd.DataFrame, schema: FeatureSchema, director
     (directory / "schema.json").write_text(json.dumps(schema.to_json(), indent=2))
     try:
         profile = _save_profile(sample, schema, directory / REFERENCE_PROFILE)
-    except Exception as exc:
+    except Exception as exc:  # the model still registers; the monitor then refuses this version, naming why
         profile = f"failed: {exc.__class__.__name__}: {exc}"
+        log.warning("the drift profile of the reference could not be built (%s): the monitor cannot watch it", profile)
     return {"sample": f"{len(sample)} rows", "stats": "saved", "schema": "saved", "profile": profile}

@@ -10,6 +10,7 @@ workflow name/uid, trigger and trigger ref, parent champion version.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,8 @@ from typing import Any
 from driftloop.registry_contract import REFERENCE_DIR, REFERENCE_TAG, run_model_uri
 from workflows.steps._io import run_step
 from workflows.steps.contract import StepContract
+
+log = logging.getLogger("driftloop.steps.register")
 
 __all__ = ["LINEAGE_TAGS", "RegisterResult", "main", "register"]
 
@@ -72,6 +75,7 @@ def register(
 ) -> RegisterResult:
     """Register ``runs:/<run_id>/model`` as a new version of ``model_name`` and alias it ``challenger``."""
     import mlflow
+    from mlflow.exceptions import MlflowException
 
     from driftloop.errors import DataContractError
     from workflows.steps._model_card import model_card
@@ -106,7 +110,8 @@ def register(
     version = str(registered.version)
     try:
         report = json.loads(download_artifact(client, run_id, METRICS_ARTIFACT).read_text())
-    except Exception:
+    except (MlflowException, OSError, ValueError) as exc:  # not evaluated yet: a model card without metrics
+        log.warning("run %s has no readable %s (%s): the model card lists no metrics", run_id, METRICS_ARTIFACT, exc)
         report = {}
     client.log_text(run_id, model_card(model_name, version, tags, params, report), "model_card.md")
     client.set_model_version_tag(model_name, version, REFERENCE_TAG, json.dumps(reference))

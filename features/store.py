@@ -7,6 +7,7 @@ scenario never rewrites the registry in force (``main``), which ``driftloop feat
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,12 @@ import pandas as pd
 import yaml
 
 from driftloop.config import get_settings
+from driftloop.errors import DataContractError
 from features.columns import ENTITY_KEY, LABEL, TIMESTAMP, declared_schema
 from features.contract import FeatureSchema, schema_from_views
 from features.definitions import Definitions, build_definitions, feature_service_name
+
+log = logging.getLogger("driftloop.features")
 
 __all__ = [
     "MAIN_REGISTRY",
@@ -97,18 +101,44 @@ def code_schema(model_name: str | None = None) -> FeatureSchema:
 
 
 def schema_in_force(model_name: str | None = None) -> FeatureSchema:
-    """The feature service schema registered by `driftloop features apply`, else the one declared in code."""
+    """The feature service schema registered by `driftloop features apply`, else the one declared in code.
+
+    The promotion gate compares a model's signature with this, so it never guesses: with no registry yet, or a
+    registry that does not hold this model's feature service, it falls back to the code's schema and logs why (a
+    warning in the step's log); a registry that exists but cannot be read is an error, not a fallback.
+    """
     model = model_name or get_settings().model_name
     registry = get_settings().home / "feast" / MAIN_REGISTRY / "registry.db"
+    service_name = feature_service_name(model)
     if not registry.exists():
+        log.warning(
+            "no Feast registry at %s (`driftloop features apply` writes it): using the feature schema declared in "
+            "code for %r",
+            registry,
+            service_name,
+        )
         return code_schema(model)
     from feast import FeatureStore
+    from feast.errors import FeatureServiceNotFoundException, ProjectNotFoundException
 
-    store = FeatureStore(config=_repo_config(MAIN_REGISTRY, None))
     try:
-        service = store.get_feature_service(feature_service_name(model))
-    except Exception:
+        store = FeatureStore(config=_repo_config(MAIN_REGISTRY, None))
+        service = store.get_feature_service(service_name)
+    except (FeatureServiceNotFoundException, ProjectNotFoundException) as exc:
+        log.warning(
+            "the Feast registry at %s has no feature service %r (%s): using the feature schema declared in code",
+            registry,
+            service_name,
+            exc.__class__.__name__,
+        )
         return code_schema(model)
+    except Exception as exc:  # a registry we cannot read must not let a model through on the code's schema
+        raise DataContractError(
+            f"cannot read the feature service {service_name!r} from the Feast registry at {registry}: "
+            f"{exc.__class__.__name__}: {exc}",
+            hint="re-create it with `driftloop features apply` (or restore it); the schema in force is unknown "
+            "until then, so promotion is refused",
+        ) from exc
     return schema_from_views(service.name, service.feature_view_projections)
 
 

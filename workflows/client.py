@@ -5,7 +5,9 @@ It talks to ``$DRIFTLOOP_ARGO_SERVER`` with the token ``driftloop.config`` resol
 (loopback), nothing answers and the caller allows it (``driftloop submit``), it starts the embedded engine as the
 stack's ``engine`` service and says so on stderr (``driftloop stack down`` stops it), so ``driftloop submit`` works on
 a fresh clone; other commands refuse with the command to run; against a real Argo Server it never starts anything.
-Hera's exceptions become DriftloopErrors with hints, and plain dicts go in and come out.
+Requests and answers are Hera's typed models (so the JSON is what Hera would send and parse), carried by httpx —
+the project's one HTTP client library; a server's refusal becomes a DriftloopError with a hint, and plain dicts go
+in and come out.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-import requests
-from hera.exceptions import AlreadyExists, BadRequest, HeraException, NotFound, Unauthorized
+import httpx
 from hera.workflows.models import (
     SubmitOpts,
+    Version,
     Workflow,
     WorkflowCreateRequest,
+    WorkflowList,
     WorkflowResubmitRequest,
     WorkflowResumeRequest,
     WorkflowRetryRequest,
@@ -36,7 +39,7 @@ from hera.workflows.models import (
     WorkflowTemplateUpdateRequest,
     WorkflowTerminateRequest,
 )
-from hera.workflows.service import WorkflowsService
+from pydantic.v1 import BaseModel
 
 from driftloop.config import Settings, get_settings, read_argo_token
 from driftloop.errors import (
@@ -63,26 +66,47 @@ def serve_log_path(settings: Settings) -> Any:
     return settings.home / "stack" / "engine.log"
 
 
-_ERRORS: list[tuple[type[HeraException], type[DriftloopError], str]] = [
-    (NotFound, NotFoundError, "`driftloop runs list` shows the workflows that exist"),
-    (AlreadyExists, ConflictError, "choose another name or delete the existing object"),
-    (
-        Unauthorized,
+_ERRORS: dict[int, tuple[type[DriftloopError], str]] = {
+    404: (NotFoundError, "`driftloop runs list` shows the workflows that exist"),
+    409: (ConflictError, "choose another name or delete the existing object"),
+    401: (
         ServiceUnavailableError,
         "the server wants a token: set DRIFTLOOP_ARGO_TOKEN or DRIFTLOOP_ARGO_TOKEN_FILE; the embedded engine's is "
         "in $DRIFTLOOP_HOME/engine/token (is DRIFTLOOP_HOME the engine's?)",
     ),
-    (BadRequest, EngineError, "fix the request; `driftloop lint FILE` checks a manifest"),
-]
+    400: (EngineError, "fix the request; `driftloop lint FILE` checks a manifest"),
+}
+_TIMEOUT = httpx.Timeout(120.0, connect=10.0)
 
 
-def _server_message(exc: HeraException) -> tuple[str, str | None]:
-    """The server's own message out of Hera's wrapper, and the hint our engine appends to it, if any."""
-    text = str(exc)
-    match = re.search(r"with message: `(.*)`\s*$", text, re.DOTALL)
-    message = match.group(1) if match else text
+class _Refused(Exception):
+    """A non-2xx answer: its status and the server's message (``{"message": ...}`` as Argo sends it)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _refusal(response: httpx.Response) -> _Refused:
+    try:
+        message = str(response.json()["message"])
+    except (ValueError, KeyError, TypeError):
+        message = response.text or response.reason_phrase
+    return _Refused(response.status_code, message)
+
+
+def _server_message(message: str) -> tuple[str, str | None]:
+    """The server's message, and the hint our engine appends to it (`` (hint: ...)``), if any."""
     hinted = re.match(r"(.*) \(hint: (.*)\)$", message, re.DOTALL)
     return (hinted.group(1), hinted.group(2)) if hinted else (message, None)
+
+
+def _bearer(token: str | None) -> str | None:
+    """``Authorization`` value for a token given bare or already with its scheme (as Hera accepts both)."""
+    if not token:
+        return None
+    return token if len(token.strip().split()) > 1 else f"Bearer {token.strip()}"
 
 
 def _as_dict(model: Any) -> dict[str, Any]:
@@ -97,19 +121,40 @@ class ArgoClient:
         self.host = self.settings.argo_server
         self.namespace = self.settings.namespace
         self.autostart = autostart
-        self.service = WorkflowsService(
-            host=self.host + "/", token=self.settings.argo_token or None, namespace=self.namespace
-        )
+        self.token = _bearer(self.settings.argo_token)
+        self._http = httpx.Client(timeout=_TIMEOUT)
         self._checked = False
+
+    def close(self) -> None:
+        self._http.close()
+
+    # ---- HTTP -----------------------------------------------------------------------------------------
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": self.token} if self.token else {}
+
+    def _request(
+        self, method: str, path: str, body: BaseModel | None = None, params: Mapping[str, Any] | None = None
+    ) -> Any:
+        """One API call: the decoded JSON answer, or ``_Refused``; transport failures are httpx's."""
+        headers = self._headers()
+        content = None
+        if body is not None:  # the JSON Hera's own service sends
+            content = body.json(exclude_none=True, by_alias=True, exclude_unset=True, exclude_defaults=True)
+            headers["Content-Type"] = "application/json"
+        query = {key: value for key, value in (params or {}).items() if value is not None}
+        response = self._http.request(method, self.host + path, content=content, params=query, headers=headers)
+        if response.is_error:
+            raise _refusal(response)
+        return response.json() if response.content else {}
 
     # ---- reaching the server ------------------------------------------------------------------------
     def _answers(self) -> bool:
         try:
-            self.service.get_version()
+            Version(**self._request("GET", "/api/v1/version"))
             return True
-        except (requests.ConnectionError, requests.Timeout):
+        except (httpx.ConnectError, httpx.TimeoutException):
             return False
-        except HeraException:  # it answered, even if to refuse us
+        except _Refused:  # it answered, even if to refuse us
             return True
 
     def ensure_server(self) -> None:
@@ -150,32 +195,34 @@ class ArgoClient:
 
     def _use_engine_token(self) -> None:
         """A fresh engine generated its token on start: read it now (the settings were read before it existed)."""
-        if self.service.token:
+        if self.token:
             return
-        token = read_argo_token(dict(os.environ), self.settings.home, self.host)
-        if token:
-            self.service.token = f"Bearer {token}"
+        self.token = _bearer(read_argo_token(dict(os.environ), self.settings.home, self.host))
 
     def _call(self, what: str, call: Callable[[], _T]) -> _T:
-        """Run one Hera call, translating its failures into DriftloopErrors with hints."""
+        """Run one API call, translating its failures into DriftloopErrors with hints."""
         self.ensure_server()
         try:
             return call()
-        except HeraException as exc:
-            message, server_hint = _server_message(exc)
-            for hera_type, error_type, hint in _ERRORS:
-                if isinstance(exc, hera_type):
-                    raise error_type(f"{what}: {message}", hint=server_hint or hint) from None
-            raise EngineError(
-                f"{what}: {message}", hint=server_hint or f"check the Argo Server at {self.host}"
-            ) from None
-        except requests.RequestException as exc:
+        except _Refused as exc:
+            message, server_hint = _server_message(exc.message)
+            error_type, hint = _ERRORS.get(exc.status, (EngineError, f"check the Argo Server at {self.host}"))
+            raise error_type(f"{what}: {message}", hint=server_hint or hint) from None
+        except httpx.HTTPError as exc:
             raise ServiceUnavailableError(f"{what}: {exc}", hint=f"is the Argo Server at {self.host} up?") from None
+
+    def _workflows(self, suffix: str = "", namespace: str | None = None) -> str:
+        return f"/api/v1/workflows/{self.namespace if namespace is None else namespace}{suffix}"
+
+    def _templates(self, suffix: str = "") -> str:
+        return f"/api/v1/workflow-templates/{self.namespace}{suffix}"
 
     # ---- workflows ----------------------------------------------------------------------------------
     def create_workflow(self, workflow: dict[str, Any]) -> dict[str, Any]:
         request = WorkflowCreateRequest(workflow=Workflow(**workflow), namespace=self.namespace)
-        return _as_dict(self._call("create workflow", lambda: self.service.create_workflow(request)))
+        return _as_dict(
+            self._call("create workflow", lambda: Workflow(**self._request("POST", self._workflows(), request)))
+        )
 
     def submit_from(self, kind: str, name: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
         request = WorkflowSubmitRequest(
@@ -184,16 +231,23 @@ class ArgoClient:
             resource_name=name,
             submit_options=SubmitOpts(**options) if options else None,
         )
-        return _as_dict(self._call(f"submit from {kind} {name}", lambda: self.service.submit_workflow(request)))
+        created = self._call(
+            f"submit from {kind} {name}", lambda: Workflow(**self._request("POST", self._workflows("/submit"), request))
+        )
+        return _as_dict(created)
 
     def get_workflow(self, name: str) -> dict[str, Any]:
         name = self.resolve_name(name)
-        return _as_dict(self._call(f"get workflow {name}", lambda: self.service.get_workflow(name)))
+        return _as_dict(
+            self._call(f"get workflow {name}", lambda: Workflow(**self._request("GET", self._workflows(f"/{name}"))))
+        )
 
     def list_workflows(self, label_selector: str | None = None, namespace: str | None = None) -> list[dict[str, Any]]:
         """Newest first; ``namespace`` overrides the configured one, ``""`` lists every namespace (``argo list -A``)."""
+        params = {"listOptions.labelSelector": label_selector}
         listing = self._call(
-            "list workflows", lambda: self.service.list_workflows(namespace=namespace, label_selector=label_selector)
+            "list workflows",
+            lambda: WorkflowList(**self._request("GET", self._workflows(namespace=namespace), params=params)),
         )
         items = [_as_dict(item) for item in listing.items or []]
         return sorted(items, key=lambda w: w["metadata"].get("creationTimestamp", ""), reverse=True)
@@ -209,40 +263,41 @@ class ArgoClient:
 
     def delete_workflow(self, name: str) -> None:
         name = self.resolve_name(name)
-        self._call(f"delete workflow {name}", lambda: self.service.delete_workflow(name))
+        self._call(f"delete workflow {name}", lambda: self._request("DELETE", self._workflows(f"/{name}")))
 
     def act(self, verb: str, name: str, **options: Any) -> dict[str, Any]:
         """retry | resubmit | stop | terminate | suspend | resume, with that verb's request options."""
         name = self.resolve_name(name)
-        requests_by_verb: dict[str, tuple[Any, Any]] = {
-            "retry": (WorkflowRetryRequest, self.service.retry_workflow),
-            "resubmit": (WorkflowResubmitRequest, self.service.resubmit_workflow),
-            "stop": (WorkflowStopRequest, self.service.stop_workflow),
-            "terminate": (WorkflowTerminateRequest, self.service.terminate_workflow),
-            "suspend": (WorkflowSuspendRequest, self.service.suspend_workflow),
-            "resume": (WorkflowResumeRequest, self.service.resume_workflow),
+        request_by_verb: dict[str, Any] = {
+            "retry": WorkflowRetryRequest,
+            "resubmit": WorkflowResubmitRequest,
+            "stop": WorkflowStopRequest,
+            "terminate": WorkflowTerminateRequest,
+            "suspend": WorkflowSuspendRequest,
+            "resume": WorkflowResumeRequest,
         }
-        request_type, method = requests_by_verb[verb]
-        request = request_type(name=name, namespace=self.namespace, **options)
-        return _as_dict(self._call(f"{verb} workflow {name}", lambda: method(name, request)))
+        request = request_by_verb[verb](name=name, namespace=self.namespace, **options)
+        path = self._workflows(f"/{name}/{verb}")
+        return _as_dict(self._call(f"{verb} workflow {name}", lambda: Workflow(**self._request("PUT", path, request))))
 
     def logs(self, name: str, *, node: str | None = None, follow: bool = False) -> Iterator[dict[str, str]]:
         """Log lines as ``{"podName", "content"}``; streamed (Hera's ``workflow_logs`` reads only one line)."""
         name = self.resolve_name(name)
         self.ensure_server()
-        url = f"{self.host}/api/v1/workflows/{self.namespace}/{name}/log"
+        url = self.host + self._workflows(f"/{name}/log")
         params = {"podName": node or "", "logOptions.container": "main", "logOptions.follow": str(follow).lower()}
-        headers = {"Authorization": self.service.token} if self.service.token else {}
+        timeout = httpx.Timeout(None, connect=10.0)  # a followed log is quiet for as long as the step is
         try:
-            with self.service.session.get(url, params=params, headers=headers, stream=True, timeout=None) as resp:
-                if not resp.ok:
-                    message = resp.json().get("message", resp.text) if resp.content else resp.reason
+            with self._http.stream("GET", url, params=params, headers=self._headers(), timeout=timeout) as resp:
+                if resp.is_error:
+                    resp.read()
                     error = NotFoundError if resp.status_code == 404 else EngineError
+                    message = _refusal(resp).message
                     raise error(f"logs of {name}: {message}", hint="`driftloop runs get NAME` lists the nodes")
                 for line in resp.iter_lines():
                     if line.strip():
                         yield dict(json.loads(line).get("result") or {})
-        except requests.RequestException as exc:
+        except httpx.HTTPError as exc:
             raise ServiceUnavailableError(
                 f"logs of {name}: {exc}", hint=f"is the Argo Server at {self.host} up?"
             ) from None
@@ -300,13 +355,20 @@ class ArgoClient:
         """Create the WorkflowTemplate, or update it in place when it exists (``kubectl apply``)."""
         name = template["metadata"]["name"]
         try:
-            current = self._call(f"get template {name}", lambda: self.service.get_workflow_template(name))
+            current = self._call(
+                f"get template {name}", lambda: WorkflowTemplate(**self._request("GET", self._templates(f"/{name}")))
+            )
         except NotFoundError:
             request = WorkflowTemplateCreateRequest(template=WorkflowTemplate(**template), namespace=self.namespace)
-            created = self._call(f"create template {name}", lambda: self.service.create_workflow_template(request))
+            created = self._call(
+                f"create template {name}", lambda: WorkflowTemplate(**self._request("POST", self._templates(), request))
+            )
             return _as_dict(created)
         body = dict(template)
         body["metadata"] = {**template["metadata"], "resourceVersion": current.metadata.resource_version}
         update = WorkflowTemplateUpdateRequest(template=WorkflowTemplate(**body), name=name, namespace=self.namespace)
-        updated = self._call(f"update template {name}", lambda: self.service.update_workflow_template(name, update))
+        updated = self._call(
+            f"update template {name}",
+            lambda: WorkflowTemplate(**self._request("PUT", self._templates(f"/{name}"), update)),
+        )
         return _as_dict(updated)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 from driftloop.config import Settings, read_argo_token
+from driftloop.errors import NotFoundError
 
 __all__ = ["SERVICES", "Service", "host_port", "service"]
 
@@ -168,4 +169,5 @@ def service(name: str) -> Service:
     for candidate in SERVICES:
         if candidate.name == name:
             return candidate
-    raise KeyError(name)
+    known = ", ".join(candidate.name for candidate in SERVICES)
+    raise NotFoundError(f"no stack service named {name!r}", hint=f"services: {known} (see `driftloop stack status`)")

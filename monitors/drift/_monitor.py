@@ -11,13 +11,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from driftloop.config import Settings
 from driftloop.errors import ConfigError, DriftloopError
 from monitors.drift._compute import DriftOptions, DriftResult, check_column_options, compute_drift
 from monitors.drift._metrics import MonitorMetrics
@@ -33,15 +34,32 @@ WindowReader = Callable[..., Any]  # monitors.lake.read_window's signature
 
 @dataclass(frozen=True)
 class MonitorConfig:
+    """One monitor's settings. The window, interval and drift share have no defaults here: their one source is
+    ``driftloop.config.Settings`` (``from_settings``), which the ``driftloop monitor`` flags default to as well."""
+
     model: str
     lake_uri: str
     reports_dir: Path
-    last_rows: int | None = 10_000
-    last_minutes: float | None = None
-    interval_s: float = 60.0
-    options: DriftOptions = field(default_factory=DriftOptions)
+    last_rows: int | None
+    last_minutes: float | None
+    interval_s: float
+    options: DriftOptions
     html_reports: bool = True
     report_every_s: float = 600.0  # at most one HTML report per model version per this period
+
+    @classmethod
+    def from_settings(cls, settings: Settings, model: str | None = None, **overrides: Any) -> MonitorConfig:
+        """The stack's monitor for ``model`` (default: the settings' model); keyword arguments override fields."""
+        values: dict[str, Any] = {
+            "model": model or settings.model_name,
+            "lake_uri": settings.lake_uri,
+            "reports_dir": settings.home / "reports",
+            "last_rows": settings.monitor_window_rows,
+            "last_minutes": settings.monitor_window_minutes,
+            "interval_s": settings.monitor_interval,
+            "options": DriftOptions(drift_share=settings.monitor_drift_share),
+        }
+        return cls(**{**values, **overrides})
 
     def __post_init__(self) -> None:
         if self.last_rows is None and self.last_minutes is None:

@@ -17,12 +17,13 @@ from typing import Protocol
 import pandas as pd
 
 from driftloop.errors import NotFoundError, ServiceUnavailableError
+from driftloop.registry_contract import CHAMPION, REFERENCE_DIR, REFERENCE_PROFILE, REFERENCE_SAMPLE
 from monitors.drift._inputs import is_profile_dir
 from monitors.drift.reference import ReferenceProfile
 
 __all__ = ["LoadedReference", "LocalReference", "MlflowReference", "ReferenceSource"]
 
-CHAMPION_ALIAS = "champion"
+CHAMPION_ALIAS = CHAMPION  # kept for importers; the contract lives in driftloop.registry_contract
 _MLFLOW_HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
@@ -38,7 +39,7 @@ class LoadedReference:
 
     def sample(self) -> pd.DataFrame:
         """The logged reference sample when there is one, else a stand-in rebuilt from the profile."""
-        path = self.directory / "sample.parquet"
+        path = self.directory / REFERENCE_SAMPLE
         if path.is_file():
             return pd.read_parquet(path)
         return self.profile.reference_frame()
@@ -52,7 +53,7 @@ class ReferenceSource(Protocol):
 
 def _profile_dir(directory: Path) -> Path:
     """Accept the reference/ folder (profile/ inside) or the profile directory itself."""
-    return directory if is_profile_dir(directory) else directory / "profile"
+    return directory if is_profile_dir(directory) else directory / REFERENCE_PROFILE
 
 
 class LocalReference:
@@ -123,16 +124,16 @@ class MlflowReference:
 
     def _download(self, client: object, run_id: str, version: str) -> Path:
         """Fetch ``reference/`` into ``<cache>/<model>/v<version>/reference`` unless a complete copy is there."""
-        target = self.cache_root / self.model / f"v{version}" / "reference"
-        if is_profile_dir(target / "profile"):
+        target = self.cache_root / self.model / f"v{version}" / REFERENCE_DIR
+        if is_profile_dir(target / REFERENCE_PROFILE):
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".download-"))
         try:
-            fetched = Path(client.download_artifacts(run_id, "reference", str(staging)))  # type: ignore[attr-defined]
-            if not is_profile_dir(fetched / "profile"):
+            fetched = Path(client.download_artifacts(run_id, REFERENCE_DIR, str(staging)))  # type: ignore[attr-defined]
+            if not is_profile_dir(fetched / REFERENCE_PROFILE):
                 raise NotFoundError(
-                    f"version {version} of {self.model!r} (run {run_id}) has no reference/profile/ artifact",
+                    f"version {version} of {self.model!r} (run {run_id}) has no {REFERENCE_DIR}/{REFERENCE_PROFILE}/ artifact",
                     hint="re-register the version with this driftloop, whose register step logs the profile",
                 )
             shutil.rmtree(target, ignore_errors=True)

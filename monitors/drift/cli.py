@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import click
 
 from driftloop.errors import ConfigError
+from driftloop.setting_options import setting_option
 from monitors.drift._cli_support import JsonErrorsCommand, check_inputs, check_result
 from monitors.drift._method_names import STAT_TEST_NAMES
 
@@ -21,11 +24,22 @@ __all__ = ["drift_command", "format_result", "monitor_command"]
 _METHODS = click.Choice(sorted(STAT_TEST_NAMES))
 
 
-def drift_option_flags(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The DataDriftPreset options, shared by `drift` and `monitor`."""
+_SHARE_HELP = "Dataset drift when at least this share of columns drifted."
+_SHARE_TYPE = click.FloatRange(0, 1, min_open=True)
+
+
+def drift_option_flags(command: Callable[..., Any], *, share_setting: str | None = None) -> Callable[..., Any]:
+    """The DataDriftPreset options, shared by `drift` and `monitor`.
+
+    ``share_setting`` names the setting --drift-share defaults to (the monitor's); without it, Evidently's 0.5.
+    """
+    share = (
+        setting_option("--drift-share", setting=share_setting, type=_SHARE_TYPE, help=_SHARE_HELP)
+        if share_setting
+        else click.option("--drift-share", type=_SHARE_TYPE, default=0.5, show_default=True, help=_SHARE_HELP)
+    )
     flags = [
-        click.option("--drift-share", type=click.FloatRange(0, 1, min_open=True), default=0.5, show_default=True,
-                     help="Dataset drift when at least this share of columns drifted."),
+        share,
         click.option("--method", type=_METHODS, help="Force this test on every column (default: Evidently's choice)."),
         click.option("--num-method", type=_METHODS, help="Force this test on numerical columns."),
         click.option("--cat-method", type=_METHODS, help="Force this test on categorical columns."),
@@ -162,30 +176,36 @@ def drift_command(
 @click.command("monitor", cls=JsonErrorsCommand)
 @click.option("--model", "-m", help="Registered model to watch (default: DRIFTLOOP_MODEL_NAME).")
 @click.option("--lake", "lake_uri", help="Payload lake directory or fsspec URI (default: DRIFTLOOP_LAKE_URI).")
-@click.option(
+@setting_option(
     "--metrics-port",
+    setting="monitor_url",
+    convert=lambda url: urlsplit(url).port or 9308,
     type=click.IntRange(0, 65535),
-    default=9308,
-    show_default=True,
     help="Port of the Prometheus /metrics endpoint (0: any free port, printed at start).",
 )
-@click.option(
-    "--metrics-host", default="127.0.0.1", show_default=True, help="Address to bind the endpoint to (0.0.0.0 in a pod)."
+@setting_option(
+    "--metrics-host",
+    setting="monitor_url",
+    convert=lambda url: urlsplit(url).hostname or "127.0.0.1",
+    help="Address to bind the endpoint to (0.0.0.0 in a pod).",
 )
-@click.option(
-    "--interval", type=click.FloatRange(min=0.01), default=60.0, show_default=True, help="Seconds between evaluations."
+@setting_option(
+    "--interval",
+    setting="monitor_interval",
+    type=click.FloatRange(min=0.01),
+    help="Seconds between evaluations.",
 )
-@click.option(
+@setting_option(
     "--last-rows",
+    setting="monitor_window_rows",
     type=click.IntRange(min=1),
-    default=10_000,
-    show_default=True,
     help="Window: at most this many of the latest records.",
 )
-@click.option(
+@setting_option(
     "--last-minutes",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Window: only records of the last T minutes (combines with --last-rows).",
+    setting="monitor_window_minutes",
+    type=click.FloatRange(min=0),
+    help="Window: only records of the last T minutes (combines with --last-rows; 0: no age limit).",
 )
 @click.option(
     "--reference",
@@ -203,7 +223,7 @@ def drift_command(
     show_default=True,
     help="At most one HTML report per model version per this many seconds.",
 )
-@drift_option_flags
+@functools.partial(drift_option_flags, share_setting="monitor_drift_share")
 def monitor_command(
     model: str | None,
     lake_uri: str | None,
@@ -249,12 +269,12 @@ def monitor_command(
 
     settings = get_settings()
     model_name = model or settings.model_name
-    config = MonitorConfig(
-        model=model_name,
+    config = MonitorConfig.from_settings(
+        settings,
+        model_name,
         lake_uri=lake_uri or settings.lake_uri,
-        reports_dir=settings.home / "reports",
         last_rows=last_rows,
-        last_minutes=last_minutes,
+        last_minutes=last_minutes or None,  # 0: no age limit
         interval_s=interval,
         options=options_from(kwargs),
         html_reports=not no_html,

@@ -24,6 +24,7 @@ import httpx
 from aiohttp import web
 
 from driftloop.config import get_settings
+from driftloop.registry_contract import CHAMPION, alias_uri
 
 __all__ = ["champion_version", "mlflow_serve_command", "placeholder_app"]
 
@@ -32,7 +33,7 @@ def champion_version(mlflow_uri: str, model: str) -> str | None:
     """The version the ``champion`` alias points at, or None (no such model/alias, or MLflow unreachable)."""
     url = f"{mlflow_uri.rstrip('/')}/api/2.0/mlflow/registered-models/alias"
     try:
-        response = httpx.get(url, params={"name": model, "alias": "champion"}, timeout=5.0)
+        response = httpx.get(url, params={"name": model, "alias": CHAMPION}, timeout=5.0)
     except httpx.HTTPError:
         return None
     if response.status_code != 200:
@@ -42,7 +43,7 @@ def champion_version(mlflow_uri: str, model: str) -> str | None:
 
 def mlflow_serve_command(model: str, host: str, port: int) -> list[str]:
     return [
-        sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{model}@champion",
+        sys.executable, "-m", "mlflow", "models", "serve", "-m", alias_uri(model),
         "--env-manager", "local", "--host", host, "--port", str(port), "--workers", "1",
     ]  # fmt: skip
 
@@ -51,7 +52,7 @@ def placeholder_app(model: str) -> web.Application:
     """Answers while no champion exists: healthy process, not ready to score."""
     waiting = {
         "error_code": "NO_CHAMPION",
-        "message": f"no version of model '{model}' is aliased 'champion' yet, so there is nothing to serve",
+        "message": f"no version of model '{model}' is aliased '{CHAMPION}' yet, so there is nothing to serve",
         "hint": "train and promote one (`driftloop submit training --wait`); this server picks it up by itself",
     }
 
@@ -75,7 +76,7 @@ async def _wait_for_champion(model: str, host: str, port: int, poll_s: float) ->
     runner = web.AppRunner(placeholder_app(model), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
-    print(f"waiting for models:/{model}@champion in {mlflow_uri} (placeholder on {host}:{port})", flush=True)
+    print(f"waiting for {alias_uri(model)} in {mlflow_uri} (placeholder on {host}:{port})", flush=True)
     try:
         while version is None:
             await asyncio.sleep(poll_s)
@@ -126,7 +127,7 @@ def _serve_following_alias(model: str, host: str, port: int, poll_s: float, vers
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     while True:
-        print(f"serving models:/{model}@champion (version {version}) on {host}:{port}", flush=True)
+        print(f"serving {alias_uri(model)} (version {version}) on {host}:{port}", flush=True)
         server = subprocess.Popen(mlflow_serve_command(model, host, port), env=env)
         while not stopping.is_set():
             try:

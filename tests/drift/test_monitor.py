@@ -13,7 +13,7 @@ from prometheus_client import start_http_server
 from prometheus_client.parser import text_string_to_metric_families
 
 from driftloop.errors import ServiceUnavailableError
-from monitors.drift import build_profile, compute_drift
+from monitors.drift import DriftOptions, build_profile, compute_drift
 from monitors.drift._monitor import Monitor, MonitorConfig
 from monitors.drift._sources import LoadedReference, LocalReference
 from monitors.lake import LakeRow, write_frame, write_rows
@@ -42,7 +42,8 @@ def reference_dir(tmp_path):
 
 
 def _config(tmp_path, **overrides) -> MonitorConfig:
-    values = dict(model=MODEL, lake_uri=str(tmp_path / "lake"), reports_dir=tmp_path / "reports", last_rows=500)
+    values = dict(model=MODEL, lake_uri=str(tmp_path / "lake"), reports_dir=tmp_path / "reports", last_rows=500,
+                  last_minutes=None, interval_s=60.0, options=DriftOptions())  # fmt: skip
     values.update(overrides)
     return MonitorConfig(**values)
 
@@ -212,7 +213,6 @@ def test_mlflow_outage_keeps_the_known_champion(tmp_path, reference_dir):
 
 def test_a_per_column_option_naming_no_column_stops_the_monitor_loudly(tmp_path, reference_dir):
     from driftloop.errors import ConfigError
-    from monitors.drift import DriftOptions
 
     options = DriftOptions(per_column_threshold={"incme": 0.2})
     monitor = Monitor(_config(tmp_path, interval_s=0.01, options=options), LocalReference(reference_dir))

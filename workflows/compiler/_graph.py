@@ -1,7 +1,7 @@
 """DAG task graph checks: unknown dependencies, malformed ``depends``, cycles, and who precedes whom.
 
-The ``depends`` grammar belongs to the engine (``workflows.engine.depends``); the linter reuses it so that
-what lints clean is exactly what the engine can run.
+The ``depends`` grammar lives in the Argo spec layer (``workflows.spec.depends``), which the engine runs with too,
+so what lints clean is exactly what the engine can run.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from workflows.engine.depends import DependsSyntaxError, depends_task_names
+from workflows.spec.depends import DependsSyntaxError, depends_task_names
 
 __all__ = ["TaskGraph", "build_task_graph"]
 

@@ -11,14 +11,14 @@ from driftloop.errors import DriftloopError
 from workflows.engine._children import ChildResult, continues_on, finish_composite, run_child
 from workflows.engine._execute import Call, Execution, Source
 from workflows.engine._model import FAILED_PHASES
-from workflows.engine.depends import (
+from workflows.engine.templating import substitute
+from workflows.spec.depends import (
     DependsSyntaxError,
     TaskOutcome,
     dependencies_to_depends,
     depends_task_names,
     evaluate_depends,
 )
-from workflows.engine.templating import substitute
 
 __all__ = ["run_dag"]
 

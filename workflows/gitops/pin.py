@@ -14,6 +14,7 @@ from pathlib import PurePosixPath
 import yaml
 
 from driftloop.errors import LintIssue, ValidationError
+from driftloop.registry_contract import CHAMPION
 
 __all__ = ["ENVIRONMENTS", "UNPINNED", "ModelPin", "alias_for", "pin_path"]
 
@@ -32,7 +33,7 @@ def pin_path(environment: str) -> PurePosixPath:
 
 def alias_for(environment: str) -> str:
     """The registry alias an environment's pin mirrors: ``champion`` for production, the env name otherwise."""
-    return "champion" if environment == "production" else environment
+    return CHAMPION if environment == "production" else environment
 
 
 @dataclass(frozen=True)

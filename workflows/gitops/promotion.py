@@ -19,6 +19,7 @@ from typing import Any
 
 from driftloop.config import get_settings, repo_root
 from driftloop.errors import ConflictError, NotFoundError
+from driftloop.registry_contract import previous_alias
 from workflows.gitops._git import Commit, GitOpsRepo
 from workflows.gitops.digest import model_digest
 from workflows.gitops.pin import ENVIRONMENTS, ModelPin, alias_for, pin_path
@@ -81,7 +82,7 @@ def actor() -> str:
     """Who is acting: DRIFTLOOP_ACTOR when set (the pipeline sets it), else the login name."""
     try:
         return os.environ.get("DRIFTLOOP_ACTOR") or getpass.getuser()
-    except Exception:
+    except (OSError, KeyError):  # no login name (a container's uid without a passwd entry)
         return "unknown"
 
 
@@ -144,7 +145,7 @@ def _message(pin: ModelPin, previous: str | None, event: str, tags: dict[str, st
 def _move_aliases(client: Any, model_name: str, environment: str, version: str, previous: str | None) -> None:
     alias = alias_for(environment)
     if previous is not None and previous != version:
-        client.set_registered_model_alias(model_name, f"previous-{alias}", previous)
+        client.set_registered_model_alias(model_name, previous_alias(alias), previous)
     client.set_model_version_tag(model_name, version, f"previous_{alias}_version".replace("-", "_"), previous or "none")
     client.set_registered_model_alias(model_name, alias, version)
 

@@ -15,7 +15,7 @@ from typing import Any
 from hera.workflows import WorkflowTemplate
 
 from driftloop.config import Settings, get_settings
-from driftloop.errors import NotFoundError
+from driftloop.errors import ConfigError, NotFoundError
 
 __all__ = [
     "LABEL_MODEL",
@@ -92,7 +92,10 @@ def register(pipeline: Pipeline) -> Pipeline:
     """Add a pipeline (at import time of its module); a second pipeline of the same name is a bug."""
     existing = _REGISTRY.get(pipeline.name)
     if existing is not None and existing is not pipeline:
-        raise ValueError(f"two pipelines are named {pipeline.name!r}")
+        raise ConfigError(
+            f"two pipelines are named {pipeline.name!r} ({existing.description!r} and {pipeline.description!r})",
+            hint="give one of them another name= in its Pipeline(...); names are what `driftloop submit` takes",
+        )
     _REGISTRY[pipeline.name] = pipeline
     return pipeline
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from hera.workflows import Artifact, ConfigMapEnvFrom, Container, Parameter, Task
 from hera.workflows import models as m
 
+from driftloop.errors import ConfigError
 from workflows.pipelines.runtime import TaskRuntime
 from workflows.steps.contract import Param, StepContract
 
@@ -99,7 +100,17 @@ def add_tasks(
     for contract in steps:
         missing = [a.name for a in contract.input_artifacts if a.name not in wiring.artifacts and not a.optional]
         if missing:
-            raise ValueError(f"step '{contract.name}' needs artifact(s) {missing} that no earlier step produces")
+            produced = sorted(wiring.artifacts) or "none"
+            raise ConfigError(
+                f"step '{contract.name}' needs artifact(s) {missing} that no earlier step produces",
+                hint=f"put the step that outputs {missing} before '{contract.name}', or mark the input optional "
+                f"in its StepContract (artifacts produced so far: {produced})",
+            )
+        if contract.name not in templates:
+            raise ConfigError(
+                f"step '{contract.name}' has no container template",
+                hint=f"build one with container_template() for every step passed to add_tasks (have: {sorted(templates)})",
+            )
         parameters, artifacts = _arguments(contract, wiring)
         task = templates[contract.name](
             name=contract.name, arguments=[*parameters, *artifacts], when=(when or {}).get(contract.name)

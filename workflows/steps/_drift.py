@@ -1,8 +1,10 @@
-"""Drift of a dataset against the champion's reference sample, with Evidently's DataDriftPreset.
+"""Drift of a dataset against the champion's reference sample: the drift monitor's own code, so the two agree.
 
-Evidently picks the test per column (Wasserstein / Jensen-Shannon for large samples, K-S / chi-square for small
-ones); a p-value test drifts below its threshold, a distance drifts at or above it. The dataset fails only when the
-share of drifted columns exceeds ``max_drift_share``; the HTML report is written either way.
+The gate profiles the reference with the feature schema's kinds and runs ``monitors.drift.compute_drift`` — the
+per-column tests Evidently 0.7's DataDriftPreset picks (Wasserstein / Jensen-Shannon for large samples, K-S /
+chi-square for small ones), scored and judged exactly as the monitor judges a window (tested against Evidently
+itself in tests/drift). The dataset fails only when the share of drifted columns exceeds ``max_drift_share``;
+Evidently's HTML report is written either way when a path is given.
 """
 
 from __future__ import annotations
@@ -18,41 +20,25 @@ from workflows.steps._checks import Finding
 __all__ = ["column_drift", "drift_findings"]
 
 
-def _drifted(method: str, value: float, threshold: float) -> bool:
-    return value < threshold if "p_value" in method.lower() else value >= threshold
-
-
 def column_drift(
     reference: pd.DataFrame, current: pd.DataFrame, schema: FeatureSchema, html_path: Path | None
 ) -> dict[str, Any]:
     """Per-column method, score, threshold and verdict; saves the Evidently HTML report when a path is given."""
-    from evidently import DataDefinition, Dataset, Report
-    from evidently.presets import DataDriftPreset
+    from monitors.drift import build_profile, compute_drift
+    from monitors.drift._evidently import write_html_report
 
     columns = [name for name in schema.names if name in reference.columns and name in current.columns]
-    definition = DataDefinition(
-        numerical_columns=[spec.name for spec in schema.numeric if spec.name in columns],
-        categorical_columns=[spec.name for spec in schema.categorical if spec.name in columns],
-    )
-    snapshot = Report([DataDriftPreset()]).run(
-        Dataset.from_pandas(current[columns], data_definition=definition),
-        Dataset.from_pandas(reference[columns], data_definition=definition),
-    )
+    kinds = {spec.name: ("categorical" if spec.categorical else "numerical") for spec in schema.features}
+    kinds = {name: kinds[name] for name in columns}
+    profile = build_profile(reference, kinds, columns=columns)
+    result = compute_drift(profile, current, columns=[name for name in columns if name in profile.columns])
     if html_path is not None:
-        html_path.parent.mkdir(parents=True, exist_ok=True)
-        snapshot.save_html(str(html_path))
-    result: dict[str, Any] = {}
-    for metric in snapshot.dict()["metrics"]:
-        config = metric.get("config", {})
-        if config.get("type", "").endswith("ValueDrift"):
-            method, threshold, value = config["method"], float(config["threshold"]), float(metric["value"])
-            result[config["column"]] = {
-                "method": method,
-                "score": value,
-                "threshold": threshold,
-                "drifted": _drifted(method, value, threshold),
-            }
-    return result
+        write_html_report(reference, current, html_path, column_kinds=kinds)
+    return {name: column.to_dict() for name, column in result.columns.items()}
+
+
+def _score(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3g}"
 
 
 def drift_findings(
@@ -73,7 +59,7 @@ def drift_findings(
         Finding(
             "drift",
             name,
-            f"{name!r} drifted ({columns[name]['method']} = {columns[name]['score']:.3g}); "
+            f"{name!r} drifted ({columns[name]['method']} = {_score(columns[name]['score'])}); "
             f"{share:.0%} of columns drifted, tolerated {max_drift_share:.0%}",
         )
         for name in drifted

@@ -8,14 +8,18 @@ profile, via ``monitors.drift.reference`` when that module is installed).
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from driftloop.registry_contract import REFERENCE_PROFILE, REFERENCE_SAMPLE
 from features.contract import FeatureSchema
 
 __all__ = ["SAMPLE_ROWS", "column_stats", "write_reference"]
+
+log = logging.getLogger("driftloop.steps.register")
 
 SAMPLE_ROWS = 5_000
 
@@ -53,11 +57,12 @@ def write_reference(training_rows: pd.DataFrame, schema: FeatureSchema, director
     directory.mkdir(parents=True, exist_ok=True)
     features = training_rows[schema.names]
     sample = features.sample(n=min(SAMPLE_ROWS, len(features)), random_state=0).sort_index()
-    sample.to_parquet(directory / "sample.parquet", index=False)
+    sample.to_parquet(directory / REFERENCE_SAMPLE, index=False)
     (directory / "stats.json").write_text(json.dumps(column_stats(features, schema), indent=2))
     (directory / "schema.json").write_text(json.dumps(schema.to_json(), indent=2))
     try:
-        profile = _save_profile(sample, schema, directory / "profile")
-    except Exception as exc:
+        profile = _save_profile(sample, schema, directory / REFERENCE_PROFILE)
+    except Exception as exc:  # the model still registers; the monitor then refuses this version, naming why
         profile = f"failed: {exc.__class__.__name__}: {exc}"
+        log.warning("the drift profile of the reference could not be built (%s): the monitor cannot watch it", profile)
     return {"sample": f"{len(sample)} rows", "stats": "saved", "schema": "saved", "profile": profile}

@@ -9,6 +9,7 @@ from typing import Any
 
 from driftloop.config import get_settings
 from driftloop.errors import NotFoundError, ServiceUnavailableError
+from driftloop.registry_contract import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION
 
 __all__ = [
     "CHALLENGER",
@@ -20,10 +21,6 @@ __all__ = [
     "get_version",
     "version_by_alias",
 ]
-
-CHAMPION = "champion"
-CHALLENGER = "challenger"
-PREVIOUS_CHAMPION = "previous-champion"
 
 
 def experiment_name(model_name: str) -> str:

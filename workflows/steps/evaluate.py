@@ -9,13 +9,17 @@ scored on the same holdout when it can read it (else its recorded AUC is used). 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from driftloop.registry_contract import CHAMPION, alias_uri, run_model_uri
 from workflows.steps._io import input_artifact, output_artifact, run_step
 from workflows.steps.contract import StepContract
+
+log = logging.getLogger("driftloop.steps.evaluate")
 
 __all__ = ["METRICS_ARTIFACT", "EvaluationResult", "evaluate", "main"]
 
@@ -36,16 +40,22 @@ def _champion_auc(
     import mlflow
 
     from workflows.steps._evaluation import holdout_metrics
-    from workflows.steps._registry import CHAMPION, version_by_alias
+    from workflows.steps._registry import version_by_alias
 
     champion = version_by_alias(client, model_name, CHAMPION)
     if champion is None or champion.run_id == run_id:
         return None, "no champion"
     label = f"champion v{champion.version}"
     try:
-        model = mlflow.pyfunc.load_model(f"models:/{model_name}@{CHAMPION}")
+        model = mlflow.pyfunc.load_model(alias_uri(model_name, CHAMPION))
         return holdout_metrics(model, holdout, columns)[0]["roc_auc"], label
-    except Exception:
+    except Exception as exc:  # an older champion may not score these columns: say so, then use its recorded AUC
+        log.warning(
+            "the champion v%s cannot score this holdout (%s: %s): comparing with its recorded holdout_roc_auc",
+            champion.version,
+            exc.__class__.__name__,
+            exc,
+        )
         recorded = client.get_run(champion.run_id).data.metrics.get("holdout_roc_auc")
         return recorded, f"{label} (recorded metric)"
 
@@ -65,13 +75,12 @@ def evaluate(
     from workflows.steps._dataset import read_training_set, split
     from workflows.steps._evaluation import Gate, batch_latency_p95_ms, holdout_metrics, segment_metrics
     from workflows.steps._registry import connect
-    from workflows.steps.train import MODEL_PATH, MODEL_URI_TAG
 
     client = connect()
     data = read_training_set(training_set_path)
     holdout = split(data.frame)[2]
     columns = data.schema.names
-    model_uri = client.get_run(run_id).data.tags.get(MODEL_URI_TAG) or f"runs:/{run_id}/{MODEL_PATH}"
+    model_uri = run_model_uri(run_id, client.get_run(run_id).data.tags)
     model = mlflow.pyfunc.load_model(model_uri)
     metrics, scores = holdout_metrics(model, holdout, columns)
     metrics["p95_batch_latency_ms"] = batch_latency_p95_ms(model, holdout, columns)
@@ -81,7 +90,7 @@ def evaluate(
         "holdout_rows": len(holdout),
         "metrics": metrics,
         "segments": segment_metrics(holdout, scores),
-        "champion": {"label": champion_label, "roc_auc": champion_auc},
+        CHAMPION: {"label": champion_label, "roc_auc": champion_auc},
         "gate": {"min_auc": min_auc, "max_regression": max_regression, "passed": passed, "reason": reason},
     }
     for name, value in metrics.items():

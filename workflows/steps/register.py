@@ -10,12 +10,16 @@ workflow name/uid, trigger and trigger ref, parent champion version.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from driftloop.registry_contract import REFERENCE_DIR, REFERENCE_TAG, run_model_uri
 from workflows.steps._io import run_step
 from workflows.steps.contract import StepContract
+
+log = logging.getLogger("driftloop.steps.register")
 
 __all__ = ["LINEAGE_TAGS", "RegisterResult", "main", "register"]
 
@@ -53,9 +57,9 @@ def _log_reference(client: Any, run_id: str, schema_json: dict[str, Any]) -> dic
     with tempfile.TemporaryDirectory() as tmp:
         training_set = read_training_set(download_artifact(client, run_id, TRAINING_SET_ARTIFACT, Path(tmp) / "in"))
         status = write_reference(
-            split(training_set.frame)[0], FeatureSchema.from_json(schema_json), Path(tmp) / "reference"
+            split(training_set.frame)[0], FeatureSchema.from_json(schema_json), Path(tmp) / REFERENCE_DIR
         )
-        client.log_artifacts(run_id, str(Path(tmp) / "reference"), "reference")
+        client.log_artifacts(run_id, str(Path(tmp) / REFERENCE_DIR), REFERENCE_DIR)
     return status
 
 
@@ -71,12 +75,13 @@ def register(
 ) -> RegisterResult:
     """Register ``runs:/<run_id>/model`` as a new version of ``model_name`` and alias it ``challenger``."""
     import mlflow
+    from mlflow.exceptions import MlflowException
 
     from driftloop.errors import DataContractError
     from workflows.steps._model_card import model_card
     from workflows.steps._registry import CHALLENGER, CHAMPION, connect, download_artifact, version_by_alias
     from workflows.steps.evaluate import METRICS_ARTIFACT
-    from workflows.steps.train import MODEL_PATH, MODEL_URI_TAG, SCHEMA_ARTIFACT
+    from workflows.steps.train import SCHEMA_ARTIFACT
 
     client = connect()
     run = client.get_run(run_id)
@@ -100,15 +105,16 @@ def register(
     }
     schema_json = json.loads(download_artifact(client, run_id, SCHEMA_ARTIFACT).read_text())
     reference = _log_reference(client, run_id, schema_json)
-    model_uri = run.data.tags.get(MODEL_URI_TAG) or f"runs:/{run_id}/{MODEL_PATH}"
+    model_uri = run_model_uri(run_id, run.data.tags)
     registered = mlflow.register_model(model_uri, model_name, tags=tags)
     version = str(registered.version)
     try:
         report = json.loads(download_artifact(client, run_id, METRICS_ARTIFACT).read_text())
-    except Exception:
+    except (MlflowException, OSError, ValueError) as exc:  # not evaluated yet: a model card without metrics
+        log.warning("run %s has no readable %s (%s): the model card lists no metrics", run_id, METRICS_ARTIFACT, exc)
         report = {}
     client.log_text(run_id, model_card(model_name, version, tags, params, report), "model_card.md")
-    client.set_model_version_tag(model_name, version, "reference", json.dumps(reference))
+    client.set_model_version_tag(model_name, version, REFERENCE_TAG, json.dumps(reference))
     client.set_registered_model_alias(model_name, CHALLENGER, version)
     return RegisterResult(version=version, tags=tags, reference=reference)
 

@@ -15,15 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from driftloop.registry_contract import MODEL_PATH, MODEL_URI_TAG
 from workflows.steps._io import input_artifact, run_step
 from workflows.steps.contract import StepContract
 
 __all__ = ["MODEL_PATH", "MODEL_URI_TAG", "SCHEMA_ARTIFACT", "TRAINING_SET_ARTIFACT", "TrainResult", "main", "train"]
 
-MODEL_PATH = "model"
 TRAINING_SET_ARTIFACT = "training-set/training-set.parquet"
 SCHEMA_ARTIFACT = "feature_schema.json"
-MODEL_URI_TAG = "model_uri"
 
 
 @dataclass

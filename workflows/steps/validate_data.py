@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from driftloop.registry_contract import REFERENCE_SAMPLE_ARTIFACT
 from workflows.steps._io import output_artifact, run_step
 from workflows.steps.contract import StepContract
 
@@ -53,7 +54,7 @@ def _champion_reference(model_name: str) -> Any | None:
     if champion is None or not champion.run_id:
         return None
     try:
-        return pd.read_parquet(download_artifact(client, champion.run_id, "reference/sample.parquet"))
+        return pd.read_parquet(download_artifact(client, champion.run_id, REFERENCE_SAMPLE_ARTIFACT))
     except (MlflowException, OSError):  # a champion registered without reference data: nothing to compare with
         return None
 

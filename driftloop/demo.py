@@ -249,7 +249,7 @@ def served_by_deployer(version: str) -> bool | None:
 class BackgroundTraffic:
     """`driftloop traffic` in 5-second bursts on a thread while the deployer swaps versions; every answer counted."""
 
-    COMMAND = ("traffic", "--scenario", "baseline", "--rps", "20", "--duration", "5")
+    COMMAND = ("traffic", "--scenario", "baseline", "--rps", "20", "--duration", "5", "--rows", "200")
 
     def __init__(self) -> None:
         import threading

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -145,7 +146,7 @@ class Deployer:
         serving = state.get("serving")
         self.serving = serving if serving in self.servers else None
         for version in [v for v in self.servers if v != self.serving]:  # a canary interrupted by the crash
-            self.servers.pop(version).stop()
+            self._retire(version)
         if self.serving is not None:
             log.info("adopted v%s (pid %d) from the previous run", self.serving, self.servers[self.serving].pid)
             self._route({self.serving: 100.0})
@@ -170,7 +171,7 @@ class Deployer:
 
     def _wait_sidecar(self, done: Any, what: str, timeout_s: float = 30.0) -> None:
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not self.stop.is_set():
             routing = sidecar_routing(self.settings.serving_url)
             if routing is not None and done(routing):
                 return
@@ -233,7 +234,7 @@ class Deployer:
         self.servers[version] = new
         self._save()
         try:
-            new.wait_ready(self.options.start_timeout_s)
+            new.wait_ready(self.options.start_timeout_s, self.stop.is_set)
             self._set(phase="smoke-test")
             smoke = smoke_test(new.url)
         except SmokeFailed as exc:
@@ -286,7 +287,7 @@ class Deployer:
             self._route({version: 100.0, old: 0.0})
             self._drained(f"v{old}")
             self._route({version: 100.0})
-            self.servers.pop(old).stop()
+            self._retire(old)
         self.serving = version
         self._save()
         self._set(phase="idle", target=None)
@@ -294,6 +295,8 @@ class Deployer:
     def _abort(self, pin: ModelPin, event: str, reason: str, commit: bool = True) -> None:
         """Old version keeps (or gets back) all traffic; the new one stops; git pins the old one again."""
         version = pin.model_version
+        if self.stop.is_set():  # interrupted by a stop, not failed: no verdict on the model, retried after a restart
+            commit, event, reason = False, "error", f"interrupted by a stop ({reason})"
         new = self.servers.get(version)
         if self.serving is not None and new is not None and self.routes_path.exists():
             self._route({self.serving: 100.0}, wait=False)
@@ -302,7 +305,7 @@ class Deployer:
             except TimeoutError:
                 log.warning("the sidecar did not confirm the canary drained; stopping it anyway")
         if new is not None:
-            self.servers.pop(version).stop()
+            self._retire(version)
         self._save()
         if commit:  # an infrastructure timeout is retried later; a failed model is not
             self.failed.add((version, pin.sha256))
@@ -310,6 +313,12 @@ class Deployer:
         self._set(phase="rolled-back" if commit else "error", target=None)
         if commit and self.serving is not None:
             self._rollback_commit(reason)
+
+    def _retire(self, version: str) -> None:
+        """Stop a version's model server and delete its verified copy (a later deployment verifies afresh)."""
+        server = self.servers.pop(version)
+        server.stop()
+        shutil.rmtree(server.model_dir, ignore_errors=True)
 
     def _rollback_commit(self, reason: str) -> None:
         from workflows.gitops.promotion import rollback

@@ -103,8 +103,9 @@ SETTING_DOCS: dict[str, tuple[str, str]] = {
     ),
     "deployer_canary_window": ("10", "Seconds each canary step lasts at least (and until it has enough requests)."),
     "deployer_analysis_timeout": (
-        "600",
-        "Seconds a canary step may stay inconclusive (too little traffic) before the deployer aborts and rolls back.",
+        "1800",
+        "Seconds a canary step may stay inconclusive (too little traffic) before the deployer aborts and rolls back "
+        "(Argo Rollouts would pause for a person instead).",
     ),
     "deployer_poll": ("2", "Seconds between two looks of the deployer at the GitOps branch head."),
 }
@@ -311,7 +312,7 @@ def get_settings(env: dict[str, str] | None = None) -> Settings:
         deployer_environment=_raw("deployer_environment", source),
         deployer_canary_steps=_canary_steps(_raw("deployer_canary_steps", source)),
         deployer_canary_window=_positive("deployer_canary_window", source, float, "10"),
-        deployer_analysis_timeout=_positive("deployer_analysis_timeout", source, float, "600"),
+        deployer_analysis_timeout=_positive("deployer_analysis_timeout", source, float, "1800"),
         deployer_poll=_positive("deployer_poll", source, float, "2"),
     )
 

@@ -55,7 +55,7 @@ class DeployerOptions:
     environment: str = "production"
     canary_steps: tuple[int, ...] = (10, 50)
     canary_window_s: float = 10.0  # each step lasts at least this long…
-    analysis_timeout_s: float = 600.0  # …and at most this long without a verdict (then: abort, never a silent pass)
+    analysis_timeout_s: float = 1800.0  # …and at most this long without a verdict (then: abort, never a silent pass)
     poll_s: float = 2.0
     start_timeout_s: float = 180.0
 

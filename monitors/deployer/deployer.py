@@ -233,17 +233,16 @@ class Deployer:
         new = ModelServer.start(version, model_dir, self.dir / "logs" / f"v{version}.log", self.settings.mlflow_uri)
         self.servers[version] = new
         self._save()
-        try:
-            new.wait_ready(self.options.start_timeout_s, self.stop.is_set)
-            self._set(phase="smoke-test")
-            smoke = smoke_test(new.url)
-        except SmokeFailed as exc:
-            self._abort(pin, "smoke_failed", f"smoke test failed: {exc}")
-            return
-        log.info("v%s: %s", version, smoke)
         old = self.serving
         steps = self.options.canary_steps if old is not None else ()  # a first deployment skips the steps
         try:
+            try:
+                new.wait_ready(self.options.start_timeout_s, self.stop.is_set)
+                self._set(phase="smoke-test")
+                log.info("v%s: %s", version, smoke_test(new.url))
+            except SmokeFailed as exc:
+                self._abort(pin, "smoke_failed", f"smoke test failed: {exc}")
+                return
             for share in steps:
                 self._set(phase=f"canary {share}%")
                 assert old is not None
@@ -253,8 +252,9 @@ class Deployer:
                     self._abort(pin, "analysis_failed", f"canary at {share}%: {verdict.outcome}: {verdict.reason}")
                     return
             self._promote(version, old)
-        except TimeoutError as exc:
-            self._abort(pin, "error", str(exc), commit=False)
+        except Exception as exc:  # the sidecar or git unreachable, a timeout: not the model's fault; retried later
+            log.exception("v%s: deployment interrupted", version)
+            self._abort(pin, "error", f"{type(exc).__name__}: {exc}", commit=False)
             self.retry_at = time.monotonic() + 30.0
             self.seen_head = ""
             return
@@ -298,6 +298,8 @@ class Deployer:
         if self.stop.is_set():  # interrupted by a stop, not failed: no verdict on the model, retried after a restart
             commit, event, reason = False, "error", f"interrupted by a stop ({reason})"
         new = self.servers.get(version)
+        if self.serving is None and self.routes_path.exists():
+            self.routes_path.unlink()  # a first deployment that failed half-way: back to the sidecar's --upstream
         if self.serving is not None and new is not None and self.routes_path.exists():
             self._route({self.serving: 100.0}, wait=False)
             try:

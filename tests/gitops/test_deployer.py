@@ -208,9 +208,10 @@ def test_a_failing_smoke_test_keeps_the_old_version_and_commits_a_rollback(stack
     v2, bad = stack.versions["v2"], stack.versions["bad"]
     promote(MODEL, bad, payload_columns={})  # the right digest this time: verified, started, smoke-tested
     wait(lambda: _pinned() == v2, "the deployer's rollback commit", log=stack)
+    wait(lambda: _champion() == v2, "the registry alias to follow the rollback commit (git first, then the alias)")
     status = stack.status()
     assert status["last_event"]["event"] == "smoke_failed" and status["serving"] == v2
-    assert list(status["servers"]) == [v2] and _champion() == v2  # registry follows the rollback commit
+    assert list(status["servers"]) == [v2]
     top = history(gitops_repo(), MODEL, "production")[0]
     assert (top.event, top.version, top.previous_version, top.actor) == ("deployer-rollback", v2, bad,
                                                                         "driftloop-deployer")  # fmt: skip
@@ -224,7 +225,7 @@ def test_cli_rollback_restores_registry_git_and_serving_and_history_shows_it(sta
         assert rolled.returncode == 0, rolled.stderr
         wait(lambda: stack.status().get("serving") == v1, f"v{v1} served again", log=stack)
     assert set(traffic.statuses) == {200} and not traffic.errors, (traffic.statuses, traffic.errors)
-    assert _champion() == v1 and _pinned() == v1
+    assert _champion() == v1 and _pinned() == v1  # the CLI returned after both writes
     predictions = _score(stack)
     assert predictions[:2] == pytest.approx([predictions[2] / 100, predictions[3] / 100])
     shown = driftloop(stack.env, "history", MODEL, "--env", "production", "--json", timeout=60)

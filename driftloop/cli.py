@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "promote": ("workflows.gitops.cli", "promote_command", "Promote a model version: schema gates, one GitOps commit, then the champion alias."),
     "rollback": ("workflows.gitops.cli", "rollback_command", "Restore the previous champion in the registry and in git (a new commit)."),
     "history": ("workflows.gitops.cli", "history_command", "Which version was champion when, by which commit and by whom (--json)."),
+    "deployer": ("monitors.deployer.cli", "deployer_command", "Follow the GitOps branch: verify, smoke-test and canary each new pin through the sidecar."),
 }
 # fmt: on
 

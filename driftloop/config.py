@@ -95,6 +95,19 @@ SETTING_DOCS: dict[str, tuple[str, str]] = {
     ),
     "gitops_repo": ("", "GitOps repository (path or git URL) the model pins go to (empty: <home>/gitops.git)."),
     "gitops_branch": ("main", "Branch of the GitOps repository that Argo CD (or `driftloop deployer`) follows."),
+    "deployer_url": ("http://127.0.0.1:9097", "`driftloop deployer`: where its /status, /metrics and /healthz answer."),
+    "deployer_environment": ("production", "The environment (model pin) the local deployer serves."),
+    "deployer_canary_steps": (
+        "10,50",
+        "Canary shares (%) of the local deployer before 100 %, each judged like the AnalysisTemplate.",
+    ),
+    "deployer_canary_window": ("10", "Seconds each canary step lasts at least (and until it has enough requests)."),
+    "deployer_analysis_timeout": (
+        "1800",
+        "Seconds a canary step may stay inconclusive (too little traffic) before the deployer aborts and rolls back "
+        "(Argo Rollouts would pause for a person instead).",
+    ),
+    "deployer_poll": ("2", "Seconds between two looks of the deployer at the GitOps branch head."),
 }
 
 
@@ -131,6 +144,12 @@ class Settings:
     trigger_parameters: str
     gitops_repo: str
     gitops_branch: str
+    deployer_url: str
+    deployer_environment: str
+    deployer_canary_steps: tuple[int, ...]
+    deployer_canary_window: float
+    deployer_analysis_timeout: float
+    deployer_poll: float
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -289,4 +308,24 @@ def get_settings(env: dict[str, str] | None = None) -> Settings:
         trigger_parameters=_raw("trigger_parameters", source),
         gitops_repo=_raw("gitops_repo", source) or str(_path(_raw("home", source)) / "gitops.git"),
         gitops_branch=_raw("gitops_branch", source),
+        deployer_url=_raw("deployer_url", source).rstrip("/"),
+        deployer_environment=_raw("deployer_environment", source),
+        deployer_canary_steps=_canary_steps(_raw("deployer_canary_steps", source)),
+        deployer_canary_window=_positive("deployer_canary_window", source, float, "10"),
+        deployer_analysis_timeout=_positive("deployer_analysis_timeout", source, float, "1800"),
+        deployer_poll=_positive("deployer_poll", source, float, "2"),
     )
+
+
+def _canary_steps(text: str) -> tuple[int, ...]:
+    """``10,50`` -> (10, 50): increasing shares strictly between 0 and 100 (empty: straight to 100 %)."""
+    try:
+        steps = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        steps = (0,)
+    if any(not 0 < s < 100 for s in steps) or list(steps) != sorted(set(steps)):
+        raise ConfigError(
+            f"{PREFIX}DEPLOYER_CANARY_STEPS={text!r} is not a list of increasing percentages between 0 and 100",
+            hint=f"e.g. export {PREFIX}DEPLOYER_CANARY_STEPS=10,50",
+        )
+    return steps

@@ -4,8 +4,8 @@ Every stage runs a real command a user could type (printed with ``$``) and check
 the first surprise with what went wrong and where to look. It leaves the stack running and can run again on the
 same machine (the stack is reused; the new model goes through the evaluation gate like any challenger).
 The drift alert then retrains: Prometheus → Alertmanager → the receiver → one retraining workflow → a new model
-version whose lineage names the alert, printed as a timeline of each hop. Stage 8 shows promotion through git
-(`driftloop history`, `rollback`, `promote`); the local canary deployer is a later issue.
+version whose lineage names the alert, printed as a timeline of each hop. Stage 8 shows promotion through git served
+by `driftloop deployer` (canary through the sidecar under traffic, `rollback`, `promote`, `history`).
 """
 
 from __future__ import annotations
@@ -233,21 +233,88 @@ def run_demo() -> None:
     show_gitops(after)
 
 
+def deployer_status() -> dict[str, object]:
+    try:
+        answer = httpx.get(f"{SETTINGS.deployer_url}/status", timeout=5)
+    except httpx.HTTPError:
+        return {}
+    return answer.json() if answer.status_code == 200 else {}
+
+
+def served_by_deployer(version: str) -> bool | None:
+    status = deployer_status()
+    return (status.get("serving") == version and status.get("phase") == "idle") or None
+
+
+class BackgroundTraffic:
+    """`driftloop traffic` in 5-second bursts on a thread while the deployer swaps versions; every answer counted."""
+
+    COMMAND = ("traffic", "--scenario", "baseline", "--rps", "20", "--duration", "5", "--rows", "200")
+
+    def __init__(self) -> None:
+        import threading
+
+        self.outputs: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            proc = subprocess.run([sys.executable, "-m", "driftloop", *self.COMMAND], capture_output=True, text=True)
+            self.outputs.append(proc.stdout + proc.stderr)
+
+    def __enter__(self) -> BackgroundTraffic:
+        print(f"$ driftloop {' '.join(self.COMMAND)}   # repeated in the background during the swaps", flush=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=60)
+
+    def failed(self) -> tuple[int, int]:
+        """(answered requests, requests that were not 2xx or got no answer), from every burst's summary."""
+        import re
+
+        answered = failed = 0
+        for output in self.outputs:
+            sent = re.search(r"sent (\d+) requests", output)
+            ok = re.search(r"answered (\d+) \((\d+) ok\)", output)
+            if sent and ok:
+                answered += int(ok.group(1))
+                failed += int(sent.group(1)) - int(ok.group(2))
+        return answered, failed
+
+
 def show_gitops(champion: str | None) -> None:
-    """Stage 8: the promotion is a GitOps commit; roll back and forward again as commits; the history shows it."""
+    """Stage 8: a promotion is a GitOps commit the deployer canaries through the sidecar; rollback too; history."""
     import json
 
-    stage("8. promotion through git: every champion change is a commit in the GitOps repository")
+    stage("8. promotion through git, served by the deployer (canary through the sidecar), rollback, history")
     events = json.loads(driftloop("history", MODEL, "--json", quiet=True).stdout or "[]")
-    driftloop("history", MODEL, "--env", "production")
     if champion is None or not events:
-        raise DemoStopped("no promotion recorded in the GitOps repository; see `driftloop history` above")
-    if len({event["version"] for event in events}) < 2:
-        print("   only one version has been champion so far: run `make demo` again to see a rollback")
-        return
-    driftloop("rollback", MODEL, "--reason", "make demo: rollback drill")
-    wait_for("the model server to serve the restored champion", model_server_ready, 300)
-    driftloop("promote", MODEL, "--version", champion)
+        raise DemoStopped("no promotion recorded in the GitOps repository; see `driftloop history`")
+    with BackgroundTraffic() as traffic:
+        wait_for(f"the deployer to serve v{champion}", lambda: served_by_deployer(champion), 900)
+        print(f"   the deployer serves v{champion} through the sidecar ({SETTINGS.deployer_url}/status)")
+        if len({event["version"] for event in events}) >= 2:
+            driftloop("rollback", MODEL, "--reason", "make demo: rollback drill")
+            restored = str(
+                json.loads(driftloop("history", MODEL, "--env", "production", "--json", quiet=True).stdout)[0][
+                    "version"
+                ]
+            )
+            wait_for(f"the deployer to canary v{restored} in", lambda: served_by_deployer(restored), 900)
+            print(f"   rolled back: registry, git and serving hold v{restored}")
+            driftloop("promote", MODEL, "--version", champion)
+            wait_for(f"the deployer to canary v{champion} in again", lambda: served_by_deployer(champion), 900)
+        else:
+            print("   only one version has been champion so far: run `make demo` again to see a rollback")
+    answered, failed = traffic.failed()
+    print(f"   traffic during the swaps: {answered} requests answered, {failed} failed")
+    if failed:
+        raise DemoStopped(f"{failed} requests failed while the deployer swapped versions (see `driftloop stack logs "
+                          "deployer`)")  # fmt: skip
     driftloop("history", MODEL, "--env", "production")
 
 

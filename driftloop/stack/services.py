@@ -89,7 +89,9 @@ def _serving_command(settings: Settings, name: str) -> list[str]:
         return [sys.executable, "-m", "monitors.sidecar.champion", "--model", settings.model_name,
                 "--host", host, "--port", str(port)]  # fmt: skip
     listen = "{}:{}".format(*host_port(settings.serving_url, 8180))
-    return [sys.executable, "-m", "driftloop", "sidecar", "--upstream", settings.model_server_url, "--listen", listen]
+    routes = settings.home / "deployer" / "routes.json"  # what `driftloop deployer` writes (monitors/deployer)
+    return [sys.executable, "-m", "driftloop", "sidecar", "--upstream", settings.model_server_url, "--listen", listen,
+            "--routes", str(routes)]  # fmt: skip
 
 
 SERVICES: list[Service] = [
@@ -163,6 +165,18 @@ SERVICES += [
         depends_on=("alertmanager", "monitor"),
     ),
 ]
+
+
+# deploying (monitors/deployer): the local Argo CD + Rollouts; it routes the sidecar's traffic to its model servers
+SERVICES.append(
+    Service(
+        name="deployer",
+        description="Follows the GitOps branch; canaries each new pin through the sidecar (DRIFTLOOP_DEPLOYER_URL).",
+        command=lambda s: [sys.executable, "-m", "driftloop", "deployer"],
+        health_url=lambda s: f"{s.deployer_url}/healthz",
+        depends_on=("sidecar",),
+    )
+)
 
 
 def service(name: str) -> Service:

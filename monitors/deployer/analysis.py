@@ -1,6 +1,6 @@
 """The canary conditions, in one place: what the AnalysisTemplate (``manifests/serving/base/analysis-template.yaml``)
-checks on a cluster, as code a local deployer applies to one canary window. A test keeps the two equal.
-The local ``driftloop deployer`` that will call :func:`judge` is not built yet (docs/deploy.md).
+checks on a cluster, as code ``driftloop deployer`` applies to each canary window (``deployer.py``). A test keeps the
+two equal.
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ def _meta(name: str, app: str) -> dict[str, Any]:
 
 
 def _service_monitor(app: str, port: str) -> dict[str, Any]:
-    return {
+    monitor: dict[str, Any] = {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "ServiceMonitor",
         "metadata": _meta(app, app),
@@ -71,6 +71,9 @@ def _service_monitor(app: str, port: str) -> dict[str, Any]:
             "endpoints": [{"port": port, "path": "/metrics", "interval": PRODUCTION.scrape_interval}],
         },
     }
+    if app == "driftloop-sidecar":  # the AnalysisTemplate selects the canary's samples by this pod label
+        monitor["spec"]["podTargetLabels"] = ["rollouts-pod-template-hash"]
+    return monitor
 
 
 def _matchers(text: list[str]) -> list[dict[str, str]]:

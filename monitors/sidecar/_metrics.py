@@ -60,3 +60,17 @@ class SidecarMetrics:
             ["kind"],
             registry=self.registry,
         )
+        # per route (a model server behind the routing file): what `driftloop deployer` judges a canary by
+        self.route_requests = Counter(
+            prefix + "route_requests_total",
+            "Requests answered, by route (model server) and HTTP status (502/504: the route did not answer).",
+            ["route", "code"],
+            registry=self.registry,
+        )
+        self.route_latency = Histogram(
+            prefix + "route_latency_seconds",
+            "Time each route's model server took to answer.",
+            ["route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )

@@ -24,8 +24,9 @@ from multidict import CIMultiDict
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from monitors.sidecar._metrics import SidecarMetrics
+from monitors.sidecar._routes import Route, Router
 from monitors.sidecar._spool import Capture, Spool
-from monitors.sidecar._upstream import UpstreamError, UpstreamPool
+from monitors.sidecar._upstream import UpstreamError, UpstreamPool, UpstreamResponse
 from monitors.sidecar._writer import LakeWriter
 
 __all__ = ["Sidecar", "SidecarConfig"]
@@ -64,6 +65,8 @@ class SidecarConfig:
     connect_timeout_s: float = 1.0
     ready_path: str = "/ping"
     lake_poll_s: float = 0.25
+    routes_file: Path | None = None  # written by `driftloop deployer`; overrides `upstream` while it exists
+    routes_poll_s: float = 0.1
 
 
 class Sidecar:
@@ -76,7 +79,7 @@ class Sidecar:
         self.model_version = config.model_version or "unknown"
         self.spool: Spool | None = None
         self.writer: LakeWriter | None = None
-        self._pool: UpstreamPool | None = None
+        self.router: Router | None = None
         self._inflight = 0
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -102,15 +105,21 @@ class Sidecar:
         self.writer = LakeWriter(self.spool, config.lake_uri, config.model, self.metrics, poll_s=config.lake_poll_s)
         self.writer.start()
         gc.freeze()  # start-up objects are permanent: later collections (on the request path) skip them
-        self._pool = UpstreamPool(
-            self.upstream,
-            limit=config.max_inflight,
-            connect_timeout_s=config.connect_timeout_s,
-            timeout_s=config.upstream_timeout_s,
-        )
+
+        def pool(url: str) -> UpstreamPool:
+            return UpstreamPool(
+                url,
+                limit=config.max_inflight,
+                connect_timeout_s=config.connect_timeout_s,
+                timeout_s=config.upstream_timeout_s,
+            )
+
+        self.router = Router(self.upstream, config.model_version, config.routes_file, pool)
+        await self.router.refresh()  # the routes in force from the first request on
         self._tasks = [
             asyncio.create_task(self._every(config.fsync_interval_s, self._sync)),
             asyncio.create_task(self._every(min(1.0, config.segment_age_s / 2), self._seal_old)),
+            asyncio.create_task(self._every(config.routes_poll_s, self.router.refresh)),
         ]
         if config.model_version is None and config.mlflow_uri:
             self._tasks.append(asyncio.create_task(self._every(5.0, self._resolve_version, first=0.0)))
@@ -121,8 +130,8 @@ class Sidecar:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._pool is not None:
-            await self._pool.close()
+        if self.router is not None:
+            await self.router.close()
         if self.spool is not None:
             self.spool.seal_if_older_than(0.0)
             if self.writer is not None:
@@ -166,14 +175,15 @@ class Sidecar:
             self._inflight -= 1
 
     async def _forward(self, request: web.Request, request_id: str) -> web.StreamResponse:
-        assert self._pool is not None and self.spool is not None
+        assert self.router is not None and self.spool is not None
         arrived = time.time()
         body = await request.read()
         headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP]
         headers.append((REQUEST_ID_HEADER, request_id))
+        route = self.router.pick()
         started = time.perf_counter()
         try:
-            upstream = await self._pool.request(request.method, request.path_qs, headers, body)
+            upstream = await self._send(route, request.method, request.path_qs, headers, body)
         except UpstreamError as exc:
             self.metrics.upstream_errors.labels(kind=exc.kind).inc()
             if exc.kind == "timeout":
@@ -182,15 +192,28 @@ class Sidecar:
                 message = f"the model server is unreachable: {exc}"
                 response = self._error(502, "UPSTREAM_UNAVAILABLE", message, request_id)
         else:
-            self.metrics.upstream_latency.observe(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            self.metrics.upstream_latency.observe(elapsed)
+            self.metrics.route_latency.labels(route=route.name).observe(elapsed)
             out_headers = CIMultiDict((k, v) for k, v in upstream.headers if k.lower() not in _HOP_BY_HOP)
             out_headers[REQUEST_ID_HEADER] = request_id
             response = web.Response(body=upstream.body, status=upstream.status, headers=out_headers)
             self.metrics.requests.labels(code=str(upstream.status)).inc()
+        self.metrics.route_requests.labels(route=route.name, code=str(response.status)).inc()
         if request.path in self.config.capture_paths:
             latency_ms = (time.perf_counter() - started) * 1000.0
-            self._capture(request, request_id, arrived, response, body, latency_ms)
+            self._capture(request, request_id, arrived, response, body, latency_ms, route)
         return response
+
+    async def _send(
+        self, route: Route, method: str, target: str, headers: list[tuple[str, str]], body: bytes
+    ) -> UpstreamResponse:
+        """One exchange on ``route``, counted in flight so the deployer knows when an old route has drained."""
+        route.inflight += 1
+        try:
+            return await route.pool.request(method, target, headers, body)
+        finally:
+            route.inflight -= 1
 
     def _capture(
         self,
@@ -200,6 +223,7 @@ class Sidecar:
         response: web.Response,
         body: bytes,
         latency_ms: float,
+        route: Route,
     ) -> None:
         """Append the pair to the spool before the response is returned (the durability promise)."""
         assert self.spool is not None
@@ -210,7 +234,7 @@ class Sidecar:
         capture = Capture(
             request_id=request_id,
             ts=arrived,
-            model_version=self.model_version,
+            model_version=route.model_version or self.model_version,
             status=response.status,
             latency_ms=latency_ms,
             content_type=request.headers.get("Content-Type", "application/json"),
@@ -237,18 +261,21 @@ class Sidecar:
 
     async def _readyz(self, _: web.Request) -> web.Response:
         """Ready when the model server answers; lake and spool trouble are reported as warnings only."""
-        assert self._pool is not None and self.spool is not None and self.writer is not None
+        assert self.router is not None and self.spool is not None and self.writer is not None
         problems = []
+        primary = self.router.primary()
         try:
-            probe = await self._pool.request("GET", self.config.ready_path, [], b"", timeout_s=1.0)
+            probe = await primary.pool.request("GET", self.config.ready_path, [], b"", timeout_s=1.0)
             if probe.status >= 500:
                 detail = probe.body[:200].decode("utf-8", "replace")
-                problems.append(f"model server {self.upstream} answers {probe.status}: {detail}")
+                problems.append(f"model server {primary.url} answers {probe.status}: {detail}")
         except UpstreamError as exc:
-            problems.append(f"model server {self.upstream} unreachable: {exc}")
+            problems.append(f"model server {primary.url} unreachable: {exc}")
         warnings = []  # they never make the sidecar unready: traffic must not stop because the lake lags
         if self.spool.dropping:
             warnings.append("spool full: new payloads are dropped (and counted) until the lake catches up")
+        if self.router.error:
+            warnings.append(f"routing file ignored, routes unchanged: {self.router.error}")
         if self.writer.last_error:
             warnings.append(f"lake write failing, payloads wait in the spool: {self.writer.last_error}")
         report = {
@@ -257,7 +284,8 @@ class Sidecar:
             "warnings": warnings,
             "spooled_bytes": self.spool.total_bytes,
             "lake_error": self.writer.last_error,
-            "model_version": self.model_version,
+            "model_version": primary.model_version or self.model_version,
+            "routing": self.router.report(),
         }
         return web.Response(
             text=json.dumps(report), status=200 if not problems else 503, content_type="application/json"

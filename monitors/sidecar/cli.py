@@ -98,6 +98,13 @@ def parse_listen(value: str) -> tuple[str, int]:
     show_default=True,
     help="Paths whose payloads are captured (repeatable).",
 )
+@click.option(
+    "--routes",
+    "routes_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="A routing file (written by `driftloop deployer`): weighted upstreams that replace --upstream while it exists.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log background events (lake errors, replays).")
 def sidecar_command(
     listen: str | None,
@@ -113,6 +120,7 @@ def sidecar_command(
     fsync_interval: float,
     max_inflight: int,
     capture_paths: tuple[str, ...],
+    routes_file: Path | None,
     verbose: bool,
 ) -> None:
     """Run the payload-capturing reverse proxy in front of a model server.
@@ -158,5 +166,6 @@ def sidecar_command(
         segment_age_s=segment_age,
         fsync_interval_s=fsync_interval,
         max_inflight=max_inflight,
+        routes_file=routes_file,
     )
     run_sidecar(config, host, port)

@@ -157,3 +157,15 @@ def test_analysis_queries_are_valid_promql(tmp_path: Path) -> None:
     checked = subprocess.run(["promtool", "check", "rules", str(path)], capture_output=True, text=True, check=False)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert f"{len(rules)} rules found" in checked.stdout
+
+
+def test_argocd_repo_url_has_one_source_that_kustomize_copies_everywhere() -> None:
+    source = yaml.safe_load((MANIFESTS / "argocd" / "gitops-source.yaml").read_text())["data"]
+    rendered = render(MANIFESTS / "argocd")
+    apps = [doc for doc in rendered if doc["kind"] == "Application"]
+    project = next(doc for doc in rendered if doc["kind"] == "AppProject")
+    assert len(apps) == len(ENVIRONMENTS) and project["spec"]["sourceRepos"] == [source["repoURL"]]
+    assert {(a["spec"]["source"]["repoURL"], a["spec"]["source"]["targetRevision"]) for a in apps} == {
+        (source["repoURL"], source["targetRevision"])
+    }
+    assert all(doc["kind"] != "ConfigMap" for doc in rendered)  # local-config: never applied to the cluster

@@ -1,0 +1,205 @@
+"""The deployer's hands: model server processes, the smoke test, and what it reads from the sidecar.
+
+Each model server runs in its own session, so a crashed (``kill -9``) deployer leaves them serving and the
+restarted one adopts them by PID; a clean stop of the deployer stops them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+__all__ = ["ModelServer", "RouteWindow", "SmokeFailed", "free_port", "route_window", "sidecar_routing", "smoke_test"]
+
+SMOKE_ROWS = 8
+SMOKE_ROUNDS = 3
+
+
+class SmokeFailed(Exception):
+    """The new version did not start or did not answer the reference sample with one finite number per row."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        waited, _ = os.waitpid(pid, os.WNOHANG)  # reap our own child: a zombie is gone
+        return waited == 0
+    except ChildProcessError:
+        return True
+
+
+@dataclass
+class ModelServer:
+    version: str
+    port: int
+    pid: int
+    model_dir: str
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @classmethod
+    def start(cls, version: str, model_dir: Path, log: Path, mlflow_uri: str) -> ModelServer:
+        port = free_port()
+        command = [sys.executable, "-m", "monitors.deployer._serve", "--model-dir", str(model_dir),
+                   "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+        log.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_uri}
+        with log.open("ab") as out:
+            proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        return cls(version, port, proc.pid, str(model_dir))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "port": self.port, "pid": self.pid, "model_dir": self.model_dir}
+
+    def alive(self) -> bool:
+        return _alive(self.pid)
+
+    def is_ours(self) -> bool:
+        """Alive, and the PID still runs our server on this model directory (not a recycled PID)."""
+        try:
+            cmdline = Path(f"/proc/{self.pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return False
+        return self.alive() and self.model_dir.encode() in cmdline and b"monitors.deployer._serve" in cmdline
+
+    def ready(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/ping", timeout=2.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def wait_ready(self, timeout_s: float, cancelled: Callable[[], bool] = lambda: False) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not cancelled():
+            if not self.alive():
+                raise SmokeFailed(f"the model server of v{self.version} exited while starting (see its log)")
+            if self.ready():
+                return
+            time.sleep(0.2)
+        raise SmokeFailed(f"the model server of v{self.version} did not answer /ping within {timeout_s:g}s")
+
+    def stop(self, timeout_s: float = 20.0) -> None:
+        if not self.alive():
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while self.alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGKILL)
+
+
+def _finite(value: Any) -> bool:
+    if isinstance(value, dict):
+        return bool(value) and all(_finite(v) for v in value.values())
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def smoke_test(url: str) -> str:
+    """Score the reference sample (baseline rows of the generator): 200, one finite number per row."""
+    from monitors.payloads import PayloadError, parse_predictions
+    from monitors.traffic import encode_body, scenario_records
+
+    frame = scenario_records("baseline", rows=SMOKE_ROWS, seed=7)
+    body = encode_body(frame, "dataframe_split")
+    try:
+        answer = httpx.post(
+            f"{url}/invocations", content=body, headers={"Content-Type": "application/json"}, timeout=30
+        )
+    except httpx.HTTPError as exc:
+        raise SmokeFailed(f"the reference sample got no answer: {exc}") from None
+    if answer.status_code != 200:
+        raise SmokeFailed(f"the reference sample got {answer.status_code}: {answer.text[:300]}")
+    try:
+        predictions = parse_predictions(answer.content)
+    except PayloadError as exc:
+        raise SmokeFailed(f"the answer to the reference sample is not predictions: {exc}") from None
+    if len(predictions) != SMOKE_ROWS or not all(_finite(p) for p in predictions):
+        raise SmokeFailed(
+            f"expected {SMOKE_ROWS} finite predictions for the reference sample, got {predictions[:10]!r}"
+        )
+    return f"{SMOKE_ROWS} reference rows scored: {predictions[:3]!r}…"
+
+
+def sidecar_routing(sidecar_url: str) -> dict[str, Any] | None:
+    """The sidecar's routing report (``/readyz``: generation, routes, in-flight), or None when it does not answer."""
+    try:
+        report = httpx.get(f"{sidecar_url}/readyz", timeout=3.0).json()
+    except (httpx.HTTPError, ValueError):
+        return None
+    routing = report.get("routing") if isinstance(report, dict) else None
+    return routing if isinstance(routing, dict) else None
+
+
+@dataclass(frozen=True)
+class RouteWindow:
+    """Cumulative counts of one route at one moment; subtract two to get a canary window."""
+
+    requests: float
+    errors: float
+    buckets: tuple[tuple[float, float], ...]  # (upper bound, cumulative count)
+
+    def since(self, start: RouteWindow) -> tuple[int, int, float | None]:
+        """requests, errors and the p99 latency (s; histogram_quantile's interpolation) between ``start`` and now."""
+        requests = int(self.requests - start.requests)
+        errors = int(self.errors - start.errors)
+        earlier = dict(start.buckets)
+        counts = [(bound, count - earlier.get(bound, 0.0)) for bound, count in self.buckets]
+        total = counts[-1][1] if counts else 0.0
+        if total <= 0:
+            return requests, errors, None
+        rank, lower, below = 0.99 * total, 0.0, 0.0
+        for bound, cumulative in counts:
+            if cumulative >= rank:
+                if math.isinf(bound):
+                    return requests, errors, lower
+                share = (rank - below) / (cumulative - below) if cumulative > below else 1.0
+                return requests, errors, lower + (bound - lower) * share
+            lower, below = bound, cumulative
+        return requests, errors, lower
+
+
+def route_window(sidecar_url: str, route: str) -> RouteWindow:
+    """The route's counters from the sidecar's ``/metrics`` (the same series the AnalysisTemplate queries)."""
+    text = httpx.get(f"{sidecar_url}/metrics", timeout=3.0).text
+    requests = errors = 0.0
+    buckets: dict[float, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.labels.get("route") != route:
+                continue
+            if sample.name == "driftloop_sidecar_route_requests_total":
+                requests += sample.value
+                if sample.labels.get("code", "").startswith("5"):
+                    errors += sample.value
+            elif sample.name == "driftloop_sidecar_route_latency_seconds_bucket":
+                buckets[float(sample.labels["le"])] = sample.value
+    return RouteWindow(requests, errors, tuple(sorted(buckets.items())))

@@ -102,7 +102,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         "DRIFTLOOP_MONITOR_DRIFT_SHARE": "0.3",
         **{
             f"DRIFTLOOP_{name}": f"http://127.0.0.1:{_free_port()}"
-            for name in ("MLFLOW_URI", "ARGO_SERVER", "MODEL_SERVER_URL", "SERVING_URL", "MONITOR_URL", *ALERTING)
+            for name in (
+                "MLFLOW_URI",
+                "ARGO_SERVER",
+                "MODEL_SERVER_URL",
+                "SERVING_URL",
+                "MONITOR_URL",
+                "DEPLOYER_URL",
+                *ALERTING,
+            )
         },
         # the drift retrain trains like the first model (small and quick), on the data the test writes
         "DRIFTLOOP_TRIGGER_PARAMETERS": f"dataset={home / 'inputs' / 'b.parquet'},epochs=2",

@@ -17,6 +17,7 @@ from driftloop.errors import EngineError, NotFoundError
 from workflows.engine._lint import check_workflow
 from workflows.engine._logs import log_entries
 from workflows.engine._names import check_metadata, check_name, check_namespace, safe_path_segment
+from workflows.engine._node_rows import wants_nodes
 from workflows.engine._selectors import filter_fields
 from workflows.engine.controller import Controller
 from workflows.engine.store import CLUSTER_WORKFLOW_TEMPLATE, CRON_WORKFLOW, WORKFLOW, WORKFLOW_TEMPLATE
@@ -145,7 +146,10 @@ def create_workflow(request: Request) -> dict[str, Any]:
 @route("GET", "/api/v1/workflows/{namespace}")
 def list_workflows(request: Request) -> dict[str, Any]:
     items = request.controller.store.list(
-        WORKFLOW, request.params.get("namespace", ""), label_selector=request.query.get("listOptions.labelSelector")
+        WORKFLOW,
+        request.params.get("namespace", ""),
+        label_selector=request.query.get("listOptions.labelSelector"),
+        nodes=wants_nodes(request.query.get("fields"), "items.status.nodes"),
     )
     prefix = request.query.get("namePrefix")
     if prefix:
@@ -180,8 +184,10 @@ def submit_workflow(request: Request) -> dict[str, Any]:
 
 @route("GET", "/api/v1/workflows/{namespace}/{name}")
 def get_workflow(request: Request) -> dict[str, Any]:
-    workflow = request.controller.store.get(WORKFLOW, request.params["namespace"], request.params["name"])
-    return filter_fields(workflow, request.query.get("fields"))
+    fields = request.query.get("fields")
+    namespace, name = request.params["namespace"], request.params["name"]
+    workflow = request.controller.store.get(WORKFLOW, namespace, name, nodes=wants_nodes(fields, "status.nodes"))
+    return filter_fields(workflow, fields)
 
 
 @route("DELETE", "/api/v1/workflows/{namespace}/{name}")

@@ -4,6 +4,7 @@ each node kind (pod, steps, dag, suspend) with retries, memoization, synchroniza
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import threading
 import time
@@ -368,6 +369,7 @@ def _inputs_record(parameters: dict[str, str], artifacts: dict[str, Any]) -> dic
     return record
 
 
+@functools.lru_cache(maxsize=64)
 def _epoch(rfc3339: str) -> float:
     from datetime import datetime
 

@@ -19,9 +19,11 @@ anything else                 host          the host's ``sh`` and binaries (busy
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
 import shutil
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,9 +64,17 @@ class Runtime:
         return ["python3"] if self.kind in {"python", "project"} else ["sh"]
 
     def which(self, program: str) -> str | None:
-        if "/" in program:
-            return program if os.access(program, os.X_OK) else None
-        return shutil.which(program, path=self.host_path or self.path)
+        return _which(program, self.host_path or self.path, int(time.monotonic() / WHICH_TTL_SECONDS))
+
+
+WHICH_TTL_SECONDS = 1.0  # a fan-out's siblings look up the same command: once a second, not once a node
+
+
+@functools.lru_cache(maxsize=256)
+def _which(program: str, path: str, _epoch: int) -> str | None:
+    if "/" in program:
+        return program if os.access(program, os.X_OK) else None
+    return shutil.which(program, path=path)
 
 
 def _strip_tag(image: str) -> str:

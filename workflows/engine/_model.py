@@ -11,7 +11,6 @@ import functools
 import threading
 import time
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 __all__ = [
@@ -28,7 +27,7 @@ POD_TYPES = frozenset({"Pod"})  # what progress counts (containerSet Container n
 
 
 def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def _fnv32a(text: str) -> int:

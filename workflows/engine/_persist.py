@@ -4,7 +4,8 @@ Why not one write per node change: a write serialises the whole workflow, so a r
 changes each) costs O(n²) — 1,000 nodes took 103 s, and writes from many threads landed out of order (a GET
 showed 2,765 nodes, then 1,622). Here every change only sets a flag; the writer wakes, waits a short interval
 (longer when writes get expensive: at most a tenth of the time goes to writing), serialises one consistent
-snapshot under the book's lock and stores it. Snapshots are taken in order by one thread, so what a GET shows
+snapshot under the book's lock — the workflow without its nodes, and only the nodes changed since the last
+snapshot (the store keeps nodes as rows, ``_node_rows``) — and stores it in one transaction. Snapshots are taken in order by one thread, so what a GET shows
 only ever grows. A kill -9 loses at most the changes of the last interval: the nodes that finished in it run
 again, as pods whose completion the Argo controller had not recorded do.
 """
@@ -45,7 +46,7 @@ class RunPersister:
         self._forgotten = False
         self._interval = MIN_INTERVAL_SECONDS
         self._thread: threading.Thread | None = None
-        self._encoded: dict[str, str] = {}  # node id -> '"id": {...}' as of the last snapshot
+        self._wrote_all = False  # has a snapshot written every node (after which changed ones suffice)?
 
     # ---- wiring -------------------------------------------------------------------------------------
     def attach(self, book: Any) -> None:
@@ -72,8 +73,10 @@ class RunPersister:
                 return
             self._dirty.clear()
             started = time.monotonic()
-            parts = self._serialize(interrupted, full or interrupted)
-            self.store.write_workflow(*parts)
+            parts, nodes, all_nodes = self._serialize(interrupted, full or interrupted or not self._wrote_all)
+            self._wrote_all = False  # until this write is known to have landed: else the next writes them all
+            self.store.write_workflow(*parts, nodes, all_nodes=all_nodes)
+            self._wrote_all = True
             cost = time.monotonic() - started
         self._interval = min(MAX_INTERVAL_SECONDS, max(MIN_INTERVAL_SECONDS, cost / WRITE_SHARE))
 
@@ -108,28 +111,23 @@ class RunPersister:
                     return  # shutting down: the next start resumes from the last write
                 log.exception("writing the status of a workflow failed")
 
-    def _serialize(self, interrupted: bool, full: bool) -> tuple[str, str, str, dict[str, Any], str, str, str | None]:
-        """One consistent snapshot: (kind, namespace, name, metadata, rest JSON, phase, finishedAt). ``rest`` is
-        the object without metadata, spec.shutdown set as Argo sets it. Under the book's lock only the nodes
-        changed since the last snapshot are encoded (the others are reused), so the run is barely held up."""
+    def _serialize(
+        self, interrupted: bool, full: bool
+    ) -> tuple[tuple[str, str, str, dict[str, Any], str, str, str | None], list[tuple[str, str]], bool]:
+        """One consistent snapshot: ((kind, namespace, name, metadata, rest JSON, phase, finishedAt), nodes,
+        all nodes?). ``rest`` is the object without metadata, its ``status.nodes`` a placeholder, spec.shutdown
+        set as Argo sets it; ``nodes`` the (id, JSON) of the nodes changed since the last snapshot (``full``:
+        of all of them). Under the book's lock, so the run is held up only for what changed."""
         book = self.book
-        encoded = self._encoded
         with book.lock:
             book.refresh_progress()
             workflow = book.workflow
             status = workflow.get("status") or {}
             nodes = status.get("nodes") or {}
             changed = book.take_dirty_nodes()
-            if full:
-                encoded.clear()
-            if len(encoded) != len(nodes):
-                changed |= nodes.keys() - encoded.keys()
-                for gone in encoded.keys() - nodes.keys():
-                    del encoded[gone]
             source = _requeue_running_pods(nodes) if interrupted else nodes
-            for node_id in changed:
-                if node_id in source:
-                    encoded[node_id] = json.dumps(node_id) + ": " + json.dumps(source[node_id])
+            wanted = source.keys() if full else changed
+            encoded = [(node_id, json.dumps(source[node_id])) for node_id in wanted if node_id in source]
             meta = dict(workflow.get("metadata") or {})
             phase = str(status.get("phase") or "")
             labels = dict(meta.get("labels") or {})
@@ -141,14 +139,11 @@ class RunPersister:
             shutdown = self._shutdown()
             if shutdown:
                 rest["spec"] = {**(rest.get("spec") or {}), "shutdown": shutdown}
+            rest["status"] = {**{k: v for k, v in status.items() if k != "nodes"}, "nodes": {}}
             rest_json = json.dumps(rest)
-            status_json = json.dumps({k: v for k, v in status.items() if k != "nodes"})
-            fragments = list(encoded.values())
             finished = status.get("finishedAt")
-        nodes_json = '"nodes": {' + ", ".join(fragments) + "}"
-        status_json = status_json[:-1] + (", " if status_json != "{}" else "") + nodes_json + "}"
-        body = rest_json[:-1] + (", " if rest_json != "{}" else "") + '"status": ' + status_json + "}"
-        return WORKFLOW, str(meta.get("namespace") or ""), str(meta["name"]), meta, body, phase, finished
+        namespace, name = str(meta.get("namespace") or ""), str(meta["name"])
+        return (WORKFLOW, namespace, name, meta, rest_json, phase, finished), encoded, full
 
     def _shutdown(self) -> str | None:
         control = self.control

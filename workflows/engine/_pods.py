@@ -89,15 +89,25 @@ class Sandbox:
     launcher: Path | None = None  # the compiled single-container launcher (``_launcher``), when available
 
     def __post_init__(self) -> None:
-        for sub in ("upper", "work", "merged", "tmp"):
-            (self.node_dir / sub).mkdir(parents=True, exist_ok=True)
-        os.chmod(self.node_dir / "tmp", 0o1777)
+        self.node_dir.mkdir(parents=True, exist_ok=True)
+        self._layers_made = False
+
+    def _make_layers(self) -> None:
+        """The overlay's folders and /tmp; the compiled launcher makes them itself when nothing is placed
+        beforehand (four mkdirs a node that a no-op pod need not pay in Python)."""
+        if not self._layers_made:
+            for sub in ("upper", "work", "merged", "tmp"):
+                os.makedirs(self.node_dir / sub, exist_ok=True)
+            os.chmod(self.node_dir / "tmp", 0o1777)
+            self._layers_made = True
 
     def host_path(self, inside: str, for_write: bool = False) -> Path:
         """Where a path inside the sandbox lives on the host: a mount, else the overlay's upper layer; for
         reading only, a path the node did not write falls through to the host (the overlay's lower layer)."""
         if not self.isolated:
             return Path(inside)
+        if for_write:
+            self._make_layers()
         clean = "/" + inside.strip("/")
         candidates = [(host, target) for host, target in self.mounts] + [(self.node_dir / "tmp", "/tmp")]
         for host, target in sorted(candidates, key=lambda pair: -len(pair[1])):
@@ -111,6 +121,7 @@ class Sandbox:
 
     def place_file(self, inside: str, text: str, mode: int = 0o644) -> str:
         """Write a file the node will see at ``inside`` (unisolated: under the node folder); returns its path."""
+        self._make_layers()
         target = self.host_path(inside, for_write=True) if self.isolated else self.node_dir / Path(inside).name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
@@ -169,9 +180,10 @@ class Sandbox:
 
     def run(self, containers: list[ContainerRun], log: Path, should_kill: Callable[[], str | None]) -> PodOutcome:
         """Run the pod to completion (or until ``should_kill`` returns a reason); stdout of the main is captured."""
-        log.parent.mkdir(parents=True, exist_ok=True)
+        _ensure_dir(log.parent)
         argv = self._fast_argv(containers)
         if argv is None:
+            self._make_layers()
             script = self.node_dir / "launch.sh"
             script.write_text(self._script(containers, log))
             argv = [*_UNSHARE, "sh", str(script)] if self.isolated else ["sh", str(script)]
@@ -213,6 +225,17 @@ class Sandbox:
     def cleanup(self) -> None:
         """Remove the node's filesystem layers in the background (deleting trees is slow; nodes need not wait)."""
         _CLEANER.submit(self.node_dir)
+
+
+_made_dirs: set[Path] = set()  # log folders known to exist (one per run: a stat per node saved)
+
+
+def _ensure_dir(path: Path) -> None:
+    if path not in _made_dirs or not path.is_dir():
+        path.mkdir(parents=True, exist_ok=True)
+        if len(_made_dirs) > 4096:
+            _made_dirs.clear()
+        _made_dirs.add(path)
 
 
 class _Cleaner:

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,9 +33,15 @@ from workflows.engine._lock import EngineLock
 from workflows.engine.controller import Controller, InvalidStateError
 from workflows.engine.store import Store
 
-__all__ = ["EngineServer", "error_body", "status_of"]
+__all__ = ["MAX_REQUEST_THREADS", "EngineServer", "error_body", "status_of"]
 
 log = logging.getLogger(__name__)
+
+# Requests served at once (one thread each). Past it a connection gets a 503 at once instead of a thread: a
+# flood of connections (or of slow clients, each holding its thread up to the handler's timeout) must not
+# grow threads without bound and starve the runs. `argo` and the CLIs retry a 503.
+MAX_REQUEST_THREADS = 64
+_CLIENT_GONE = (ConnectionError, TimeoutError)  # BrokenPipe, ConnectionReset/Aborted; a client too slow to read
 
 # grpc codes: 3 InvalidArgument, 5 NotFound, 6 AlreadyExists, 9 FailedPrecondition, 13 Internal,
 # 14 Unavailable, 16 Unauthenticated, 7 PermissionDenied, 8 ResourceExhausted
@@ -192,6 +199,8 @@ def _warm_up_linter() -> None:
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    max_request_threads = MAX_REQUEST_THREADS
+    request_queue_size = 128  # listen backlog (socketserver's 5 drops a burst's SYNs: 1 s retries)
 
     def __init__(
         self, address: tuple[str, int], controller: Controller, token: str | None, allowed_hosts: frozenset[str]
@@ -202,6 +211,53 @@ class _HTTPServer(ThreadingHTTPServer):
         bound = str(address[0]).lower()
         hosts = allowed_hosts | ({bound} if bound not in {"", "0.0.0.0", "::"} else set())
         self.policy = AccessPolicy(token=token, port=int(self.server_address[1]), allowed_hosts=frozenset(hosts))
+        self._slots = threading.BoundedSemaphore(self.max_request_threads)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """A thread per request up to the cap; past it a 503 from the accepting thread, without reading."""
+        if not self._slots.acquire(blocking=False):
+            _answer_busy(request, self.max_request_threads)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away (mid-request or mid-answer) is one quiet line, not socketserver's traceback
+        on stderr; anything else is logged with its traceback, through logging."""
+        error = sys.exc_info()[1]
+        peer = client_address[0] if isinstance(client_address, tuple) and client_address else client_address
+        if isinstance(error, _CLIENT_GONE):
+            log.info("%s went away before its answer was complete (%s)", peer, type(error).__name__)
+        else:
+            log.exception("serving a request from %s failed", peer)
+
+
+def _answer_busy(request: Any, limit: int) -> None:
+    body = json.dumps(
+        {"code": 14, "message": f"the engine is serving {limit} requests already; retry shortly", "details": []}
+    ).encode()
+    head = (
+        "HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    try:
+        request.settimeout(0.5)  # never hold up the accepting thread for a client that does not read
+        request.sendall(head + body)
+        request.setblocking(False)
+        while request.recv(65536):  # what it sent so far: unread input would turn the close into a reset
+            pass
+    except OSError:
+        pass
 
 
 class EngineServer:

@@ -1,7 +1,8 @@
 """Durable state of the embedded engine: one SQLite database (WAL) under ``$DRIFTLOOP_HOME/engine``.
 
 Every Argo object the engine knows (workflows, workflow templates, cluster workflow templates, cron
-workflows) is one row: the full JSON body plus the columns we filter on. Writes are short transactions
+workflows) is one row: the full JSON body plus the columns we filter on; a workflow's nodes are rows of their
+own (``_node_rows``), so that a running workflow's snapshot writes only the nodes that changed. Writes are short transactions
 under ``BEGIN IMMEDIATE`` so concurrent threads *and* processes never corrupt the file; a crash (kill -9)
 loses at most the write in flight, never an earlier one.
 """
@@ -13,13 +14,14 @@ import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from driftloop.errors import ConflictError, NotFoundError, ServiceUnavailableError
+from workflows.engine._node_rows import NODES_SCHEMA, attach_nodes, delete_nodes, split_nodes, write_nodes
 from workflows.engine._selectors import matches_labels, parse_label_selector
 
 __all__ = [
@@ -57,6 +59,7 @@ CREATE TABLE IF NOT EXISTS objects (
 CREATE INDEX IF NOT EXISTS objects_kind_phase ON objects (kind, phase);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+_SCHEMA += ";" + NODES_SCHEMA
 
 
 def utc_now() -> str:
@@ -143,6 +146,7 @@ class Store:
             meta.pop("namespace", None)
         meta.setdefault("uid", str(uuid.uuid4()))
         meta.setdefault("creationTimestamp", utc_now())
+        stored, nodes = split_nodes(obj) if kind == WORKFLOW else (obj, None)
         with self._write() as db:
             if self._row(db, kind, namespace, meta["name"]) is not None:
                 raise ConflictError(
@@ -158,12 +162,15 @@ class Store:
                     namespace,
                     meta["name"],
                     meta["uid"],
-                    *self._columns(obj),
+                    *self._columns(stored),
                     meta["creationTimestamp"],
                     self._finished(obj),
                     int(meta["resourceVersion"]),
                 ),
             )
+            if nodes is not None:
+                seq = db.execute("SELECT last_insert_rowid()").fetchone()[0]
+                write_nodes(db, int(seq), nodes, replace=True)
         return obj
 
     def update(self, obj: dict[str, Any], *, expect_version: str | None = None) -> dict[str, Any]:
@@ -185,11 +192,14 @@ class Store:
             meta["uid"] = row["uid"]
             meta["creationTimestamp"] = row["created"]
             meta["resourceVersion"] = str(self._next_version(db))
-            labels, phase, body = self._columns(obj)
+            stored, nodes = split_nodes(obj) if kind == WORKFLOW else (obj, None)
+            labels, phase, body = self._columns(stored)
             db.execute(
                 "UPDATE objects SET labels = ?, phase = ?, body = ?, finished = ?, resource_version = ? WHERE seq = ?",
                 (labels, phase, body, self._finished(obj), int(meta["resourceVersion"]), row["seq"]),
             )
+            if kind == WORKFLOW:
+                write_nodes(db, int(row["seq"]), nodes or [], replace=True)
         return obj
 
     def write_workflow(
@@ -201,9 +211,14 @@ class Store:
         rest: str,
         phase: str,
         finished: str | None,
+        nodes: Iterable[tuple[str, str]] = (),
+        *,
+        all_nodes: bool = False,
     ) -> bool:
         """Replace a running workflow's body from pre-serialised parts (``rest``: the JSON object without
-        ``metadata``), without parsing what is stored; False when the object no longer exists (deleted)."""
+        ``metadata``, its ``status.nodes`` an empty placeholder) and upsert the encoded ``nodes`` (id, JSON)
+        that changed — ``all_nodes``: they are all of them — without parsing what is stored; False when the
+        object no longer exists (deleted)."""
         with self._write() as db:
             row = db.execute(
                 "SELECT seq, uid, created FROM objects WHERE kind = ? AND namespace = ? AND name = ?",
@@ -221,25 +236,31 @@ class Store:
                 "UPDATE objects SET labels = ?, phase = ?, body = ?, finished = ?, resource_version = ? WHERE seq = ?",
                 (labels, phase, body, str(finished) if finished else None, version, seq),
             )
+            write_nodes(db, int(seq), nodes, replace=all_nodes)
         return True
 
     def delete(self, kind: str, namespace: str | None, name: str) -> None:
         with self._write() as db:
-            cursor = db.execute(
-                "DELETE FROM objects WHERE kind = ? AND namespace = ? AND name = ?",
-                (kind, _scope_namespace(kind, namespace), name),
-            )
-            if cursor.rowcount == 0:
+            row = self._row(db, kind, _scope_namespace(kind, namespace), name)
+            if row is None:
                 raise self._not_found(kind, name)
+            db.execute("DELETE FROM objects WHERE seq = ?", (row["seq"],))
+            delete_nodes(db, int(row["seq"]))
 
     # ---- reads --------------------------------------------------------------------------------------
-    def find(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+    def find(self, kind: str, namespace: str | None, name: str, *, nodes: bool = True) -> dict[str, Any] | None:
+        """The object, or None; ``nodes=False``: a workflow without its node map (cheap for a big run)."""
         with self._read() as db:
             row = self._row(db, kind, _scope_namespace(kind, namespace), name)
-        return None if row is None else dict(json.loads(row["body"]))
+            if row is None:
+                return None
+            obj = dict(json.loads(row["body"]))
+            if kind == WORKFLOW and nodes:
+                attach_nodes(db, int(row["seq"]), obj)
+        return obj
 
-    def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any]:
-        found = self.find(kind, namespace, name)
+    def get(self, kind: str, namespace: str | None, name: str, *, nodes: bool = True) -> dict[str, Any]:
+        found = self.find(kind, namespace, name, nodes=nodes)
         if found is None:
             raise self._not_found(kind, name)
         return found
@@ -251,10 +272,12 @@ class Store:
         *,
         label_selector: str | None = None,
         phases: tuple[str, ...] | None = None,
+        nodes: bool = True,
     ) -> list[dict[str, Any]]:
-        """Objects in creation order (oldest first); namespace None or '' means every namespace."""
+        """Objects in creation order (oldest first); namespace None or '' means every namespace; ``nodes=False``:
+        workflows without their node maps."""
         requirements = parse_label_selector(label_selector or "")
-        sql = "SELECT labels, body FROM objects WHERE kind = ?"
+        sql = "SELECT seq, labels, body FROM objects WHERE kind = ?"
         args: list[Any] = [kind]
         scoped = _scope_namespace(kind, namespace)
         if scoped:
@@ -265,7 +288,15 @@ class Store:
             args.extend(phases)
         with self._read() as db:
             rows = db.execute(sql + " ORDER BY created, seq", args).fetchall()
-        return [json.loads(body) for labels, body in rows if matches_labels(json.loads(labels), requirements)]
+            found = [
+                (seq, json.loads(body))
+                for seq, labels, body in rows
+                if matches_labels(json.loads(labels), requirements)
+            ]
+            if kind == WORKFLOW and nodes:
+                for seq, obj in found:
+                    attach_nodes(db, int(seq), obj)
+        return [obj for _, obj in found]
 
     # ---- helpers ------------------------------------------------------------------------------------
     @staticmethod

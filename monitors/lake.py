@@ -17,10 +17,12 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import fsspec
@@ -32,11 +34,13 @@ import pyarrow.parquet as pq
 from driftloop.errors import ConfigError
 
 __all__ = [
+    "LAST_WRITE_MARKER",
     "META_COLUMNS",
     "STORED_SCHEMA",
     "LakeRow",
     "LakeWindow",
     "default_lake_uri",
+    "last_write",
     "list_parts",
     "partition_dir",
     "read_window",
@@ -63,6 +67,7 @@ STORED_SCHEMA = pa.schema(
     ]
 )
 
+LAST_WRITE_MARKER = "_last_write"  # <lake>/model=<name>/_last_write, rewritten after each write (local lakes)
 _PART = re.compile(r"date=(\d{4}-\d{2}-\d{2})/hour=(\d{2})/part-[^/]+\.parquet$")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -128,7 +133,22 @@ def write_rows(lake_uri: str, model: str, rows: Sequence[LakeRow], part_id: str)
             pq.write_table(_to_table(members), handle, compression="zstd")
         fs.mv(temporary, final)
         written.append(final)
+    if written and _is_local(fs):  # a cheap "new data" signal: a watcher stats one file instead of listing the lake
+        marker = Path(root) / f"model={model}" / LAST_WRITE_MARKER
+        marker.write_text(f"{time.time_ns()} {written[-1].rsplit('/', 1)[-1]}\n")
     return written
+
+
+def last_write(lake_uri: str, model: str) -> int | None:
+    """When a part of ``model`` was last written (ns; 0 before the first write); None when the lake is not local
+    (a remote store cannot be watched cheaply: watchers fall back to their interval)."""
+    fs, root = _filesystem(lake_uri)
+    if not _is_local(fs):
+        return None
+    try:
+        return (Path(root) / f"model={_check_model(model)}" / LAST_WRITE_MARKER).stat().st_mtime_ns
+    except FileNotFoundError:
+        return 0
 
 
 def write_frame(
@@ -268,6 +288,11 @@ def _filesystem(lake_uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
             hint="use a local directory or an fsspec URI whose filesystem package is installed (e.g. s3fs for s3://)",
         ) from exc
     return fs, str(root).rstrip("/")
+
+
+def _is_local(fs: fsspec.AbstractFileSystem) -> bool:
+    protocol = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+    return bool({"file", "local"} & set(protocol))
 
 
 def _check_model(model: str) -> str:

@@ -1,7 +1,9 @@
 """Loop latency: from the first drifted request to the retraining Workflow Running, per hop, median of --runs.
 
 The whole local stack runs for real on free ports in a temporary home (MLflow, engine, model server, sidecar,
-monitor, receiver, Alertmanager, Prometheus; 1 s scrape/evaluation, `for` 2 s, group_wait 1 s). One champion is
+monitor, receiver, Alertmanager, Prometheus) with the stack's local profile: the sidecar seals every 1 s, the monitor
+wakes on each lake write (its interval stays 5 s), 1 s scrape and rule evaluation, a 3 s `min_over_time` window and
+`for` 1 s, group_wait 1 s. One champion is
 trained once; then the engine's ``training`` WorkflowTemplate is replaced by a one-step no-op, so what is timed is
 the alerting path and the submission, not a training run. Each run: baseline traffic until the drift alert is
 resolved, then a burst of drifted traffic (720 rows in ~0.6 s), timing each hop by polling its own API every 50 ms.

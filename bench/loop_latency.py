@@ -7,10 +7,11 @@ wakes on each lake write (its interval stays 5 s), 1 s scrape and rule evaluatio
 trained once; then the engine's ``training`` WorkflowTemplate is replaced by a one-step no-op, so what is timed is
 the alerting path and the submission, not a training run. Each run: baseline traffic until the drift alert is
 resolved, then a burst of drifted traffic (720 rows in ~0.6 s), timing each hop by polling its own API every 50 ms.
-t0 is the first drifted request as the sidecar captured it (its `_ts` in the lake), so the start-up of the
+t0 is the first drifted request as it reached the sidecar (its `_ts` in the lake), so the start-up of the
 traffic process is not counted:
 
-  sidecar → lake        first drifted request captured → the lake holds the burst (includes sending the burst)
+  model server answers  first drifted request at the sidecar → its answer captured (inference; not the loop's own)
+  sidecar → lake        → the lake holds the burst (the rest of the burst's answers, spool seal, lake write)
   monitor evaluation    → the monitor's /metrics shows the drift share over the threshold
   scrape                → Prometheus has that value
   rule window + `for`   → Prometheus's alert is firing
@@ -48,7 +49,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 MODEL = "credit-risk"
-HOPS = ["sidecar → lake", "monitor evaluation", "scrape", "rule window + `for`", "Alertmanager", "group_wait → decision",
+HOPS = ["model server answers", "sidecar → lake", "monitor evaluation", "scrape", "rule window + `for`", "Alertmanager", "group_wait → decision",
         "submission"]  # fmt: skip
 OURS = {"sidecar → lake", "monitor evaluation", "submission"}
 # 60 requests x 12 rows = 720 rows > the window: the window then holds only the newest burst
@@ -184,7 +185,7 @@ def one_run(env: dict[str, str], token: str, client: Any, last_submit: list[floa
     replay = subprocess.Popen([sys.executable, "-m", "driftloop", "traffic", "--scenario", "covariate-shift", *BURST],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     captured = until(lambda: burst_in_lake(lake, sent_from), 60, "the lake", poll=0.05)
-    marks = {"start": captured[0], "sidecar → lake": time.time()}
+    marks = {"start": captured[0], "model server answers": captured[2], "sidecar → lake": time.time()}
     burst_s = captured[1] - captured[0]
     until(lambda: (monitor_share(env) or 0) >= 0.3, 60, "the monitor")
     marks["monitor evaluation"] = time.time()
@@ -209,21 +210,25 @@ def one_run(env: dict[str, str], token: str, client: Any, last_submit: list[floa
     return hops
 
 
-def burst_in_lake(lake: str, sent_from: datetime) -> tuple[float, float] | None:
-    """(first, last) capture time of the drifted burst once the lake holds WINDOW_ROWS of it, else None. Reads only
-    the parts written since ``sent_from`` (a sidecar part is named after its segment's opening time in ns)."""
+def burst_in_lake(lake: str, sent_from: datetime) -> tuple[float, float, float] | None:
+    """Once the lake holds WINDOW_ROWS of the drifted burst: (first request's arrival at the sidecar, last request's
+    arrival, when the sidecar captured the first answer), else None. A capture is spooled once the model server has
+    answered, into a segment opened then and named after that moment (ns): only parts opened since ``sent_from``
+    are read."""
     import pyarrow.parquet as pq
 
     from monitors.lake import list_parts
 
     stamps: list[float] = []
+    opened: list[float] = []
     for path in list_parts(lake, MODEL):
-        opened = Path(path).name.removeprefix("part-").split("-", 1)[0]
-        if opened.isdigit() and int(opened) >= sent_from.timestamp() * 1e9:
+        stamp = Path(path).name.removeprefix("part-").split("-", 1)[0]
+        if stamp.isdigit() and int(stamp) >= sent_from.timestamp() * 1e9:
+            opened.append(int(stamp) / 1e9)
             column = pq.read_table(path, columns=["_ts", "_error"]).to_pandas()
             stamps += [ts.timestamp() for ts in column.loc[column["_error"].isna(), "_ts"]]
     stamps = [t for t in stamps if t >= sent_from.timestamp()]
-    return (min(stamps), max(stamps)) if len(stamps) >= WINDOW_ROWS else None
+    return (min(stamps), max(stamps), min(opened)) if len(stamps) >= WINDOW_ROWS else None
 
 
 class Exporter:
@@ -273,7 +278,7 @@ def synthetic_run(env: dict[str, str], token: str, client: Any, exporter: Export
     until(lambda: running(client, row["workflow"]), 60, "the workflow Running")
     marks["submission"] = time.time()
     hops, previous = {}, marks["start"]
-    for hop in HOPS[2:]:
+    for hop in HOPS[3:]:
         hops[hop] = marks[hop] - previous
         previous = marks[hop]
     hops["total"] = marks["submission"] - marks["start"]

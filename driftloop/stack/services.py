@@ -90,9 +90,9 @@ def _serving_command(settings: Settings, name: str) -> list[str]:
         return [sys.executable, "-m", "monitors.sidecar.champion", "--model", settings.model_name,
                 "--host", host, "--port", str(port)]  # fmt: skip
     listen = "{}:{}".format(*host_port(settings.serving_url, 8180))
-    # a 1 s seal (the CLI's default is 5 s) keeps the local lake, and so the loop, a second behind the traffic
+    # a 0.5 s seal (the CLI's default is 5 s) keeps the local lake, and so the loop, under a second behind the traffic
     return [sys.executable, "-m", "driftloop", "sidecar", "--upstream", settings.model_server_url, "--listen", listen,
-            "--segment-age", "1"]  # fmt: skip
+            "--segment-age", "0.5"]  # fmt: skip
 
 
 SERVICES: list[Service] = [

@@ -10,8 +10,9 @@ resolved, then a burst of drifted traffic (720 rows in ~0.6 s), timing each hop 
 t0 is the first drifted request as it reached the sidecar (its `_ts` in the lake), so the start-up of the
 traffic process is not counted:
 
-  model server answers  first drifted request at the sidecar → its answer captured (inference; not the loop's own)
-  sidecar → lake        → the lake holds the burst (the rest of the burst's answers, spool seal, lake write)
+  model server answers  first drifted request at the sidecar → the model server answered a window of the burst
+                        (a payload is captured with its answer; inference under load, not the loop's own)
+  sidecar → lake        → the lake holds them (spool seal, lake writer, parquet)
   monitor evaluation    → the monitor's /metrics shows the drift share over the threshold
   scrape                → Prometheus has that value
   rule window + `for`   → Prometheus's alert is firing
@@ -212,23 +213,25 @@ def one_run(env: dict[str, str], token: str, client: Any, last_submit: list[floa
 
 def burst_in_lake(lake: str, sent_from: datetime) -> tuple[float, float, float] | None:
     """Once the lake holds WINDOW_ROWS of the drifted burst: (first request's arrival at the sidecar, last request's
-    arrival, when the sidecar captured the first answer), else None. A capture is spooled once the model server has
-    answered, into a segment opened then and named after that moment (ns): only parts opened since ``sent_from``
-    are read."""
+    arrival, when the model server had answered WINDOW_ROWS of its rows), else None. A payload is captured once it
+    is answered (arrival `_ts` + `_latency_ms`), so the lake cannot hold the burst before the model server answered
+    it; only parts whose segment opened (their name, ns) since ``sent_from`` are read."""
     import pyarrow.parquet as pq
 
     from monitors.lake import list_parts
 
-    stamps: list[float] = []
-    opened: list[float] = []
+    arrived: list[float] = []
+    answered: list[float] = []
     for path in list_parts(lake, MODEL):
         stamp = Path(path).name.removeprefix("part-").split("-", 1)[0]
         if stamp.isdigit() and int(stamp) >= sent_from.timestamp() * 1e9:
-            opened.append(int(stamp) / 1e9)
-            column = pq.read_table(path, columns=["_ts", "_error"]).to_pandas()
-            stamps += [ts.timestamp() for ts in column.loc[column["_error"].isna(), "_ts"]]
-    stamps = [t for t in stamps if t >= sent_from.timestamp()]
-    return (min(stamps), max(stamps), min(opened)) if len(stamps) >= WINDOW_ROWS else None
+            frame = pq.read_table(path, columns=["_ts", "_latency_ms", "_error"]).to_pandas()
+            frame = frame[frame["_error"].isna() & (frame["_ts"] >= sent_from)]
+            arrived += [ts.timestamp() for ts in frame["_ts"]]
+            answered += [ts.timestamp() + ms / 1000 for ts, ms in zip(frame["_ts"], frame["_latency_ms"], strict=True)]
+    if len(arrived) < WINDOW_ROWS:
+        return None
+    return min(arrived), max(arrived), sorted(answered)[WINDOW_ROWS - 1]
 
 
 class Exporter:

@@ -1,7 +1,7 @@
 """Loop latency: from the first drifted request to the retraining Workflow Running, per hop, median of --runs.
 
 The whole local stack runs for real on free ports in a temporary home (MLflow, engine, model server, sidecar,
-monitor, receiver, Alertmanager, Prometheus) with the stack's local profile: the sidecar seals every 1 s, the monitor
+monitor, receiver, Alertmanager, Prometheus) with the stack's local profile: the sidecar seals every 0.5 s, the monitor
 wakes on each lake write (its interval stays 5 s), 1 s scrape and rule evaluation, a 3 s `min_over_time` window and
 `for` 1 s, group_wait 1 s. One champion is
 trained once; then the engine's ``training`` WorkflowTemplate is replaced by a one-step no-op, so what is timed is
@@ -331,7 +331,7 @@ def report(results: list[dict[str, float]]) -> None:
     print(f"| driftloop's own hops | {statistics.median(own_hops):.2f} | {min(own_hops):.2f} | {max(own_hops):.2f} | |")
     if "(burst sent)" in results[0]:
         bursts = [r["(burst sent)"] for r in results]
-        print(f"| (of sidecar → lake: the client sending the burst) | {statistics.median(bursts):.2f} | "
+        print(f"| (inside the model server hop: the client sending the burst) | {statistics.median(bursts):.2f} | "
               f"{min(bursts):.2f} | {max(bursts):.2f} | |")  # fmt: skip
 
 

@@ -182,7 +182,8 @@ def drift_alert_retrains(shifted_from: float) -> None:
         version = mine[0]
         timeline.append((f"MLflow: version {version.version} registered", version.creation_timestamp / 1000))
         print(f"   models:/{MODEL}/{version.version}: trigger={version.tags.get('trigger')} "
-              f"trigger_ref={version.tags.get('trigger_ref')} (the alert's fingerprint in Alertmanager)")  # fmt: skip
+              f"trigger_ref={version.tags.get('trigger_ref')} (the alert's fingerprint in Alertmanager) "
+              f"drifted_features={version.tags.get('drifted_features', '[]')}")  # fmt: skip
     else:
         print(f"   no new retrain this time ({decision['decision']}): {decision['reason']}")
     print("   timeline (seconds after the first drifted request):")

@@ -17,26 +17,31 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import fsspec
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from driftloop.errors import ConfigError
 
 __all__ = [
+    "LAST_WRITE_MARKER",
     "META_COLUMNS",
     "STORED_SCHEMA",
     "LakeRow",
     "LakeWindow",
     "default_lake_uri",
+    "last_write",
     "list_parts",
     "partition_dir",
     "read_window",
@@ -63,6 +68,7 @@ STORED_SCHEMA = pa.schema(
     ]
 )
 
+LAST_WRITE_MARKER = "_last_write"  # <lake>/model=<name>/_last_write, rewritten after each write (local lakes)
 _PART = re.compile(r"date=(\d{4}-\d{2}-\d{2})/hour=(\d{2})/part-[^/]+\.parquet$")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -128,7 +134,22 @@ def write_rows(lake_uri: str, model: str, rows: Sequence[LakeRow], part_id: str)
             pq.write_table(_to_table(members), handle, compression="zstd")
         fs.mv(temporary, final)
         written.append(final)
+    if written and _is_local(fs):  # a cheap "new data" signal: a watcher stats one file instead of listing the lake
+        marker = Path(root) / f"model={model}" / LAST_WRITE_MARKER
+        marker.write_text(f"{time.time_ns()} {written[-1].rsplit('/', 1)[-1]}\n")
     return written
+
+
+def last_write(lake_uri: str, model: str) -> int | None:
+    """When a part of ``model`` was last written (ns; 0 before the first write); None when the lake is not local
+    (a remote store cannot be watched cheaply: watchers fall back to their interval)."""
+    fs, root = _filesystem(lake_uri)
+    if not _is_local(fs):
+        return None
+    try:
+        return (Path(root) / f"model={_check_model(model)}" / LAST_WRITE_MARKER).stat().st_mtime_ns
+    except FileNotFoundError:
+        return 0
 
 
 def write_frame(
@@ -192,12 +213,56 @@ def read_window(
         if last_rows is not None and rows >= last_rows:
             break
         # one dataset per hour: pyarrow reads its many small part files in parallel threads
-        table = ds.dataset(by_hour[hour], schema=STORED_SCHEMA, format="parquet", filesystem=fs).to_table()
+        table, read = _read_hour(fs, by_hour[hour], None if last_rows is None else last_rows - rows)
         tables.append(table)
         rows += table.num_rows
-        files += len(by_hour[hour])
+        files += read
     stored = pa.concat_tables(tables).to_pandas() if tables else STORED_SCHEMA.empty_table().to_pandas()
     return _window(stored, since=since, last_rows=last_rows, files=files)
+
+
+_NEWEST_FIRST_ABOVE = 64  # files in an hour beyond which a bounded read opens the newest files first
+_CLOCK_SKEW_S = 30.0  # capture clocks (sidecars) versus the lake's modification times (a remote store's clock)
+
+
+def _read_hour(fs: fsspec.AbstractFileSystem, paths: list[str], needed: int | None) -> tuple[pa.Table, int]:
+    """One hour partition, and how many of its files were read.
+
+    With ``needed`` (rows still wanted) and many small files (a short seal under steady traffic), files are read
+    newest-modified first, in growing batches, until the rows captured after the oldest file read (minus a clock
+    margin) are enough: a file holds only captures from before it was written, so the unread, older files cannot
+    hold any of those newer rows. Without modification times (a store that lists none) the whole hour is read.
+    """
+
+    def dataset(selected: list[str]) -> pa.Table:
+        return ds.dataset(selected, schema=STORED_SCHEMA, format="parquet", filesystem=fs).to_table()
+
+    if needed is None or len(paths) <= _NEWEST_FIRST_ABOVE:
+        return dataset(paths), len(paths)
+    folder = paths[0].rsplit("/", 1)[0]
+    listed = {entry["name"].rstrip("/"): entry for entry in fs.ls(folder, detail=True)}
+    modified: dict[str, float] = {}
+    for path in paths:
+        entry = listed.get(path.rstrip("/"), {})
+        stamp = entry.get("mtime", entry.get("LastModified"))
+        if stamp is None:
+            return dataset(paths), len(paths)
+        modified[path] = stamp.timestamp() if isinstance(stamp, datetime) else float(stamp)
+    newest_first = sorted(paths, key=lambda path: modified[path], reverse=True)
+    tables: list[pa.Table] = []
+    done, batch = 0, _NEWEST_FIRST_ABOVE
+    while done < len(newest_first):
+        chosen = newest_first[done : done + batch]
+        tables.append(dataset(chosen))
+        done += len(chosen)
+        batch *= 2
+        oldest = datetime.fromtimestamp(modified[chosen[-1]] + _CLOCK_SKEW_S, tz=UTC)
+        table = pa.concat_tables(tables)
+        good = table.filter(pc.is_null(table["_error"]))
+        newer = pc.sum(pc.greater(good["_ts"], pa.scalar(oldest, pa.timestamp("us", tz="UTC")))).as_py()
+        if (newer or 0) >= needed:
+            return table, done
+    return pa.concat_tables(tables), done
 
 
 def _window(stored: pd.DataFrame, *, since: datetime | None, last_rows: int | None, files: int) -> LakeWindow:
@@ -268,6 +333,11 @@ def _filesystem(lake_uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
             hint="use a local directory or an fsspec URI whose filesystem package is installed (e.g. s3fs for s3://)",
         ) from exc
     return fs, str(root).rstrip("/")
+
+
+def _is_local(fs: fsspec.AbstractFileSystem) -> bool:
+    protocol = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+    return bool({"file", "local"} & set(protocol))
 
 
 def _check_model(model: str) -> str:

@@ -80,18 +80,21 @@ def _serving_command(settings: Settings, name: str) -> list[str]:
     host, port = host_port(settings.model_server_url, 5001)
     if name == "monitor":
         metrics_host, metrics_port = host_port(settings.monitor_url, 9308)
+        # --wake-on-write: evaluate when the sidecar writes new payloads, not up to an interval later
         return [sys.executable, "-m", "driftloop", "monitor", "--model", settings.model_name,
                 "--metrics-host", metrics_host, "--metrics-port", str(metrics_port),
                 "--interval", str(settings.monitor_interval), "--last-rows", str(settings.monitor_window_rows),
                 "--last-minutes", str(settings.monitor_window_minutes),
-                "--drift-share", str(settings.monitor_drift_share)]  # fmt: skip
+                "--drift-share", str(settings.monitor_drift_share),
+                "--wake-on-write"]  # fmt: skip
     if name == "model-server":
         return [sys.executable, "-m", "monitors.sidecar.champion", "--model", settings.model_name,
                 "--host", host, "--port", str(port)]  # fmt: skip
     listen = "{}:{}".format(*host_port(settings.serving_url, 8180))
     routes = settings.home / "deployer" / "routes.json"  # what `driftloop deployer` writes (monitors/deployer)
+    # a 0.5 s seal (the CLI's default is 5 s) keeps the local lake, and so the loop, under a second behind the traffic
     return [sys.executable, "-m", "driftloop", "sidecar", "--upstream", settings.model_server_url, "--listen", listen,
-            "--routes", str(routes)]  # fmt: skip
+            "--routes", str(routes), "--segment-age", "0.5"]  # fmt: skip
 
 
 SERVICES: list[Service] = [

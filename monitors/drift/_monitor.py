@@ -2,7 +2,9 @@
 
 One ``evaluate()`` is one pass and raises on failure; ``run()`` repeats it every interval and survives
 any failure (counted in ``driftloop_monitor_errors_total``, logged with what to do), because a monitor
-that dies on one bad file is a monitor nobody notices is gone.
+that dies on one bad file is a monitor nobody notices is gone. With ``wake_on_write`` (a local lake) it also
+evaluates as soon as the sidecar wrote new payloads (the lake's ``_last_write`` marker changed), at most every
+``min_gap_s``: drift is seen a fraction of a second after it lands instead of up to an interval later.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ __all__ = ["Evaluation", "Monitor", "MonitorConfig"]
 log = logging.getLogger("driftloop.monitor")
 
 WindowReader = Callable[..., Any]  # monitors.lake.read_window's signature
+_WATCH_POLL_S = 0.1  # how often a watching monitor stats the lake's last-write marker (one stat call)
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,8 @@ class MonitorConfig:
     options: DriftOptions
     html_reports: bool = True
     report_every_s: float = 600.0  # at most one HTML report per model version per this period
+    wake_on_write: bool = False  # also evaluate when the lake gets new payloads (local lakes; else: the interval)
+    min_gap_s: float = 0.5  # between two evaluations started by writes (a busy lake must not pin a core)
 
     @classmethod
     def from_settings(cls, settings: Settings, model: str | None = None, **overrides: Any) -> MonitorConfig:
@@ -209,10 +214,33 @@ class Monitor:
         )
         return path
 
+    def _last_write(self) -> int | None:
+        """The lake's last-write stamp, or None when not watching (off, a remote lake, or a failing lake)."""
+        if not self.config.wake_on_write:
+            return None
+        from monitors.lake import last_write
+
+        try:
+            return last_write(self.config.lake_uri, self.config.model)
+        except (OSError, DriftloopError):
+            return None
+
+    def _wait(self, stop: threading.Event, started: float, seen: int | None) -> None:
+        """Until the interval has passed since the last evaluation ended, or (watching) the lake got new data."""
+        deadline = time.monotonic() + self.config.interval_s
+        if seen is None:
+            stop.wait(self.config.interval_s)
+            return
+        while not stop.is_set() and time.monotonic() < deadline:
+            stop.wait(min(_WATCH_POLL_S, max(0.0, deadline - time.monotonic())))
+            if time.monotonic() - started >= self.config.min_gap_s and self._last_write() != seen:
+                return
+
     def run(self, stop: threading.Event, max_evaluations: int | None = None) -> None:
-        """Evaluate every interval until ``stop`` is set; failures are logged and counted, never fatal."""
+        """Evaluate every interval (and, watching, on new data) until ``stop`` is set; failures never stop it."""
         done = 0
         while not stop.is_set():
+            started, seen = time.monotonic(), self._last_write()  # before reading: a write during it wakes us
             try:
                 self.evaluate()
             except ConfigError:
@@ -226,4 +254,4 @@ class Monitor:
             done += 1
             if max_evaluations is not None and done >= max_evaluations:
                 return
-            stop.wait(self.config.interval_s)
+            self._wait(stop, started, seen)

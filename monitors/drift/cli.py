@@ -213,6 +213,12 @@ def drift_command(
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Use this reference directory (profile/ inside, or a profile) instead of the MLflow champion.",
 )
+@click.option(
+    "--wake-on-write",
+    is_flag=True,
+    help="Also evaluate as soon as new payloads land in a local lake (at most every 0.5 s); --interval stays the "
+    "longest gap. Off by default: with a long `for` in production the interval is what matters.",
+)
 @click.option("--once", is_flag=True, help="Evaluate one window, print the result and exit (no endpoint).")
 @click.option("--json", "as_json", is_flag=True, help="With --once: print the evaluation as JSON.")
 @click.option("--no-html", is_flag=True, help="Do not write Evidently HTML reports when drift is detected.")
@@ -233,6 +239,7 @@ def monitor_command(
     last_rows: int,
     last_minutes: float | None,
     reference_dir: Path | None,
+    wake_on_write: bool,
     once: bool,
     as_json: bool,
     no_html: bool,
@@ -279,6 +286,7 @@ def monitor_command(
         options=options_from(kwargs),
         html_reports=not no_html,
         report_every_s=report_every,
+        wake_on_write=wake_on_write,
     )
     source: ReferenceSource = (
         LocalReference(reference_dir)

@@ -115,6 +115,7 @@ def _alertmanager_config_crd(raw: dict[str, Any]) -> dict[str, Any]:
                         {
                             "url": webhook["url"],
                             "sendResolved": True,
+                            "maxAlerts": webhook["max_alerts"],
                             "httpConfig": {
                                 "authorization": {
                                     "type": "Bearer",
@@ -242,11 +243,17 @@ def build_files(settings: Settings | None = None) -> list[MonitoringFile]:
     settings = settings or get_settings({})  # defaults only: the output must not depend on the caller's env
     webhook = f"http://driftloop-trigger.{NAMESPACE}.svc:{RECEIVER_PORT}/alertmanager"
     raw = alertmanager_config(PRODUCTION, webhook, f"{TOKEN_MOUNT}/token")
+    groups = rule_groups(settings, PRODUCTION)
+    for group in groups:
+        for alert in group["rules"]:
+            # the operator scopes an AlertmanagerConfig to alerts whose `namespace` label is its namespace; the
+            # rules aggregate that label away (`max by (model, version)`), so each alert states it
+            alert["labels"]["namespace"] = NAMESPACE
     rule = {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",
         "metadata": _meta("driftloop", "driftloop"),
-        "spec": {"groups": rule_groups(settings, PRODUCTION)},
+        "spec": {"groups": groups},
     }
     monitors = tuple(
         _service_monitor(app, port)

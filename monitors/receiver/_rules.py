@@ -15,6 +15,7 @@ from typing import Any
 from driftloop.config import Settings
 
 __all__ = [
+    "DRIFTED_FEATURES_ANNOTATION",
     "LOCAL",
     "PRODUCTION",
     "RUNBOOK_BASE",
@@ -29,6 +30,14 @@ RUNBOOK_BASE = "https://github.com/driftloop/driftloop/blob/main/docs/alerting.m
 RECEIVER_NAME = "driftloop-trigger"
 ONCALL_NAME = "oncall"
 GROUP_BY = ["alertname", "model"]
+DRIFTED_FEATURES_ANNOTATION = "drifted_features"
+# Rendered by Prometheus at each evaluation of the firing alert: the features that drifted (comma-separated, sorted)
+# for the alert's model and version. The alert carries them to the receiver, which passes them to the retrain, so the
+# features are the ones seen when the alert fired, not whatever a later query returns.
+_DRIFTED_FEATURES_TEMPLATE = (
+    '{{ range $i, $s := query (printf "max by (feature) (driftloop_feature_drifted{model=%q,version=%q}) == 1"'
+    ' $labels.model $labels.version) | sortByLabel "feature" }}{{ if $i }},{{ end }}{{ $s.Labels.feature }}{{ end }}'
+)
 
 
 @dataclass(frozen=True)
@@ -89,6 +98,7 @@ class AlertRule:
     summary: str
     description: str
     runbook: str  # anchor in docs/alerting.md
+    extra_annotations: tuple[tuple[str, str], ...] = ()
 
     def to_prometheus(self) -> dict[str, Any]:
         return {
@@ -100,6 +110,7 @@ class AlertRule:
                 "summary": self.summary,
                 "description": self.description,
                 "runbook_url": f"{RUNBOOK_BASE}#{self.runbook}",
+                **dict(self.extra_annotations),
             },
         }
 
@@ -123,6 +134,7 @@ def alert_rules(settings: Settings, profile: Profile) -> list[AlertRule]:
                 f"has been at or above {share:g} for {profile.drift_for}; the receiver submits a retraining workflow."
             ),
             runbook="driftloopfeaturedrift",
+            extra_annotations=((DRIFTED_FEATURES_ANNOTATION, _DRIFTED_FEATURES_TEMPLATE),),
         ),
         AlertRule(
             name="DriftloopPayloadSchemaMismatch",

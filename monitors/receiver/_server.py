@@ -220,7 +220,7 @@ class Receiver:
         for incident in self.store.pending():
             if self._stop.is_set():
                 return
-            features = drifted_features(self.settings.prometheus_url, incident.model)
+            features = drifted_features(incident.alert, self.settings.prometheus_url, incident.model)
             started = time.perf_counter()
             try:
                 name = self.submitter.submit(incident.key, incident.model, incident.alert, features)

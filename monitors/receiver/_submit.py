@@ -1,7 +1,8 @@
 """Submitting the retraining Workflow for one incident, through the one Argo client (Hera, settings' URL + token).
 
 The Workflow is the compiled ``manifests/workflows/<pipeline>.retrain.workflow.yaml`` with ``trigger=drift`` and
-``trigger-ref=<fingerprint>``, and a *name derived from the incident key*: if the receiver dies after the Argo
+``trigger-ref=<fingerprint>``, ``drifted-features=<JSON list>`` (which the register step records on the new model
+version), and a *name derived from the incident key*: if the receiver dies after the Argo
 Server created the run but before the store recorded it, the retry on restart gets AlreadyExists and records
 the existing run instead of starting a second one.
 """
@@ -11,7 +12,9 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import logging
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -20,6 +23,7 @@ import yaml
 
 from driftloop.config import Settings, repo_root
 from driftloop.errors import ConfigError, ConflictError
+from monitors.receiver._rules import DRIFTED_FEATURES_ANNOTATION
 
 __all__ = [
     "LABEL_FINGERPRINT",
@@ -36,6 +40,7 @@ LABEL_TRIGGER = "driftloop.io/trigger"
 LABEL_FINGERPRINT = "driftloop.io/alert-fingerprint"
 LABEL_INCIDENT = "driftloop.io/incident"
 ANNOTATION_PREFIX = "driftloop.io/"
+log = logging.getLogger("driftloop.trigger")
 _ACTIVE_PHASES = {"", "Pending", "Running"}
 
 
@@ -115,7 +120,13 @@ class RetrainSubmitter:
             ANNOTATION_PREFIX + "alert-labels": json.dumps(alert["labels"], sort_keys=True),
             ANNOTATION_PREFIX + "drifted-features": ",".join(features),
         }
-        values = {**self.extra_parameters(), "model-name": model, "trigger": "drift", "trigger-ref": fingerprint}
+        values = {
+            **self.extra_parameters(),
+            "model-name": model,
+            "trigger": "drift",
+            "trigger-ref": fingerprint,
+            "drifted-features": json.dumps(features, separators=(",", ":")),
+        }
         parameters = workflow.setdefault("spec", {}).setdefault("arguments", {}).setdefault("parameters", [])
         for parameter in parameters:
             if parameter["name"] in values:
@@ -133,13 +144,33 @@ class RetrainSubmitter:
         return str(created["metadata"]["name"])
 
 
-def drifted_features(prometheus_url: str, model: str) -> list[str]:
-    """The features Prometheus last saw drifted for ``model`` (best effort: [] when it cannot say)."""
+def _feature_names(names: Iterable[str]) -> list[str]:
+    """Sorted, unique, valid feature names, cut to what the register step accepts (it records them as a tag)."""
+    from workflows.steps.register import DRIFTED_FEATURES_MAX_CHARS, FEATURE_NAME
+
+    kept: list[str] = []
+    for name in sorted({n.strip() for n in names} - {""}):
+        if not FEATURE_NAME.fullmatch(name):
+            log.warning("ignoring drifted feature %r: not a feature name", name[:40])
+            continue
+        if len(json.dumps([*kept, name], separators=(",", ":"))) > DRIFTED_FEATURES_MAX_CHARS:
+            log.warning("more drifted features than a model-version tag holds; keeping the first %d", len(kept))
+            break
+        kept.append(name)
+    return kept
+
+
+def drifted_features(alert: dict[str, Any], prometheus_url: str, model: str) -> list[str]:
+    """The features that drifted: from the alert's ``drifted_features`` annotation (rendered by Prometheus when the
+    rule fired), else what Prometheus sees now for ``model`` (best effort: [] when it cannot say)."""
     import httpx
 
+    annotation = (alert.get("annotations") or {}).get(DRIFTED_FEATURES_ANNOTATION)
+    if annotation is not None:
+        return _feature_names(annotation.split(","))
     query = 'max by (feature) (driftloop_feature_drifted{{model="{}"}}) == 1'.format(model.replace('"', ""))
     try:
         answer = httpx.get(f"{prometheus_url}/api/v1/query", params={"query": query}, timeout=3).json()
-        return sorted(str(item["metric"]["feature"]) for item in answer["data"]["result"])
+        return _feature_names(str(item["metric"]["feature"]) for item in answer["data"]["result"])
     except (httpx.HTTPError, ValueError, KeyError, TypeError):
         return []

@@ -15,7 +15,7 @@ import yaml
 from driftloop.config import get_settings
 from monitors.receiver._local import write_alertmanager_files, write_prometheus_files
 from monitors.receiver._manifests import build_files, default_out_dir, diff_files, validate_files
-from monitors.receiver._rules import LOCAL, PRODUCTION, alert_rules
+from monitors.receiver._rules import DRIFTED_FEATURES_ANNOTATION, LOCAL, PRODUCTION, alert_rules
 
 MODEL = "credit-risk"
 
@@ -53,11 +53,15 @@ def test_promtool_accepts_the_production_rules(tmp_path: Path) -> None:
     assert checked.returncode == 0 and "SUCCESS: 5 rules found" in checked.stdout, checked.stdout + checked.stderr
 
 
-def _alert(name: str, labels: dict[str, str], value: str = "") -> dict[str, Any]:
-    """The expected alert: its labels and its annotations rendered as Prometheus renders the templates."""
+def _alert(name: str, labels: dict[str, str], value: str = "", features: str = "") -> dict[str, Any]:
+    """The expected alert: its labels and its annotations rendered as Prometheus renders the templates (the drifted
+    features come from a query the template runs, so the test says what they must be)."""
     rule = next(rule for rule in alert_rules(get_settings({}), LOCAL) if rule.name == name)
     annotations = dict(rule.to_prometheus()["annotations"])
     for key, text in annotations.items():
+        if key == DRIFTED_FEATURES_ANNOTATION:
+            annotations[key] = features
+            continue
         text = text.replace("{{ $value | humanizePercentage }}", value)
         for label, label_value in labels.items():
             text = text.replace(f"{{{{ $labels.{label} }}}}", label_value)
@@ -71,21 +75,29 @@ def _drift_labels(version: str = "3") -> dict[str, str]:
 
 def _tests() -> list[dict[str, Any]]:
     drift = "driftloop_drift_share{job='driftloop-monitor',model='credit-risk',version='3'}"
+    feature = "driftloop_feature_drifted{{job='driftloop-monitor',model='credit-risk',version='{}',feature='{}'}}"
     mismatch = "driftloop_payload_schema_mismatch_total{model='credit-risk',column='monthly_income'}"
     stale = "driftloop_monitor_last_success_timestamp_seconds{job='driftloop-monitor',instance='m:1'}"
     dropped = "driftloop_sidecar_dropped_total{job='driftloop-sidecar',instance='s:1',reason='spool_full'}"
     failed = "driftloop_trigger_retrains_finished_total{model='credit-risk',phase='Failed'}"
     mismatch_labels = {"model": MODEL, "severity": "page", "retrain": "false"}
     return [
-        {  # drift: fires once the share stayed above the threshold for `for`, with model AND version
+        {  # drift: fires once the share stayed above the threshold for `for`, with model AND version, and names the
+            # features that drifted for that version (sorted), not those of another version or those that did not
             "interval": "1s",
-            "input_series": [{"series": drift, "values": "0.1 0.1 0.5x20"}],
+            "input_series": [
+                {"series": drift, "values": "0.1 0.1 0.5x20"},
+                {"series": feature.format("3", "term"), "values": "0 0 1x20"},
+                {"series": feature.format("3", "age"), "values": "0 0 1x20"},
+                {"series": feature.format("3", "annual_income"), "values": "0x22"},
+                {"series": feature.format("2", "loan_amount"), "values": "1x22"},
+            ],
             "alert_rule_test": [
                 {"eval_time": "3s", "alertname": "DriftloopFeatureDrift", "exp_alerts": []},  # still pending
                 {
                     "eval_time": "10s",
                     "alertname": "DriftloopFeatureDrift",
-                    "exp_alerts": [_alert("DriftloopFeatureDrift", _drift_labels(), "50%")],
+                    "exp_alerts": [_alert("DriftloopFeatureDrift", _drift_labels(), "50%", "age,term")],
                 },
             ],
         },

@@ -25,7 +25,7 @@ def test_the_workflow_names_the_alert_and_takes_extra_parameters() -> None:
     assert workflow["spec"]["workflowTemplateRef"] == {"name": "training"}
     parameters = {p["name"]: p["value"] for p in workflow["spec"]["arguments"]["parameters"]}
     assert parameters == {"model-name": "credit-risk", "trigger": "drift", "trigger-ref": "abc123", "epochs": "2",
-                          "dataset": "/data/recent.parquet"}  # fmt: skip
+                          "dataset": "/data/recent.parquet", "drifted-features": '["age","annual_income"]'}  # fmt: skip
     annotations = workflow["metadata"]["annotations"]
     assert annotations["driftloop.io/drifted-features"] == "age,annual_income"
     assert annotations["driftloop.io/alertmanager-url"].startswith("http://am:9093/#/alerts?filter=")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -219,3 +220,43 @@ def test_a_per_column_option_naming_no_column_stops_the_monitor_loudly(tmp_path,
     with pytest.raises(ConfigError, match=r"--column-threshold names unknown column\(s\) \['incme'\]") as raised:
         monitor.run(threading.Event(), max_evaluations=3)
     assert "columns with a drift test: income, age, purpose" in str(raised.value.hint)
+
+
+def _drift_share(monitor: Monitor) -> float | None:
+    samples = (s for f in monitor.metrics.registry.collect() for s in f.samples if s.name == "driftloop_drift_share")
+    return next((sample.value for sample in samples), None)
+
+
+def test_a_watching_monitor_evaluates_when_the_lake_gets_data_not_an_interval_later(tmp_path, reference_dir):
+    """--wake-on-write: a 60 s interval, yet drift written to the lake is evaluated within about a second."""
+    lake = str(tmp_path / "lake")
+    write_frame(lake, MODEL, _features(np.random.default_rng(3), 300))  # a baseline window first
+    monitor = Monitor(_config(tmp_path, interval_s=60, wake_on_write=True, min_gap_s=0.2, html_reports=False),
+                      LocalReference(reference_dir))  # fmt: skip
+    stop = threading.Event()
+    loop = threading.Thread(target=monitor.run, args=(stop,), daemon=True)
+    loop.start()
+    try:
+        deadline = time.monotonic() + 30
+        while _drift_share(monitor) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _drift_share(monitor) is not None and _drift_share(monitor) < 0.5  # the first pass saw the baseline
+        written = time.monotonic()
+        write_frame(lake, MODEL, _features(np.random.default_rng(4), 500, shift=0.8))
+        while (_drift_share(monitor) or 0) < 0.5 and time.monotonic() - written < 20:
+            time.sleep(0.05)
+        assert (_drift_share(monitor) or 0) >= 0.5, "the write did not wake the monitor"
+        assert time.monotonic() - written < 10  # far below the 60 s interval (~0.1 s poll + one evaluation)
+    finally:
+        stop.set()
+        loop.join(timeout=30)
+    assert not loop.is_alive()
+
+
+def test_the_write_signal_is_off_by_default_and_follows_the_lake(tmp_path, reference_dir):
+    monitor = Monitor(_config(tmp_path, interval_s=0.3), LocalReference(reference_dir))
+    assert monitor._last_write() is None  # off by default (production): the interval alone decides
+    watching = Monitor(_config(tmp_path, interval_s=0.3, wake_on_write=True), LocalReference(reference_dir))
+    assert watching._last_write() == 0  # a local lake nobody wrote yet
+    write_frame(str(tmp_path / "lake"), MODEL, _features(np.random.default_rng(5), 10))
+    assert (watching._last_write() or 0) > 0

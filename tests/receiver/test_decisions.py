@@ -85,7 +85,9 @@ def test_only_firing_retrain_alerts_of_a_known_model_act(loop: Loop) -> None:
 def test_submit_then_duplicate_then_cooldown_then_history(loop: Loop) -> None:
     before = {w["metadata"]["name"] for w in loop.drift_workflows()}
     started = now()
-    first = loop.post(notification(alert("bb0001", started)))
+    # the drifted features, as Prometheus renders them into the alert (unsorted here, with one invalid name)
+    drifted = {**alert("bb0001", started), "annotations": {"drifted_features": "term,age,,bad name;rm"}}
+    first = loop.post(notification(drifted))
     assert _decisions(first) == ["submit"]
     # the same incident from an HA peer (another groupKey), and a later notification of it
     assert _decisions(loop.post(notification(alert("bb0001", started), group_key="{}/{x}:{y}"))) == ["duplicate"]
@@ -97,10 +99,12 @@ def test_submit_then_duplicate_then_cooldown_then_history(loop: Loop) -> None:
     parameters = {p["name"]: p.get("value") for p in workflow["spec"]["arguments"]["parameters"]}
     assert parameters["trigger"] == "drift" and parameters["trigger-ref"] == "bb0001"
     assert parameters["model-name"] == MODEL
+    assert json.loads(parameters["drifted-features"]) == ["age", "term"]  # the register step records this list
     labels, annotations = workflow["metadata"]["labels"], workflow["metadata"]["annotations"]
     assert labels["driftloop.io/trigger"] == "drift" and labels["driftloop.io/alert-fingerprint"] == "bb0001"
     assert annotations["driftloop.io/alert-generator-url"].startswith("http://prometheus.example/graph")
     assert annotations["driftloop.io/alertmanager-url"].startswith("http://127.0.0.1:9093/#/alerts?filter=")
+    assert annotations["driftloop.io/drifted-features"] == "age,term"
     submitted = _until(
         lambda: [r for r in loop.history() if r["decision"] == "submit" and r["submission"] != "pending"]
     )

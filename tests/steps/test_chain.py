@@ -32,7 +32,8 @@ def _chain(dataset: Path, workdir: Path, *, epochs: int = EPOCHS, seed: int = 42
     built = build_training_set(model, str(dataset), workdir / "training-set.parquet", **build)  # type: ignore[arg-type]
     trained = train(model, built.snapshot_id, built.path, epochs=epochs, seed=seed, git_commit="0" * 40)
     evaluated = evaluate(model, trained.run_id, built.path, min_auc=FLOOR, max_regression=0.05)
-    registered = register(model, trained.run_id, built.snapshot_id, "drift", "alert-fp-1", "0" * 40, "wf-1", "uid-1")
+    registered = register(model, trained.run_id, built.snapshot_id, "drift", "alert-fp-1", "0" * 40, "wf-1", "uid-1",
+                          drifted_features='["term","age"]')  # fmt: skip
     return built, trained, evaluated, registered
 
 
@@ -70,6 +71,7 @@ def test_every_lineage_tag_is_present_and_correct(first) -> None:  # type: ignor
         "workflow_uid": "uid-1",
         "trigger": "drift",
         "trigger_ref": "alert-fp-1",
+        "drifted_features": '["term","age"]',
         "parent_champion_version": "none",
     }
     assert {key: version.tags[key] for key in expected} == expected

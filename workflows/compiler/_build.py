@@ -82,7 +82,8 @@ def cron_workflow(pipeline: Pipeline, options: BuildOptions) -> dict[str, Any]:
 
 
 def retrain_workflow(pipeline: Pipeline, options: BuildOptions) -> dict[str, Any]:
-    """What the alert receiver submits on drift; it fills ``trigger-ref`` with the alert's fingerprint."""
+    """What the alert receiver submits on drift; it fills ``trigger-ref`` with the alert's fingerprint and
+    ``drifted-features`` with the JSON list of the features the alert names."""
     return {
         "apiVersion": API_VERSION,
         "kind": "Workflow",
@@ -91,7 +92,10 @@ def retrain_workflow(pipeline: Pipeline, options: BuildOptions) -> dict[str, Any
             "namespace": options.namespace,
             "labels": workflow_labels(pipeline, options, "drift"),
         },
-        "spec": template_ref_spec(pipeline, {"model-name": options.model_name, "trigger": "drift", "trigger-ref": ""}),
+        "spec": template_ref_spec(
+            pipeline,
+            {"model-name": options.model_name, "trigger": "drift", "trigger-ref": "", "drifted-features": "[]"},
+        ),
     }
 
 

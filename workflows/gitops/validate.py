@@ -5,6 +5,8 @@
 * CRD kinds (Rollout, AnalysisTemplate, Application, AppProject, ServiceMonitor, PrometheusRule, Argo's
   Workflow kinds…): the ``openAPIV3Schema`` of the CRDs in ``../shared`` (``crds/`` and ``argo-workflows/crds/``),
   translated and strict like the compiler's check (``workflows/compiler/_schema.py``).
+* ``AlertmanagerConfig`` (no CRD in ``../shared``): translated strictly into the Alertmanager configuration the
+  operator would generate, which ``amtool check-config`` checks (``workflows/gitops/alertmanagerconfig.py``).
 * Every directory with a ``kustomization.yaml`` is rendered with ``kubectl kustomize`` and its output validated.
 
 A finding names the file (or the rendered overlay), the document (index, kind/name) and the path in it.
@@ -26,6 +28,7 @@ import yaml
 
 from driftloop.config import get_settings
 from driftloop.errors import LintIssue, MissingDependencyError
+from workflows.gitops import alertmanagerconfig
 
 __all__ = ["KUBERNETES_VERSION", "kustomize_dirs", "render", "validate_documents", "validate_tree"]
 
@@ -33,13 +36,9 @@ KUBERNETES_VERSION = "1.33.0"
 _SKIP = {"kustomization.yaml", "kustomizeconfig.yaml", "model-pin.yaml"}  # kustomize inputs, not API objects
 # not API objects either: Alertmanager's own configuration (the Secret's content), checked by `amtool check-config`
 _NOT_API_OBJECTS = {"alertmanager.yaml"}
-# kinds no schema is available for here, each with what checks it instead; any other unknown kind is an error
-UNVALIDATED_KINDS = {
-    ("monitoring.coreos.com/v1alpha1", "AlertmanagerConfig"): (
-        "../shared/crds/prometheus-operator has no AlertmanagerConfig CRD; the same routing is generated into "
-        "manifests/monitoring/alertmanager.yaml, which amtool checks"
-    ),
-}
+# kinds no schema is available for here, each with what checks it instead; any other unknown kind is an error.
+# (AlertmanagerConfig was one; it is now checked through Alertmanager's own parser, see alertmanagerconfig.py.)
+UNVALIDATED_KINDS: dict[tuple[str, str], str] = {}
 
 
 def _crd_files(shared: Path) -> Iterator[Path]:
@@ -116,6 +115,9 @@ def validate_documents(documents: list[Any], label: str, shared: Path | None = N
         where = f"{label}#{index} ({doc.get('kind', '?') if isinstance(doc, dict) else '?'} {name})"
         if not isinstance(doc, dict) or not doc.get("apiVersion") or not doc.get("kind"):
             issues.append(LintIssue(where, "(document)", "not a Kubernetes object (apiVersion and kind)", "schema"))
+            continue
+        if (doc["apiVersion"], doc["kind"]) == (alertmanagerconfig.API_VERSION, alertmanagerconfig.KIND):
+            issues += alertmanagerconfig.check_alertmanager_config(doc, where)
             continue
         validator = _crd_validator(shared, doc["apiVersion"], doc["kind"])
         if validator is not None:

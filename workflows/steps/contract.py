@@ -127,6 +127,11 @@ STEPS: tuple[StepContract, ...] = (
             _SNAPSHOT,
             Param("trigger", "manual | schedule | drift."),
             Param("trigger-ref", "What triggered it, e.g. the alert fingerprint."),
+            Param(
+                "drifted-features",
+                'JSON list of the features whose drift started this run (drift retrains), e.g. ["age"].',
+                "[]",
+            ),
             Param("git-commit", "Commit of the code that trains."),
             Param("workflow-name", "Name of the workflow run."),
             Param("workflow-uid", "UID of the workflow run."),

@@ -1,7 +1,8 @@
 """Step ``register``: a model version with full lineage tags, reference data and a model card; alias challenger.
 
 Lineage tags (see ``LINEAGE_TAGS``): git commit, data snapshot id, feature schema fingerprint, feature service,
-workflow name/uid, trigger and trigger ref, parent champion version.
+workflow name/uid, trigger and trigger ref, the drifted features a drift retrain was started for (a JSON list, the
+alert receiver's ``drifted-features`` parameter), parent champion version.
 
     python -m workflows.steps.register --model-name credit-risk --run-id <run> --snapshot-id <id> \\
         --trigger manual --trigger-ref cli --git-commit <sha> --workflow-name local --workflow-uid local
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +23,15 @@ from workflows.steps.contract import StepContract
 
 log = logging.getLogger("driftloop.steps.register")
 
-__all__ = ["LINEAGE_TAGS", "RegisterResult", "main", "register"]
+__all__ = [
+    "DRIFTED_FEATURES_MAX_CHARS",
+    "FEATURE_NAME",
+    "LINEAGE_TAGS",
+    "RegisterResult",
+    "main",
+    "parse_drifted_features",
+    "register",
+]
 
 LINEAGE_TAGS = (
     "git_commit",
@@ -32,8 +42,35 @@ LINEAGE_TAGS = (
     "workflow_uid",
     "trigger",
     "trigger_ref",
+    "drifted_features",
     "parent_champion_version",
 )
+DRIFTED_FEATURES_MAX_CHARS = 4000  # characters of the JSON list: an MLflow model-version tag value holds 5,000
+FEATURE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,127}")
+
+
+def parse_drifted_features(text: str) -> list[str]:
+    """``--drifted-features`` (a JSON list of feature names) -> the list; a DataContractError that names the
+    problem otherwise, before anything is registered."""
+    from driftloop.errors import DataContractError
+
+    hint = 'pass a JSON list of feature names, e.g. --drifted-features \'["age","annual_income"]\' (or [])'
+    try:
+        value = json.loads(text or "[]")
+    except ValueError:
+        raise DataContractError(f"--drifted-features {text[:80]!r} is not JSON", hint=hint) from None
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise DataContractError(f"--drifted-features {text[:80]!r} is not a list of strings", hint=hint)
+    bad = [item for item in value if not FEATURE_NAME.fullmatch(item)]
+    if bad:
+        raise DataContractError(f"--drifted-features: {bad[0][:40]!r} is not a feature name", hint=hint)
+    features = list(dict.fromkeys(value))
+    if len(json.dumps(features, separators=(",", ":"))) > DRIFTED_FEATURES_MAX_CHARS:
+        raise DataContractError(
+            f"--drifted-features: {len(features)} names are over {DRIFTED_FEATURES_MAX_CHARS} characters of JSON",
+            hint="an MLflow tag holds 5,000 characters; the receiver never sends that many",
+        )
+    return features
 
 
 @dataclass(frozen=True)
@@ -72,8 +109,10 @@ def register(
     git_commit: str,
     workflow_name: str,
     workflow_uid: str,
+    drifted_features: str = "[]",
 ) -> RegisterResult:
     """Register ``runs:/<run_id>/model`` as a new version of ``model_name`` and alias it ``challenger``."""
+    features = parse_drifted_features(drifted_features)  # a malformed list fails before MLflow is even imported
     import mlflow
     from mlflow.exceptions import MlflowException
 
@@ -101,6 +140,7 @@ def register(
         "workflow_uid": workflow_uid,
         "trigger": trigger,
         "trigger_ref": trigger_ref,
+        "drifted_features": json.dumps(features, separators=(",", ":")),
         "parent_champion_version": parent.version if parent is not None else "none",
     }
     schema_json = json.loads(download_artifact(client, run_id, SCHEMA_ARTIFACT).read_text())
@@ -129,6 +169,7 @@ def _body(contract: StepContract, flags: dict[str, str]) -> dict[str, Any]:
         "git_commit",
         "workflow_name",
         "workflow_uid",
+        "drifted_features",
     )
     return {"version": register(*(flags[key] for key in keys)).version}
 

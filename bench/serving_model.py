@@ -81,7 +81,7 @@ def serve(model: Path, port: int, pythonpath: Path, log: Path) -> subprocess.Pop
     if not where.startswith(str(pythonpath)):
         raise SystemExit(f"the pyfunc would come from {where}, not from {pythonpath}")
     process = subprocess.Popen(command, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env, cwd=pythonpath)
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 600  # a loaded 2-core machine: MLflow + torch imports take minutes
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise SystemExit(f"mlflow models serve exited:\n{log.read_text()[-2000:]}")
@@ -173,11 +173,10 @@ def main() -> None:
                                  cwd=REPO, capture_output=True, check=True).stdout  # fmt: skip
         subprocess.run(["tar", "-x", "-C", str(before_tree)], input=archive, check=True)
         ports = {"before": free_port(), "after": free_port()}
-        servers = {
-            "before": serve(model, ports["before"], before_tree, work / "before.log"),
-            "after": serve(model, ports["after"], REPO, work / "after.log"),
-        }
-        try:
+        servers: dict[str, subprocess.Popen[bytes]] = {}
+        try:  # started inside the try: a server that came up is stopped even when the next one fails
+            servers["before"] = serve(model, ports["before"], before_tree, work / "before.log")
+            servers["after"] = serve(model, ports["after"], REPO, work / "after.log")
             urls = {leg: f"http://127.0.0.1:{port}/invocations" for leg, port in ports.items()}
             same = predictions(urls["before"]) == predictions(urls["after"])
             for url in urls.values():  # warm-up, discarded

@@ -114,17 +114,43 @@ async def _closed_loop(url: str, bodies: list[bytes], clients: int, duration: fl
         return ok / (time.perf_counter() - started)
 
 
-def ceiling(url: str, clients: int, duration: float) -> float:
-    """Closed-loop throughput in a separate process (the load must not share the bench's GIL with anything)."""
+def ceiling(url: str, clients: int, duration: float, server_pid: int | None = None) -> float:
+    """Closed-loop throughput, the load in a separate process (it must not share a GIL with anything).
+
+    With ``server_pid`` also the server's CPU per answered request (its whole process tree, from /proc): on a
+    loaded machine throughput says how much CPU the server got, CPU per request says what it needs.
+    """
+    rate, _ = ceiling_and_cpu(url, clients, duration, server_pid)
+    return rate
+
+
+def ceiling_and_cpu(url: str, clients: int, duration: float, server_pid: int | None) -> tuple[float, float]:
     code = (
         "import asyncio,json,sys; sys.path.insert(0, sys.argv[4]); from bench.serving_model import _closed_loop, rows; "
         "print(asyncio.run(_closed_loop(sys.argv[1], rows(), int(sys.argv[2]), float(sys.argv[3]))))"
     )
+    cpu_before = cpu_tree(server_pid) if server_pid else 0.0
     out = subprocess.run([sys.executable, "-c", code, url, str(clients), str(duration), str(REPO)],
                          capture_output=True, text=True, cwd=REPO)  # fmt: skip
     if out.returncode:
         raise SystemExit(out.stderr[-2000:])
-    return float(out.stdout.split()[-1])
+    rate = float(out.stdout.split()[-1])
+    cpu_ms = (cpu_tree(server_pid) - cpu_before) * 1000 / max(1.0, rate * duration) if server_pid else float("nan")
+    return rate, cpu_ms
+
+
+def cpu_tree(pid: int) -> float:
+    """User + system CPU seconds of a process and its descendants (mlflow models serve execs uvicorn as a child)."""
+    total = 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                total += cpu_tree(int(child))
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return total
 
 
 def rows() -> list[bytes]:
@@ -185,19 +211,24 @@ def main() -> None:
             for repeat in range(args.repeats):
                 for leg, url in urls.items():
                     p50, p99, statuses = latency(url, args.rps, args.duration)
-                    table.append((repeat, leg, p50, p99, ceiling(url, args.clients, args.duration), statuses))
+                    top, cpu_ms = ceiling_and_cpu(url, args.clients, args.duration, servers[leg].pid)
+                    table.append((repeat, leg, p50, p99, top, cpu_ms, statuses))
         finally:
             for process in servers.values():
                 stop(process)
     print(f"\n## MLflow scoring server, one worker, one-row requests (load average {os.getloadavg()[0]:.2f})")
     print(f"predictions identical on 50 rows: {same}")
-    print(f"{'run':>3} {'leg':7} {'p50 ms':>8} {'p99 ms':>8} {'ceiling req/s':>14}  statuses@{args.rps:g} req/s")
-    for repeat, leg, p50, p99, top, statuses in table:
-        print(f"{repeat:>3} {leg:7} {p50:8.2f} {p99:8.2f} {top:14.1f}  {statuses}")
-    med = {leg: [statistics.median(r[i] for r in table if r[1] == leg) for i in (2, 3, 4)] for leg in ports}
-    for leg, (p50, p99, top) in med.items():
-        print(f"median {leg:7} p50 {p50:.2f} ms  p99 {p99:.2f} ms  ceiling {top:.1f} req/s")
-    print(f"after/before: p50 x{med['after'][0] / med['before'][0]:.2f}, ceiling x{med['after'][2] / med['before'][2]:.2f}"
+    print(f"{'run':>3} {'leg':7} {'p50 ms':>8} {'p99 ms':>8} {'ceiling req/s':>14} {'CPU ms/req':>10}  statuses")
+    for repeat, leg, p50, p99, top, cpu_ms, statuses in table:
+        print(f"{repeat:>3} {leg:7} {p50:8.2f} {p99:8.2f} {top:14.1f} {cpu_ms:10.2f}  {statuses}")
+    med = {leg: [statistics.median(r[i] for r in table if r[1] == leg) for i in (2, 3, 4, 5)] for leg in ports}
+    for leg, (p50, p99, top, cpu_ms) in med.items():
+        print(
+            f"median {leg:7} p50 {p50:.2f} ms  p99 {p99:.2f} ms  ceiling {top:.1f} req/s  server CPU {cpu_ms:.2f} ms/req"
+            f" (one core: {1000 / cpu_ms:.0f} req/s)"
+        )
+    print(f"after/before: p50 x{med['after'][0] / med['before'][0]:.2f}, ceiling x{med['after'][2] / med['before'][2]:.2f},"
+          f" CPU per request x{med['after'][3] / med['before'][3]:.2f}"
           "  (goal: p50 <= 5 ms, ceiling >= 150 req/s)")  # fmt: skip
 
 

@@ -34,7 +34,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.serving_model import build_champion, ceiling  # noqa: E402
+from bench.serving_model import build_champion, ceiling, cpu_tree  # noqa: E402
 from bench.sidecar import free_port, pct, stop  # noqa: E402
 
 MODEL = "credit-risk"
@@ -143,10 +143,16 @@ def main() -> None:
                     for leg in legs:
                         p50, p99, outcomes = latency(urls[leg], share * saturation, args.duration)
                         table.append((share, repeat, leg, p50, p99, outcomes))
-            ceilings = {leg: [] for leg in legs}  # type: dict[str, list[float]]
+            pids = {"mlflow": [processes[0].pid], "inprocess": [processes[1].pid, shipper.pid]}
+            pids["proxy"] = [processes[0].pid] + ([processes[2].pid] if "proxy" in legs else [])
+            ceilings: dict[str, list[float]] = {leg: [] for leg in legs}
+            cpu: dict[str, list[float]] = {leg: [] for leg in legs}
             for _ in range(args.repeats):
                 for leg in legs:
-                    ceilings[leg].append(ceiling(urls[leg], args.clients, args.duration))
+                    before = sum(map(cpu_tree, pids[leg]))
+                    rate = ceiling(urls[leg], args.clients, args.duration)
+                    ceilings[leg].append(rate)
+                    cpu[leg].append((sum(map(cpu_tree, pids[leg])) - before) * 1000 / max(1.0, rate * args.duration))
             time.sleep(4)  # segments seal after 2 s; the shipper moves them
             lake_rows = len(pd_rows(work / "lake"))
         finally:
@@ -155,7 +161,7 @@ def main() -> None:
                 shipper.wait(timeout=60)
             for process in processes:
                 stop(process)
-    report(args, saturation, table, ceilings, legs, lake_rows)
+    report(args, saturation, table, ceilings, cpu, legs, lake_rows)
 
 
 def pd_rows(lake: Path) -> list[str]:
@@ -164,7 +170,7 @@ def pd_rows(lake: Path) -> list[str]:
     return list(read_window(str(lake), MODEL).frame["_request_id"])
 
 
-def report(args, saturation, table, ceilings, legs, lake_rows) -> None:  # type: ignore[no-untyped-def]
+def report(args, saturation, table, ceilings, cpu, legs, lake_rows) -> None:  # type: ignore[no-untyped-def]
     print(f"\n## serving path, one-row requests (load average now {os.getloadavg()[0]:.2f})")
     print(f"MLflow alone saturates at {saturation:.1f} req/s ({args.clients} closed-loop clients)")
     print(f"{'load':>5} {'run':>3} {'leg':10} {'p50 ms':>8} {'p99 ms':>8}  outcomes")
@@ -183,7 +189,10 @@ def report(args, saturation, table, ceilings, legs, lake_rows) -> None:  # type:
     top = statistics.median(ceilings["mlflow"])
     for leg in legs:
         mine = statistics.median(ceilings[leg])
-        print(f"ceiling {leg:10} {mine:7.1f} req/s  ({mine / top:.0%} of MLflow alone; goal >= 90%)")
+        print(
+            f"ceiling {leg:10} {mine:7.1f} req/s  ({mine / top:.0%} of MLflow alone; goal >= 90%)"
+            f"  CPU {statistics.median(cpu[leg]):.2f} ms/req (all its processes)"
+        )
     print(f"in-process capture: {lake_rows} rows shipped to the lake")
 
 

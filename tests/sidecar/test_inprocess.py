@@ -17,10 +17,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from driftloop.errors import ConflictError
 from monitors.lake import read_window
 from monitors.payloads import encode_request, parse_predictions
 from monitors.sidecar import SidecarMetrics
-from monitors.sidecar._spool import Spool, read_segment
+from monitors.sidecar._spool import Capture, Spool, read_segment
 from monitors.sidecar.inprocess import CaptureConfig, CaptureMiddleware
 from monitors.sidecar.shipper import Shipper
 from tests._support import free_port
@@ -167,3 +168,18 @@ def test_middleware_spools_the_pair_before_answering_and_answers_when_full(tmp_p
     assert 2 < len(captures) < 8  # the spool filled up: later pairs were dropped, not the requests
     assert metrics.dropped.labels(reason="body_too_large")._value.get() == 1
     assert metrics.dropped.labels(reason="spool_full")._value.get() == 8 - len(captures)
+
+
+def test_one_shipper_per_spool_and_a_live_writers_open_segment_is_left_alone(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool", SidecarMetrics(), max_bytes=1 << 20, segment_bytes=1 << 20, segment_age_s=3600)
+    shipper = Shipper(tmp_path / "spool", str(tmp_path / "lake"), MODEL)
+    try:
+        with pytest.raises(ConflictError, match="already shipped"):
+            Shipper(tmp_path / "spool", str(tmp_path / "lake"), MODEL)
+        spool.append(Capture("r-1", 1.0, "1", 200, 1.0, "application/json", b'{"inputs": [1]}', b"[0.5]"))
+        assert shipper.seal_orphans() == 0 and shipper.ship_pending() == []  # the writer is alive: not an orphan
+        spool.seal_if_older_than(0.0)
+        assert [w.rows for w in shipper.ship_pending()] == [1] and not spool.sealed()
+    finally:
+        shipper.close()
+        spool.close()

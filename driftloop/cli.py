@@ -33,6 +33,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "reproduce": ("workflows.steps.reproduce", "reproduce_command", "Re-run a registered model's training and compare metrics."),
     "traffic": ("monitors.traffic", "traffic_command", "Replay a scenario as inference requests against the model server."),
     "sidecar": ("monitors.sidecar.cli", "sidecar_command", "Run the payload-capturing reverse proxy in front of a model server."),
+    "scoring-server": ("monitors.sidecar.cli", "scoring_server_command", "Serve a model with MLflow's scoring app, capturing payloads in-process."),
+    "ship": ("monitors.sidecar.cli", "ship_command", "Move the in-process capture's spool segments to the lake."),
     "drift": ("monitors.drift.cli", "drift_command", "Compute drift between a reference and a current dataset."),
     "monitor": ("monitors.drift.cli", "monitor_command", "Continuously compute drift on the lake and export Prometheus metrics."),
     "alerting": ("monitors.receiver.cli", "alerting_command", "Generate/check manifests/monitoring/ (rules, routing, receiver) from Python."),

@@ -70,6 +70,18 @@ def read_segment(path: Path) -> tuple[list[Capture], int]:
     return captures, len(data) - offset
 
 
+def _flock_within(fd: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+
+
 class Spool:
     """Segment files in one directory, owned by one sidecar at a time (an flock guards it)."""
 
@@ -100,9 +112,7 @@ class Spool:
         self.dropping = False  # the last append was refused for lack of room
         directory.mkdir(parents=True, exist_ok=True)
         self._lock_fd = os.open(directory / ".lock", os.O_CREAT | os.O_RDWR, 0o644)
-        try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _flock_within(self._lock_fd, 1.0):  # a shipper sealing orphans holds it for milliseconds
             os.close(self._lock_fd)
             raise ConflictError(
                 f"the spool {directory} is in use by another sidecar",
@@ -180,6 +190,16 @@ class Spool:
         with self._lock:
             self._sealed_bytes = max(0, self._sealed_bytes - size)
             self._sealed_count = max(0, self._sealed_count - 1)
+        self._publish()
+
+    def rescan(self) -> None:
+        """Recount sealed segments from disk: when another process (``driftloop ship``) deletes what it shipped."""
+        sizes = []
+        for path in self.sealed():
+            with contextlib.suppress(FileNotFoundError):  # shipped (deleted) between the listing and the stat
+                sizes.append(path.stat().st_size)
+        with self._lock:
+            self._sealed_bytes, self._sealed_count = sum(sizes), len(sizes)
         self._publish()
 
     def close(self) -> None:

@@ -169,3 +169,86 @@ def sidecar_command(
         routes_file=routes_file,
     )
     run_sidecar(config, host, port)
+
+
+@click.command("scoring-server")
+@click.option("--model-uri", required=True, help="What MLflow serves, e.g. models:/credit-risk@champion or a path.")
+@click.option("--listen", default="127.0.0.1:5001", show_default=True, metavar="HOST:PORT", help="Where to listen.")
+@click.option(
+    "--spool",
+    "spool_dir",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Spool directory shared with `driftloop ship`.",
+)
+@click.option("--model-version", default="unknown", show_default=True, help="Version stamped on every capture.")
+@click.option("--max-spool-mb", type=click.IntRange(1), default=1024, show_default=True, help="Beyond it: drop, count.")
+@click.option("--segment-age", type=click.FloatRange(0.1), default=5.0, show_default=True, help="Seal after seconds.")
+@click.option(
+    "--capture-path",
+    "capture_paths",
+    multiple=True,
+    default=("/invocations",),
+    show_default=True,
+    help="Paths whose payloads are captured (repeatable).",
+)
+def scoring_server_command(
+    model_uri: str,
+    listen: str,
+    spool_dir: Path,
+    model_version: str,
+    max_spool_mb: int,
+    segment_age: float,
+    capture_paths: tuple[str, ...],
+) -> None:
+    """Serve a model with MLflow's own scoring app and capture every payload in the same process.
+
+    Like `mlflow models serve` (uvicorn, one worker), plus one write per request to the spool before the
+    answer's last byte goes out, so `kill -9` loses nothing answered. Run `driftloop ship` next to it to move
+    the spool to the lake. For a model server you cannot change, use `driftloop sidecar` (reverse proxy).
+
+    \b
+    Example:
+      driftloop scoring-server --model-uri models:/credit-risk@champion --spool /tmp/spool --model-version 3 &
+      driftloop ship --spool /tmp/spool --lake /tmp/lake --model credit-risk
+    """
+    from monitors.sidecar.inprocess import CaptureConfig, serve_with_capture
+
+    host, port = parse_listen(listen)
+    config = CaptureConfig(spool_dir=spool_dir, model_version=model_version, capture_paths=capture_paths,
+                           max_spool_bytes=max_spool_mb * _MIB, segment_age_s=segment_age)  # fmt: skip
+    serve_with_capture(model_uri, config, host, port)
+
+
+@click.command("ship")
+@click.option(
+    "--spool", "spool_dir", type=click.Path(path_type=Path), required=True, help="The scoring server's spool."
+)
+@click.option(
+    "--lake",
+    "lake_uri",
+    default=None,
+    metavar="URI",
+    help="Lake directory or fsspec URI [default: DRIFTLOOP_LAKE_URI].",
+)
+@click.option("--model", default=None, help="Model name; names the lake partition [default: DRIFTLOOP_MODEL_NAME].")
+@click.option("--poll", type=click.FloatRange(0.01), default=0.25, show_default=True, help="Seconds between scans.")
+def ship_command(spool_dir: Path, lake_uri: str | None, model: str | None, poll: float) -> None:
+    """Move sealed spool segments of `driftloop scoring-server` to the lake, until SIGTERM/SIGINT.
+
+    Each segment becomes one parquet file named after it and is deleted only after the write, so a crash or
+    a lake outage loses and duplicates nothing; while the lake is down, segments wait in the spool.
+    """
+    import signal
+
+    from monitors.sidecar.shipper import Shipper
+
+    settings = get_settings()
+    shipper = Shipper(spool_dir, lake_uri or settings.lake_uri, model or settings.model_name, poll_s=poll)
+    signal.signal(signal.SIGTERM, lambda *_: shipper.stop.set())
+    try:
+        shipper.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        shipper.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -69,17 +70,47 @@ class Preprocessing:
         return cls(**data)
 
     def transform(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """Raw feature rows -> (float32 numerics, int64 category indices)."""
-        numeric = np.empty((len(frame), len(self.numeric)), dtype=np.float32)
+        """Raw feature rows -> (float32 numerics, int64 category indices).
+
+        Plain numpy on whole arrays (one-row scoring requests made per-column pandas work the bulk of serving
+        latency); element for element the same float64 arithmetic as fill-median / subtract-mean / divide-scale.
+        """
+        values = np.empty((len(frame), len(self.numeric)), dtype=np.float64)
         for i, name in enumerate(self.numeric):
-            column = pd.to_numeric(frame[name], errors="coerce").astype("float64").fillna(self.medians[name])
-            numeric[:, i] = ((column - self.means[name]) / self.scales[name]).to_numpy(np.float32)
+            values[:, i] = _as_float(frame[name])
+        medians, means, scales = self._numeric_vectors
+        values = np.where(np.isnan(values), medians, values)
+        numeric = ((values - means) / scales).astype(np.float32)
         codes = np.zeros((len(frame), len(self.categorical)), dtype=np.int64)
-        for i, name in enumerate(self.categorical):
-            # unseen values and nulls get code -1, shifted to UNKNOWN (0); known ones start at 1
-            categorical = pd.Categorical(frame[name].astype(object), categories=self.vocabularies[name])
-            codes[:, i] = categorical.codes.astype(np.int64) + 1 + UNKNOWN
+        for i, (name, lookup) in enumerate(zip(self.categorical, self._category_codes, strict=True)):
+            # unseen values, non-strings and nulls get UNKNOWN (0); known ones start at 1
+            codes[:, i] = [lookup.get(value, UNKNOWN) if isinstance(value, str) else UNKNOWN
+                           for value in frame[name].to_numpy(dtype=object)]  # fmt: skip
         return numeric, codes
+
+    @cached_property
+    def _numeric_vectors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Medians, means and scales in column order (computed once; the fitted statistics never change)."""
+        medians, means, scales = (
+            np.array([stats[name] for name in self.numeric], dtype=np.float64)
+            for stats in (self.medians, self.means, self.scales)
+        )
+        return medians, means, scales
+
+    @cached_property
+    def _category_codes(self) -> list[dict[str, int]]:
+        """Per categorical column: value -> embedding index (known values start at 1)."""
+        return [
+            {value: code + 1 + UNKNOWN for code, value in enumerate(self.vocabularies[name])}
+            for name in self.categorical
+        ]
+
+
+def _as_float(column: pd.Series) -> np.ndarray:
+    """A numeric column as float64 with NaN for nulls; anything else goes through ``pd.to_numeric`` (coerce)."""
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "iuf":
+        return column.to_numpy(dtype=np.float64)
+    return pd.to_numeric(column, errors="coerce").astype("float64").to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 class TabularNet(nn.Module):

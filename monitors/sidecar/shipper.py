@@ -1,0 +1,102 @@
+"""The shipper: sealed spool segments written by another process (the in-process capture) go to the lake.
+
+It is the sidecar container of the in-process mode, sharing the spool directory with the scoring process the
+way a log shipper shares an ``emptyDir``. The segment-to-lake step is the reverse proxy's own
+(:func:`write_segment`: the lake file is named after the segment id and the segment is deleted only after the
+write), so a crash of either process, or a lake outage, loses and duplicates nothing. Segments a killed scoring
+process left open are sealed here once nobody holds the spool's lock (or by the scoring process when it restarts).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import threading
+from pathlib import Path
+
+from driftloop.errors import ConflictError
+from monitors.sidecar._writer import SegmentWritten, write_segment
+
+__all__ = ["Shipper"]
+
+log = logging.getLogger("driftloop.sidecar")
+
+
+class Shipper:
+    """One per spool directory (its own flock, ``.ship.lock``); ``run`` loops until ``stop`` is set."""
+
+    def __init__(self, spool_dir: Path, lake_uri: str, model: str, *, poll_s: float = 0.25, max_backoff_s: float = 5.0):
+        self.spool_dir = spool_dir
+        self.lake_uri = lake_uri
+        self.model = model
+        self.poll_s = poll_s
+        self.max_backoff_s = max_backoff_s
+        self.stop = threading.Event()
+        self.last_error: str | None = None
+        self.shipped_rows = 0
+        spool_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = os.open(spool_dir / ".ship.lock", os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock_fd)
+            raise ConflictError(
+                f"the spool {spool_dir} is already shipped by another process",
+                hint="run one `driftloop ship` per spool directory",
+            ) from None
+
+    def seal_orphans(self) -> int:
+        """Seal ``.open`` segments when no scoring process holds the spool (it was killed and is not back)."""
+        leftovers = sorted(self.spool_dir.glob("*.open"))
+        if not leftovers:
+            return 0
+        fd = os.open(self.spool_dir / ".lock", os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return 0  # a live writer owns them and seals them itself
+        try:  # held for two renames; a scoring process starting meanwhile waits for it (Spool retries its flock)
+            for leftover in sorted(self.spool_dir.glob("*.open")):
+                leftover.rename(leftover.with_suffix(".seg"))
+            return len(leftovers)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def ship_pending(self) -> list[SegmentWritten]:
+        """Write every sealed segment to the lake, oldest first; raises the first lake error."""
+        self.seal_orphans()
+        written = []
+        for segment in sorted(self.spool_dir.glob("*.seg")):
+            done = write_segment(segment, self.lake_uri, self.model)
+            if done.torn_bytes:
+                log.warning("segment %s ended with %d torn bytes (crash mid-write); skipped", done.segment,
+                            done.torn_bytes)  # fmt: skip
+            self.shipped_rows += done.rows + done.malformed
+            written.append(done)
+        return written
+
+    def run(self) -> None:
+        """Ship until ``stop``; while the lake is down, back off (capped) and leave segments in the spool."""
+        backoff = self.poll_s
+        while not self.stop.is_set():
+            try:
+                shipped = self.ship_pending()
+            except Exception as exc:  # the lake is down or refuses writes: the spool holds the payloads
+                if self.last_error is None:
+                    log.warning("lake write failed (%s); segments stay in the spool and are retried", exc)
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                self.stop.wait(backoff)
+                backoff = min(self.max_backoff_s, backoff * 2)
+                continue
+            self.last_error, backoff = None, self.poll_s
+            if not shipped:
+                self.stop.wait(self.poll_s)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)

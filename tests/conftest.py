@@ -1,12 +1,16 @@
-"""Suite-wide scheduling.
+"""Suite-wide scheduling (``make test`` runs the suite on two pytest-xdist workers, whole files per worker).
 
-Argo's example corpus (tests/conformance) spends most of its ~2 minutes waiting: the examples' own ``sleep``s and
-the timeouts they exercise. So when collection ends and the corpus is selected, it starts on its own engine in a
-background thread, and its test cases are ordered last; by the time they run, the corpus has long finished, and its
-waiting overlapped with the rest of the suite instead of adding to CI time.
+- The end-to-end module (tests/e2e) is the longest file by far: it goes first, so that it is never the last thing
+  a worker starts.
+- Argo's example corpus (tests/conformance) spends most of its ~2 minutes waiting: the examples' own ``sleep``s and
+  the timeouts they exercise. Its cases go last. In a run without workers, the corpus starts on its own engine in a
+  background thread as soon as collection ends, so by the time its cases run it has long finished and its waiting
+  overlapped with the rest of the suite; with workers, the other worker fills that wait instead.
 """
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -15,12 +19,18 @@ def _in_corpus(item: pytest.Item) -> bool:
     return item.nodeid.startswith("tests/conformance/")
 
 
+def _rank(item: pytest.Item) -> int:
+    return 0 if item.nodeid.startswith("tests/e2e/") else 2 if _in_corpus(item) else 1
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    items[:] = [item for item in items if not _in_corpus(item)] + [item for item in items if _in_corpus(item)]
+    items.sort(key=_rank)  # stable: within a rank, the collection order stays
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    if session.config.option.collectonly or not any(_in_corpus(item) for item in session.items):
+    if session.config.option.collectonly or os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # a worker does not know whether it will be sent the corpus: it runs it if and when it is
+    if not any(_in_corpus(item) for item in session.items):
         return
     from tests.conformance import background
 

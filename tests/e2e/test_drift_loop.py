@@ -33,6 +33,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from driftloop.config import get_settings
 from driftloop.errors import ConfigError
 from driftloop.stack.services import service
+from features.columns import VIEW_COLUMNS
 from features.generator import generate, write_dataset
 from monitors.sidecar.champion import champion_version
 from tests._support import driftloop
@@ -113,7 +114,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
             )
         },
         # the drift retrain trains like the first model (small and quick), on the data the test writes
-        "DRIFTLOOP_TRIGGER_PARAMETERS": f"dataset={home / 'inputs' / 'b.parquet'},epochs=2",
+        "DRIFTLOOP_TRIGGER_PARAMETERS": f"dataset={home / 'inputs' / 'baseline.parquet'},epochs=2",
     }
     try:
         started = driftloop(env, "stack", "up", timeout=400)
@@ -314,6 +315,9 @@ def test_the_drift_alert_retrains_exactly_once_with_the_alerts_fingerprint_as_li
     retrained = [v for v in versions if v.tags.get("trigger") == "drift"]
     assert [v.tags.get("trigger_ref") for v in retrained] == [fingerprint]
     assert retrained[0].tags.get("workflow_name") == name
+    # the features the alert named reach the retrain as a parameter and the new version as a tag
+    drifted = json.loads(retrained[0].tags.get("drifted_features", "[]"))
+    assert drifted and set(drifted) <= {spec.name for specs in VIEW_COLUMNS.values() for spec in specs}, drifted
     # Alertmanager keeps re-sending the firing group every group_interval: still exactly one run
     assert len(_drift_runs(stack)) == 1
 

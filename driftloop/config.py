@@ -76,6 +76,11 @@ SETTING_DOCS: dict[str, tuple[str, str]] = {
     ),
     "monitor_window_rows": ("2000", "The monitor's window: at most this many of the latest captured rows."),
     "monitor_window_minutes": ("60", "…and only rows captured in the last this many minutes."),
+    "monitor_min_rows": (
+        "500",
+        "Fewer rows than this in the window (or than the window's rows, if smaller): no drift is scored (small samples "
+        "give noisy verdicts, e.g. the first seconds of traffic); driftloop_window_rows still shows the count.",
+    ),
     "monitor_drift_share": (
         "0.3",
         "Dataset drift when at least this share of features drifted (Evidently's default 0.5 misses a 4-of-11 shift).",
@@ -134,6 +139,7 @@ class Settings:
     monitor_interval: float
     monitor_window_rows: int
     monitor_window_minutes: float
+    monitor_min_rows: int
     monitor_drift_share: float
     prometheus_url: str
     alertmanager_url: str
@@ -298,6 +304,7 @@ def get_settings(env: dict[str, str] | None = None) -> Settings:
         monitor_interval=_positive("monitor_interval", source, float, "30"),
         monitor_window_rows=_positive("monitor_window_rows", source, int, "2000"),
         monitor_window_minutes=_positive("monitor_window_minutes", source, float, "60"),
+        monitor_min_rows=_positive("monitor_min_rows", source, int, "500"),
         monitor_drift_share=drift_share,
         prometheus_url=_raw("prometheus_url", source).rstrip("/"),
         alertmanager_url=_raw("alertmanager_url", source).rstrip("/"),

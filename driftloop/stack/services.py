@@ -84,7 +84,7 @@ def _serving_command(settings: Settings, name: str) -> list[str]:
         return [sys.executable, "-m", "driftloop", "monitor", "--model", settings.model_name,
                 "--metrics-host", metrics_host, "--metrics-port", str(metrics_port),
                 "--interval", str(settings.monitor_interval), "--last-rows", str(settings.monitor_window_rows),
-                "--last-minutes", str(settings.monitor_window_minutes),
+                "--last-minutes", str(settings.monitor_window_minutes), "--min-rows", str(settings.monitor_min_rows),
                 "--drift-share", str(settings.monitor_drift_share),
                 "--wake-on-write"]  # fmt: skip
     if name == "model-server":

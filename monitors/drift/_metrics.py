@@ -91,13 +91,13 @@ class MonitorMetrics:
             self._version_series = {(self.model, version)}
         self.window_rows.labels(self.model).set(result.current_rows)
 
-    def publish_empty(self) -> None:
-        """No records: no drift series at all (a score from zero rows would mislead), zero rows."""
+    def publish_empty(self, rows: int = 0) -> None:
+        """No records, or too few to score: no drift series at all (a score from them would mislead), the count."""
         self._drop_features(self._feature_series)
         self._feature_series = set()
         self._drop_versions(self._version_series)
         self._version_series = set()
-        self.window_rows.labels(self.model).set(0)
+        self.window_rows.labels(self.model).set(rows)
 
     def succeeded(self) -> None:
         self.last_success.set(time.time())

@@ -47,6 +47,7 @@ class MonitorConfig:
     last_minutes: float | None
     interval_s: float
     options: DriftOptions
+    min_rows: int = 1  # fewer rows in the window: no drift scored (the stack's monitor: DRIFTLOOP_MONITOR_MIN_ROWS)
     html_reports: bool = True
     report_every_s: float = 600.0  # at most one HTML report per model version per this period
     wake_on_write: bool = False  # also evaluate when the lake gets new payloads (local lakes; else: the interval)
@@ -62,6 +63,7 @@ class MonitorConfig:
             "last_rows": settings.monitor_window_rows,
             "last_minutes": settings.monitor_window_minutes,
             "interval_s": settings.monitor_interval,
+            "min_rows": settings.monitor_min_rows,
             "options": DriftOptions(drift_share=settings.monitor_drift_share),
         }
         return cls(**{**values, **overrides})
@@ -172,6 +174,12 @@ class Monitor:
             self.metrics.publish_empty()
             self.metrics.succeeded()
             log.info("window empty: no drift computed (nothing exported but driftloop_window_rows=0)")
+            return evaluation
+        needed = min(self.config.min_rows, self.config.last_rows or self.config.min_rows)
+        if len(frame) < needed:
+            self.metrics.publish_empty(rows=len(frame))
+            self.metrics.succeeded()
+            log.info("window holds %d of the %d rows needed to score drift: not scored yet", len(frame), needed)
             return evaluation
         result = compute_drift(reference.profile, check.cleaned, self.config.options, strict=False)
         self.metrics.publish(reference.version, result)

@@ -202,6 +202,12 @@ def drift_command(
     help="Window: at most this many of the latest records.",
 )
 @setting_option(
+    "--min-rows",
+    setting="monitor_min_rows",
+    type=click.IntRange(min=1),
+    help="Score drift only once the window holds this many rows (or all of --last-rows, if fewer).",
+)
+@setting_option(
     "--last-minutes",
     setting="monitor_window_minutes",
     type=click.FloatRange(min=0),
@@ -238,6 +244,7 @@ def monitor_command(
     interval: float,
     last_rows: int,
     last_minutes: float | None,
+    min_rows: int,
     reference_dir: Path | None,
     wake_on_write: bool,
     once: bool,
@@ -253,7 +260,7 @@ def monitor_command(
     version under $DRIFTLOOP_HOME/monitor/) or from --reference, compute drift exactly as `driftloop drift`
     does, and export driftloop_feature_drift_score / _drifted, driftloop_drift_share, driftloop_dataset_drift,
     driftloop_window_rows, driftloop_payload_schema_mismatch_total and
-    driftloop_monitor_last_success_timestamp_seconds. When dataset drift is detected it writes Evidently's HTML
+    driftloop_monitor_last_success_timestamp_seconds; a window under --min-rows is counted but not scored. When dataset drift is detected it writes Evidently's HTML
     report under $DRIFTLOOP_HOME/reports/ and logs its path. Malformed payloads are counted, never fatal; an
     empty window exports no drift score.
 
@@ -282,6 +289,7 @@ def monitor_command(
         lake_uri=lake_uri or settings.lake_uri,
         last_rows=last_rows,
         last_minutes=last_minutes or None,  # 0: no age limit
+        min_rows=min_rows,
         interval_s=interval,
         options=options_from(kwargs),
         html_reports=not no_html,

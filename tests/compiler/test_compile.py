@@ -162,7 +162,7 @@ def test_workflow_level_guarantees(template: dict[str, Any]) -> None:
     params = {p["name"]: p for p in spec["arguments"]["parameters"]}
     assert params["trigger"]["enum"] == ["manual", "schedule", "drift"]
     expected = {"model-name", "dataset", "max-null-share", "max-drift-share", "min-auc", "max-regression", "epochs"}
-    assert expected | {"seed", "trigger", "trigger-ref", "git-commit", "feature-service"} == set(params)
+    assert expected | {"seed", "trigger", "trigger-ref", "git-commit", "feature-service", "drifted-features"} == set(params)
 
 
 def test_artifact_repository_is_configurable() -> None:

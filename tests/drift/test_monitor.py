@@ -80,6 +80,19 @@ def test_empty_window_exports_no_drift(served):
     assert samples[("driftloop_monitor_last_success_timestamp_seconds", ())] > 0
 
 
+def test_a_window_under_min_rows_is_counted_not_scored_and_scored_once_full(tmp_path, reference_dir):
+    """The first seconds of traffic: a handful of shifted rows would make a noisy verdict (and an alert)."""
+    monitor = Monitor(_config(tmp_path, html_reports=False, min_rows=300), LocalReference(reference_dir))
+    rng = np.random.default_rng(9)
+    write_frame(str(tmp_path / "lake"), MODEL, _features(rng, 120, shift=0.6), model_version="7")
+    partial = monitor.evaluate()
+    assert partial.rows == 120 and partial.result is None
+    assert monitor.metrics.window_rows.labels(MODEL)._value.get() == 120
+    write_frame(str(tmp_path / "lake"), MODEL, _features(rng, 300, shift=0.6), model_version="7")
+    full = monitor.evaluate()
+    assert full.rows == 420 and full.result is not None and full.result.dataset_drift
+
+
 def test_drift_metrics_match_compute_drift(served, tmp_path, reference_dir):
     monitor, port = served
     rng = np.random.default_rng(5)

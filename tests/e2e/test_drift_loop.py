@@ -101,6 +101,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         "DRIFTLOOP_MONITOR_WINDOW_ROWS": str(WINDOW_ROWS),
         "DRIFTLOOP_MONITOR_WINDOW_MINUTES": "30",
         "DRIFTLOOP_MONITOR_DRIFT_SHARE": "0.3",
+        "DRIFTLOOP_MONITOR_MIN_ROWS": str(WINDOW_ROWS),  # the first seconds of a burst are never scored
         **{
             f"DRIFTLOOP_{name}": f"http://127.0.0.1:{_free_port()}"
             for name in (

@@ -91,6 +91,11 @@ def register(mlflow_server: str, tmp_path_factory: pytest.TempPathFactory) -> Ca
     def make(divisor: float) -> str:
         code = workdir / f"score_{str(divisor).replace('.', '_')}.py"
         code.write_text(f"DIVISOR = {divisor}\n" + MODEL_CODE)
+        # MLflow's fluent API keeps process-wide state: the tracking and registry URIs and the active experiment id,
+        # which an earlier test file in this worker may have pointed at its own (now stopped) server
+        mlflow.set_tracking_uri(mlflow_server)
+        mlflow.set_registry_uri(mlflow_server)
+        mlflow.set_experiment("gitops-tests")
         with mlflow.start_run():
             info = mlflow.pyfunc.log_model(
                 name="model", python_model=str(code), signature=signature, pip_requirements=["mlflow"]

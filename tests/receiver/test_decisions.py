@@ -91,8 +91,10 @@ def test_submit_then_duplicate_then_cooldown_then_history(loop: Loop) -> None:
     assert _decisions(first) == ["submit"]
     # the same incident from an HA peer (another groupKey), and a later notification of it
     assert _decisions(loop.post(notification(alert("bb0001", started), group_key="{}/{x}:{y}"))) == ["duplicate"]
-    # another incident of the same model inside the cooldown
-    assert _decisions(loop.post(notification(alert("bb0002", started + timedelta(seconds=1))))) == ["cooldown"]
+    # another incident of the same model inside the cooldown, while the first retrain may already run: either guard
+    # stops it, and which one answers depends on whether the engine lists the first run yet (both are correct)
+    blocked = _decisions(loop.post(notification(alert("bb0002", started + timedelta(seconds=1)))))
+    assert blocked in (["cooldown"], ["in-flight"]), blocked
     created = _until(lambda: [w for w in loop.drift_workflows() if w["metadata"]["name"] not in before])
     assert len(created) == 1
     workflow = created[0]
@@ -112,10 +114,10 @@ def test_submit_then_duplicate_then_cooldown_then_history(loop: Loop) -> None:
     cli = subprocess.run([sys.executable, "-m", "driftloop", "trigger", "history", "--json"], env=loop.env,
                          capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
     rows = json.loads(cli.stdout)
-    assert {row["decision"] for row in rows} >= {"submit", "duplicate", "cooldown", "ignored"}
+    assert {row["decision"] for row in rows} >= {"submit", "duplicate", "ignored", *blocked}
     table = subprocess.run([sys.executable, "-m", "driftloop", "trigger", "history"], env=loop.env,
                            capture_output=True, text=True, timeout=60, check=True).stdout  # fmt: skip
-    assert workflow["metadata"]["name"] in table and "cooldown" in table
+    assert workflow["metadata"]["name"] in table and blocked[0] in table
 
 
 def test_metrics_and_health(loop: Loop) -> None:

@@ -103,6 +103,7 @@ def _register_champion(mlflow_uri: str, tmp_path: Path, divisor: float) -> None:
     # and the registry: the steps' connect() (run in-process by earlier test packages) set a global registry URI
     # to their own MLflow server, long stopped — registering there was the "connection refused" of full-suite runs
     mlflow.set_registry_uri(mlflow_uri)
+    mlflow.set_experiment("sidecar-serving")  # and not the active experiment id another test file left behind
     code = tmp_path / f"score_model_{divisor:g}.py"
     code.write_text(f"DIVISOR = {divisor}\n" + MODEL_CODE)
     example = pd.DataFrame({"age": [30], "income": [1000.0]})

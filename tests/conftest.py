@@ -1,4 +1,9 @@
-"""Suite-wide scheduling (``make test`` runs the suite on two pytest-xdist workers, whole files per worker).
+"""Suite-wide scheduling (``make test`` runs the suite on two pytest-xdist workers, a whole test package per worker).
+
+- Each test package is one unit of work (the scheduler below): several packages keep a server and environment
+  variables in package-scoped fixtures, and a worker that interleaved two packages' files would tear one down
+  while the other still used it (and restore os.environ under it). (xdist's own ``loadgroup`` cannot be used: it
+  renames node ids through an attribute pytest 9 no longer has.)
 
 - The end-to-end module (tests/e2e) is the longest file by far: it goes first, so that it is never the last thing
   a worker starts.
@@ -11,6 +16,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 
@@ -25,6 +31,18 @@ def _rank(item: pytest.Item) -> int:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     items.sort(key=_rank)  # stable: within a rank, the collection order stays
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """xdist's load-by-scope scheduler, with a test package (``tests/<package>/``) as the scope."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class PackageScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            parts = nodeid.split("::", 1)[0].split("/")
+            return "/".join(parts[:2]) if len(parts) > 2 else parts[0]
+
+    return PackageScheduling(config, log)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

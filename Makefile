@@ -52,7 +52,7 @@ lint: venv ## ruff (check + format) and mypy on package code
 	$(VENV)/bin/mypy
 
 test: venv system lint check ## the full suite (what CI runs)
-	$(VENV)/bin/python -m pytest -q -p no:cacheprovider -n 2 --dist loadscope --durations=30 tests
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider -n 2 --dist loadscope --no-loadscope-reorder --durations=30 tests
 
 test-fast: venv ## unit tests only (skips tests marked slow)
 	$(VENV)/bin/python -m pytest -q -m "not slow" tests

@@ -8,6 +8,7 @@ and MLflow.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Any
 
@@ -144,8 +145,20 @@ def settings_reference_markdown() -> str:
     return "\n".join(lines)
 
 
+def _mlflow_follows_driftloop() -> None:
+    """DRIFTLOOP_MLFLOW_URI is the one MLflow setting: MLflow's own variables follow it in this process and its children.
+
+    Otherwise an MLFLOW_REGISTRY_URI left in the environment (MLflow's ``set_registry_uri`` exports one) would send
+    registry calls of the deployer, the monitor or a step to another server than the one driftloop was told to use.
+    """
+    uri = os.environ.get("DRIFTLOOP_MLFLOW_URI", "").strip()
+    if uri:
+        os.environ["MLFLOW_TRACKING_URI"] = os.environ["MLFLOW_REGISTRY_URI"] = uri
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: turns DriftloopError into a readable message and a non-zero exit code."""
+    _mlflow_follows_driftloop()
     try:
         result = cli.main(args=argv, prog_name="driftloop", standalone_mode=False)
     except DriftloopError as exc:

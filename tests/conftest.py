@@ -5,8 +5,9 @@
   while the other still used it (and restore os.environ under it). (xdist's own ``loadgroup`` cannot be used: it
   renames node ids through an attribute pytest 9 no longer has.)
 
-- The end-to-end module (tests/e2e) is the longest file by far: it goes first, so that it is never the last thing
-  a worker starts.
+- The end-to-end module (tests/e2e) is the longest file by far: it goes first (with ``--no-loadscope-reorder``, xdist
+  keeps this order instead of sending the packages with the most tests first), so it is never the last thing a
+  worker starts.
 - Argo's example corpus (tests/conformance) spends most of its ~2 minutes waiting: the examples' own ``sleep``s and
   the timeouts they exercise. Its cases go last. In a run without workers, the corpus starts on its own engine in a
   background thread as soon as collection ends, so by the time its cases run it has long finished and its waiting
@@ -31,6 +32,22 @@ def _rank(item: pytest.Item) -> int:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     items.sort(key=_rank)  # stable: within a rank, the collection order stays
+
+
+# MLflow's fluent API exports what it is told into os.environ (set_registry_uri, set_experiment): in-process tests
+# (the steps, the gitops fixtures) would leave their servers' URI and experiment id to every later subprocess.
+_MLFLOW_EXPORTS = ("MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _no_mlflow_exports_leak() -> Any:
+    before = {name: os.environ.get(name) for name in _MLFLOW_EXPORTS}
+    yield
+    for name, value in before.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:

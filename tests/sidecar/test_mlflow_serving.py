@@ -119,7 +119,11 @@ def test_champion_is_served_through_the_sidecar_with_its_signature_enforced(
     mlflow_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     serve_port, side_port = free_port(), free_port()
-    env = {"DRIFTLOOP_MLFLOW_URI": mlflow_server, "MLFLOW_TRACKING_URI": mlflow_server}
+    env = {
+        "DRIFTLOOP_MLFLOW_URI": mlflow_server,
+        "MLFLOW_TRACKING_URI": mlflow_server,
+        "MLFLOW_REGISTRY_URI": mlflow_server,
+    }
     serving = _spawn([sys.executable, "-m", "monitors.sidecar.champion", "--model", MODEL, "--port", str(serve_port),
                       "--poll", "0.5"], tmp_path / "serve.log", env)  # fmt: skip
     sidecar = _spawn([sys.executable, "-m", "driftloop", "sidecar", "--listen", f"127.0.0.1:{side_port}",

@@ -87,6 +87,12 @@ def layer_of(module: str) -> str:
     return parts[1] if len(parts) > 1 else parts[0]
 
 
+def _outside_core(target: str) -> bool:
+    """A project module above the lower layers (``driftloop`` itself only gives ``__version__``)."""
+    top = target.split(".")[0]
+    return top in {"driftloop", "monitors", "features"} and target != "driftloop" and not target.startswith(_CORE)
+
+
 def violations() -> list[str]:
     """Every import under ``workflows/`` that goes against ``ALLOWED`` (or into the project's upper parts)."""
     found: list[str] = []
@@ -102,9 +108,8 @@ def violations() -> list[str]:
                 other = layer_of(target)
                 if other != layer and other not in ALLOWED[layer]:
                     found.append(f"{where} ({layer} may not import {other})")
-            elif layer in _LOW_LAYERS and target.split(".")[0] in {"driftloop", "monitors", "features"}:
-                if target != "driftloop" and not target.startswith(_CORE):
-                    found.append(f"{where} ({layer} may use only {', '.join(_CORE)} of the project)")
+            elif layer in _LOW_LAYERS and _outside_core(target):
+                found.append(f"{where} ({layer} may use only {', '.join(_CORE)} of the project)")
     return sorted(set(found))
 
 

@@ -21,8 +21,6 @@ import ast
 import functools
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 CLI = "CLI"
 
@@ -113,11 +111,6 @@ def violations() -> list[str]:
     return sorted(set(found))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12, still to fix: client -> engine._submission/_submit; engine._lint -> compiler.lint; "
-    "engine._submission -> compiler.submission, pipelines; gitops.validate -> compiler._schema",
-)
 def test_every_import_under_workflows_goes_down_the_layers() -> None:
     assert violations() == []
 

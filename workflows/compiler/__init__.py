@@ -1,4 +1,4 @@
-"""The pipeline compiler and the Argo linter.
+"""The pipeline compiler, and the Argo linter re-exported from the spec layer (``workflows.spec.lint``).
 
     from workflows.compiler import build_manifests, lint_paths, submission_workflow
 
@@ -23,19 +23,19 @@ __all__ = [
 ]
 
 _HOMES = {
-    "Manifest": "_build",
-    "build_manifests": "_build",
-    "diff_manifests": "_build",
-    "validate_manifests": "_build",
-    "write_manifests": "_build",
-    "lint_documents": "lint",
-    "lint_paths": "lint",
-    "lint_text": "lint",
-    "submission_workflow": "submission",
+    "Manifest": f"{__name__}._build",
+    "build_manifests": f"{__name__}._build",
+    "diff_manifests": f"{__name__}._build",
+    "validate_manifests": f"{__name__}._build",
+    "write_manifests": f"{__name__}._build",
+    "lint_documents": "workflows.spec.lint",  # the linter is the spec layer's (both compiler and engine use it)
+    "lint_paths": "workflows.spec.lint",
+    "lint_text": "workflows.spec.lint",
+    "submission_workflow": f"{__name__}.submission",
 }
 
 
 def __getattr__(name: str) -> Any:
     if name not in _HOMES:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+    return getattr(importlib.import_module(_HOMES[name]), name)

@@ -22,7 +22,6 @@ from workflows.engine._cron import CronScheduler
 from workflows.engine._lint import check_workflow
 from workflows.engine._names import generate_name
 from workflows.engine._persist import RunPersister
-from workflows.engine._submit import apply_parameters, workflow_from_cron, workflow_from_template
 from workflows.engine.store import (
     CLUSTER_WORKFLOW_TEMPLATE,
     CRON_WORKFLOW,
@@ -31,6 +30,7 @@ from workflows.engine.store import (
     Store,
     utc_now,
 )
+from workflows.spec.submit import apply_parameters, workflow_from_cron, workflow_from_template
 
 __all__ = ["COMPLETED_LABEL", "FINISHED_PHASES", "PHASE_LABEL", "UNFINISHED_PHASES", "Controller", "InvalidStateError"]
 

@@ -133,10 +133,89 @@ def test_each_known_exception_still_exists() -> None:
     assert set(KNOWN_EXCEPTIONS) <= present, set(KNOWN_EXCEPTIONS) - present
 
 
+def _module_cycles() -> list[list[str]]:
+    """Groups of ``workflows`` modules that import each other, directly or through others (lazy imports count)."""
+    graph = {
+        module: {target for target, _ in _imported(module, path) if target in _modules() and target != module}
+        for module, path in _modules().items()
+    }
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(module: str) -> None:  # Tarjan's strongly connected components
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for target in graph[module]:
+            if target not in index:
+                visit(target)
+                low[module] = min(low[module], low[target])
+            elif target in stack:
+                low[module] = min(low[module], index[target])
+        if low[module] == index[module]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == module:
+                    break
+            if len(group) > 1:
+                cycles.append(sorted(group))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return cycles
+
+
+def test_no_two_modules_under_workflows_import_each_other() -> None:
+    """The engine's walkers (``_execute`` -> ``_dag``/``_steps``/``_children``, through ``_protocol``) included."""
+    assert _module_cycles() == []
+
+
+def _unexplained_lazy_imports(path: Path) -> list[str]:
+    """Imports inside functions (and ``importlib.import_module`` calls) with no ``#`` comment saying why, on the
+    line itself or just above its block of imports."""
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    label = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name
+    found: list[str] = []
+    for function in ast.walk(ast.parse(text)):
+        if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for node in ast.walk(function):
+            lazy = isinstance(node, ast.Import | ast.ImportFrom) or (
+                isinstance(node, ast.Call) and ast.unparse(node.func).endswith("import_module")
+            )
+            if not lazy:
+                continue
+            above = node.lineno - 2
+            while above >= 0 and lines[above].strip().startswith(("from ", "import ")):
+                above -= 1
+            if "#" not in lines[node.lineno - 1] and not (above >= 0 and lines[above].strip().startswith("#")):
+                found.append(f"{label}:{node.lineno}: {lines[node.lineno - 1].strip()}")
+    return found
+
+
+def test_the_engine_and_the_spec_layer_hold_no_lazy_import_without_a_reason() -> None:
+    """A lazy import used to hold the engine's walkers together (``_execute`` <-> ``_dag``/``_steps``); those
+    are gone. The ones left are for start-up speed, and say so."""
+    paths = [
+        *sorted((ROOT / "workflows" / "engine").rglob("*.py")),
+        *sorted((ROOT / "workflows" / "spec").rglob("*.py")),
+    ]
+    assert [line for path in paths for line in _unexplained_lazy_imports(path)] == []
+
+
 def test_the_checker_sees_imports_inside_functions_and_relative_ones(tmp_path: Path) -> None:
     """The proof is only as good as the parser: a lazy and a relative import must both be found."""
     source = tmp_path / "probe.py"
-    source.write_text("def f():\n    from workflows.engine import _dag\nfrom . import depends\n")
+    source.write_text(
+        "def f():\n    from workflows.engine import _dag\nfrom . import depends\n\n\n"
+        "def g():\n    # start-up speed\n    import json\n    import csv\n"
+    )
     found = [target for target, _ in _imported("workflows.spec.probe", source)]
-    assert found == ["workflows.engine._dag", "workflows.spec.depends"], found
+    assert found == ["workflows.engine._dag", "workflows.spec.depends", "json", "csv"], found
     assert layer_of("workflows.engine._cli_runs") == CLI and layer_of("workflows.engine._dag") == "engine"
+    assert _unexplained_lazy_imports(source) == ["probe.py:2: from workflows.engine import _dag"]

@@ -272,16 +272,9 @@ class Execution(Retrying, Memoizing):
         if runner is not None:
             return runner(self, node, template, source, scope, artifacts)
         if kind in UNSUPPORTED:
-            return self.book.finish(
-                node,
-                "Error",
-                f"{kind} templates are not supported on the embedded engine",
-            )
-        return self.book.finish(
-            node,
-            "Error",
-            f"template {template.get('name')!r} has no container, script, containerSet, steps, dag or suspend",
-        )
+            return self.book.finish(node, "Error", f"{kind} templates are not supported on the embedded engine")
+        missing = f"template {template.get('name')!r} has no container, script, containerSet, steps, dag or suspend"
+        return self.book.finish(node, "Error", missing)
 
     # -- helpers shared by steps and dag ---------------------------------------------------------------------
     def skipped_node(self, call: Call, phase: str, message: str) -> dict[str, Any]:

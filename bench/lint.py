@@ -14,10 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from driftloop.config import get_settings
-from workflows.compiler import _schema
 from workflows.compiler._build import build_manifests, validate_manifests
-from workflows.compiler._yamlio import load_file
-from workflows.compiler.lint import lint_documents
+from workflows.spec import schema as _schema
+from workflows.spec.lint import lint_documents
+from workflows.spec.yamlio import load_file
 
 
 def _median_seconds(action: Callable[[], object], runs: int, before: Callable[[], object] = lambda: None) -> float:

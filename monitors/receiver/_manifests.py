@@ -274,7 +274,7 @@ def build_files(settings: Settings | None = None) -> list[MonitoringFile]:
 
 @functools.lru_cache(maxsize=4)
 def _validator(crd_path: Path) -> jsonschema.protocols.Validator:
-    from workflows.compiler._schema import translate_schema
+    from workflows.spec.schema import translate_schema
 
     crd = yaml.safe_load(crd_path.read_text(encoding="utf-8"))
     version = next(v for v in crd["spec"]["versions"] if v.get("storage", True))

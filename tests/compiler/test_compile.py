@@ -16,10 +16,10 @@ from hera.workflows import WorkflowTemplate
 from driftloop.cli import cli
 from driftloop.errors import ValidationError
 from workflows.compiler._build import Manifest, build_manifests, default_out_dir, diff_manifests
-from workflows.compiler.lint import lint_paths
 from workflows.pipelines import BuildOptions, Pipeline, _registry, get_pipeline
 from workflows.pipelines.runtime import GpuSpec
 from workflows.pipelines.training import build_training
+from workflows.spec.lint import lint_paths
 from workflows.steps.contract import STEPS
 
 COMMITTED = default_out_dir()

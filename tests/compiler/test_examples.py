@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from driftloop.config import get_settings
-from workflows.compiler._yamlio import Document, load_file
-from workflows.compiler.lint import lint_documents
+from workflows.spec.lint import lint_documents
+from workflows.spec.yamlio import Document, load_file
 
 ARGO = get_settings().shared_dir / "argo-workflows"
 EXAMPLES = ARGO / "examples"

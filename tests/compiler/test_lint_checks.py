@@ -15,8 +15,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from workflows.compiler._yamlio import Document
-from workflows.compiler.lint import lint_documents, lint_text
+from workflows.spec.lint import lint_documents, lint_text
+from workflows.spec.yamlio import Document
 
 GPU = "nvidia.com/gpu"
 

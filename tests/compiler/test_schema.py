@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from driftloop.errors import ConfigError
-from workflows.compiler import _schema
-from workflows.compiler._schema import translate_schema, validate_structure
+from workflows.spec import schema as _schema
+from workflows.spec.schema import translate_schema, validate_structure
 
 
 def _workflow(**template: Any) -> dict[str, Any]:

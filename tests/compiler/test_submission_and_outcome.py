@@ -15,10 +15,10 @@ from click.testing import CliRunner
 from driftloop.cli import cli
 from driftloop.config import repo_root
 from driftloop.errors import NotFoundError, ValidationError
-from workflows.compiler._yamlio import Document
-from workflows.compiler.lint import lint_documents
 from workflows.compiler.submission import submission_workflow
 from workflows.pipelines import BuildOptions, list_pipelines
+from workflows.spec.lint import lint_documents
+from workflows.spec.yamlio import Document
 
 OPTIONS = BuildOptions.defaults()
 

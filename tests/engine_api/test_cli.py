@@ -26,7 +26,7 @@ from driftloop.errors import ValidationError
 from tests._support import driftloop
 from tests.engine_api.conftest import NAMESPACE, Api, free_port, shell_workflow, wait_node_phase, wait_phase
 from workflows.client import ArgoClient
-from workflows.engine._submission import load_submission
+from workflows.client._submission import load_submission
 
 
 @pytest.fixture

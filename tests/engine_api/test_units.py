@@ -9,7 +9,7 @@ from workflows.engine._cli_render import list_table, node_tree, progress_line
 from workflows.engine._lint import lint_object
 from workflows.engine._logs import log_entries, log_file, pod_name
 from workflows.engine._selectors import SelectorError, filter_fields, matches_labels, parse_label_selector
-from workflows.engine._submit import apply_submit_options
+from workflows.spec.submit import apply_submit_options
 
 
 @pytest.mark.parametrize(

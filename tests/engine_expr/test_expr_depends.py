@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workflows.engine.depends import (
+from workflows.spec.depends import (
     TASK_RESULTS,
     DependsSyntaxError,
     TaskOutcome,

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workflows.engine.depends import DependsSyntaxError, parse_depends
 from workflows.engine.expressions import ExpressionError, evaluate, evaluate_when
 from workflows.engine.templating import substitute
+from workflows.spec.depends import DependsSyntaxError, parse_depends
 
 # Mostly expression-like characters, so the fuzzer reaches deep into the grammars.
 ALPHABET = st.sampled_from([*"abcxyz019 _.-+*/%!=<>&|?:()[]{}#'\"`,$@~^\\\n", "in", "and", "not", "nil", "&&", "0x"])

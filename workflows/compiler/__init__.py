@@ -1,8 +1,8 @@
-"""The pipeline compiler and the Argo linter.
+"""The pipeline compiler: Hera pipelines -> Argo YAML, checked by the spec layer's linter (``workflows.spec.lint``).
 
-    from workflows.compiler import build_manifests, lint_paths, submission_workflow
+    from workflows.compiler import build_manifests, submission_workflow
 
-Exports load lazily: the linter must not pay for importing Hera (seconds), which only compiling needs.
+Exports load lazily: importing the package must not pay for importing Hera (seconds) before a name is used.
 """
 
 from __future__ import annotations
@@ -14,9 +14,6 @@ __all__ = [
     "Manifest",
     "build_manifests",
     "diff_manifests",
-    "lint_documents",
-    "lint_paths",
-    "lint_text",
     "submission_workflow",
     "validate_manifests",
     "write_manifests",
@@ -28,9 +25,6 @@ _HOMES = {
     "diff_manifests": "_build",
     "validate_manifests": "_build",
     "write_manifests": "_build",
-    "lint_documents": "lint",
-    "lint_paths": "lint",
-    "lint_text": "lint",
     "submission_workflow": "submission",
 }
 

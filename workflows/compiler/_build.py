@@ -17,10 +17,10 @@ from typing import Any
 
 from driftloop.config import repo_root
 from driftloop.errors import ValidationError
-from workflows.compiler._yamlio import Document, dump_documents
-from workflows.compiler.lint import lint_documents
 from workflows.pipelines import LABEL_MODEL, LABEL_PIPELINE, LABEL_TRIGGER, BuildOptions, Pipeline, list_pipelines
 from workflows.pipelines._templates import CONFIG_MAP
+from workflows.spec.lint import lint_documents
+from workflows.spec.yamlio import Document, dump_documents
 
 __all__ = ["Manifest", "build_manifests", "default_out_dir", "diff_manifests", "validate_manifests", "write_manifests"]
 

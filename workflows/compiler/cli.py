@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from driftloop.errors import LintIssue
-from workflows.compiler.lint import expand_paths, lint_paths
+from workflows.spec.lint import expand_paths, lint_paths
 
 __all__ = ["compile_command", "lint_command"]
 

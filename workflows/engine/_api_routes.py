@@ -16,7 +16,7 @@ from driftloop import __version__
 from driftloop.errors import EngineError, NotFoundError
 from workflows.engine._lint import check_workflow
 from workflows.engine._logs import log_entries
-from workflows.engine._names import check_metadata, check_name, check_namespace, safe_path_segment
+from workflows.engine._names import check_metadata, check_name, check_namespace, generate_name, safe_path_segment
 from workflows.engine._node_rows import wants_nodes
 from workflows.engine._selectors import filter_fields
 from workflows.engine.controller import Controller
@@ -292,8 +292,6 @@ def _crud(kind: str, base: str, body_key: str, namespaced: bool) -> None:
         obj = prepare(request)
         meta = obj["metadata"]
         if not meta.get("name"):
-            from workflows.engine._names import generate_name
-
             meta["name"] = generate_name(meta.get("generateName") or kind.lower() + "-")
         return request.controller.store.create(obj)
 

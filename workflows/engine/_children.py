@@ -11,11 +11,12 @@ from functools import partial
 from typing import Any, TypeVar
 
 from driftloop.errors import DriftloopError
-from workflows.engine._execute import Call, Execution
+from workflows.engine._calls import Call
 from workflows.engine._hooks import step_hooks
 from workflows.engine._io import UNRESOLVED_OUTPUT, BindError, expand_items, item_label, param_text
 from workflows.engine._model import FAILED_PHASES
 from workflows.engine._outputs import aggregate_scope, artifact_reference, result_scope, value_source
+from workflows.engine._protocol import Executor
 from workflows.engine.expressions import evaluate, evaluate_when
 from workflows.engine.templating import substitute, substitute_obj
 
@@ -108,7 +109,7 @@ def item_scope(item: Any) -> dict[str, Any]:
 
 
 def run_child(
-    ex: Execution, step: Call, scope: dict[str, Any], group_type: str | None, limit: int | None
+    ex: Executor, step: Call, scope: dict[str, Any], group_type: str | None, limit: int | None
 ) -> ChildResult:
     """Run one step/task (``step.spec`` is its raw spec): expand its items (each child its own node), check
     ``when``, run it, then its exit hooks. DAG fan-outs hang under a ``group_type`` node (TaskGroup)."""
@@ -118,7 +119,7 @@ def run_child(
         _check_absent_optional(fan_out.get("withParam"))
         items = expand_items(fan_out) if fan_out else None
     except DriftloopError as exc:
-        return ChildResult(spec, ex._error_node(step, exc.message), [], False)
+        return ChildResult(spec, ex.error_node(step, exc.message), [], False)
     if items is None:
         return ChildResult(spec, _one(ex, step, scope), [], False)
     group = None
@@ -165,7 +166,7 @@ def _check_absent_optional(text: Any) -> None:
         )
 
 
-def _one(ex: Execution, step: Call, scope: dict[str, Any]) -> dict[str, Any]:
+def _one(ex: Executor, step: Call, scope: dict[str, Any]) -> dict[str, Any]:
     """One step/task instance; an unexpected engine failure becomes this node's Error, not a lost thread."""
     try:
         return _run_one(ex, step, scope)
@@ -175,7 +176,7 @@ def _one(ex: Execution, step: Call, scope: dict[str, Any]) -> dict[str, Any]:
         return ex.book.finish(node, "Error", f"engine error: {exc!r} (see the engine log)")
 
 
-def _run_one(ex: Execution, step: Call, scope: dict[str, Any]) -> dict[str, Any]:
+def _run_one(ex: Executor, step: Call, scope: dict[str, Any]) -> dict[str, Any]:
     spec = step.spec
     # globalName outputs published since this steps/DAG template started (an earlier step, a loop iteration)
     scope = {**scope, **{k: v for k, v in ex.global_scope().items() if k.startswith("workflow.outputs.")}}
@@ -194,7 +195,7 @@ def _run_one(ex: Execution, step: Call, scope: dict[str, Any]) -> dict[str, Any]
             for value in artifact.values() if isinstance(artifact, dict) else ():
                 _check_absent_optional(value)
     except DriftloopError as exc:
-        return ex._error_node(call, exc.message)
+        return ex.error_node(call, exc.message)
     hooks = step_hooks(ex, step, scope)
     node = ex.execute(call)
     if hooks is not None:
@@ -209,7 +210,7 @@ def _run_one(ex: Execution, step: Call, scope: dict[str, Any]) -> dict[str, Any]
 
 
 def finish_composite(
-    ex: Execution,
+    ex: Executor,
     node: dict[str, Any],
     template: dict[str, Any],
     scope: dict[str, Any],

@@ -8,7 +8,9 @@ from typing import Any
 import click
 import yaml
 
+from driftloop.errors import NotFoundError
 from workflows.engine._cli_render import list_table, node_tree, progress_line, summary
+from workflows.engine._logs import pod_name, pod_nodes, pods_matching
 
 __all__ = ["client", "print_table", "print_workflow", "runs_group", "wait_for"]
 
@@ -17,7 +19,7 @@ _PAST = {"retry": "retried", "stop": "stopped", "terminate": "terminated", "susp
 
 def client(*, autostart: bool = False) -> Any:
     """The Argo client; only ``submit`` may start the embedded engine (loudly) when nothing answers."""
-    from workflows.client import ArgoClient
+    from workflows.client import ArgoClient  # start-up speed: httpx and Hera's models, which `engine run` never needs
 
     return ArgoClient(autostart=autostart)
 
@@ -47,6 +49,7 @@ def print_workflow(workflow: dict[str, Any], output: str = "wide") -> None:
 
 def wait_for(argo: Any, name: str) -> dict[str, Any]:
     """Wait for the workflow to finish, showing live progress (rich) on stderr."""
+    # start-up speed: rich renders only `--wait`'s live progress
     from rich.console import Console
     from rich.live import Live
 
@@ -171,9 +174,6 @@ def logs_command(name: str, node: str | None, follow: bool, no_prefix: bool) -> 
 
 def _check_node(argo: Any, name: str, node: str) -> None:
     """``--node`` must name a pod node; else an error listing them (an empty log with rc 0 hides a typo)."""
-    from driftloop.errors import NotFoundError
-    from workflows.engine._logs import pod_name, pod_nodes, pods_matching
-
     workflow = argo.get_workflow(name)
     if pods_matching(workflow, node):
         return

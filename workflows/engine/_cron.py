@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 
 from driftloop.errors import ConflictError, DriftloopError, EngineError
-from workflows.engine._submit import CRON_LABEL, workflow_from_cron
 from workflows.engine.store import CRON_WORKFLOW, WORKFLOW, Store
+from workflows.spec.submit import CRON_LABEL, workflow_from_cron
 
 __all__ = ["CronScheduler", "latest_due", "schedules_of"]
 

@@ -8,9 +8,10 @@ import threading
 from typing import Any
 
 from driftloop.errors import DriftloopError
+from workflows.engine._calls import Call, Source
 from workflows.engine._children import ChildResult, continues_on, finish_composite, run_child
-from workflows.engine._execute import Call, Execution, Source
 from workflows.engine._model import FAILED_PHASES
+from workflows.engine._protocol import Executor
 from workflows.engine.templating import substitute
 from workflows.spec.depends import (
     DependsSyntaxError,
@@ -47,7 +48,7 @@ def _wanted(tasks: dict[str, dict[str, Any]], targets: list[str], exprs: dict[st
 
 class _DagRun:
     def __init__(
-        self, ex: Execution, node: dict[str, Any], template: dict[str, Any], source: Source, scope: dict[str, Any]
+        self, ex: Executor, node: dict[str, Any], template: dict[str, Any], source: Source, scope: dict[str, Any]
     ) -> None:
         self.ex, self.node, self.template, self.source = ex, node, template, source
         dag = template.get("dag") or {}
@@ -112,7 +113,7 @@ class _DagRun:
             except (DependsSyntaxError, DriftloopError) as exc:
                 self.started.add(name)
                 call = Call(self.tasks[name], {}, self._name(name), name, self.node["id"], self.node["id"], self.source)
-                self._record(name, ChildResult(self.tasks[name], self.ex._error_node(call, str(exc)), [], False))
+                self._record(name, ChildResult(self.tasks[name], self.ex.error_node(call, str(exc)), [], False))
                 progressed = True
                 continue
             if decision is None:
@@ -142,7 +143,7 @@ class _DagRun:
             result = run_child(self.ex, step, scope, "TaskGroup", self.limit)
         except Exception as exc:  # an engine bug: the task errors, the DAG still finishes
             log.exception("engine error while running task %s", step.node_name)
-            result = ChildResult(task, self.ex._error_node(step, f"engine error: {exc!r}"), [], False)
+            result = ChildResult(task, self.ex.error_node(step, f"engine error: {exc!r}"), [], False)
         with self.cond:
             self.running -= 1
             if result.node is not None:
@@ -188,6 +189,6 @@ class _DagRun:
 
 
 def run_dag(
-    ex: Execution, node: dict[str, Any], template: dict[str, Any], source: Source, scope: dict[str, Any]
+    ex: Executor, node: dict[str, Any], template: dict[str, Any], source: Source, scope: dict[str, Any]
 ) -> dict[str, Any]:
     return _DagRun(ex, node, template, source, scope).run()

@@ -1,5 +1,9 @@
 """The template walker: one :class:`Execution` per workflow run; resolves templates, binds inputs, and runs
-each node kind (pod, steps, dag, suspend) with retries, memoization, synchronization and deadlines."""
+each node kind (pod, steps, dag, suspend) with retries, memoization, synchronization and deadlines.
+
+Each node kind has its runner in ``NODE_RUNNERS``; the steps and DAG walkers call back into the execution only
+through ``_protocol.Executor``, so this module imports them and they never import it.
+"""
 
 from __future__ import annotations
 
@@ -8,25 +12,30 @@ import functools
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from driftloop.errors import DriftloopError, EngineError
 from workflows.engine._calls import Bound, Call, Source
 from workflows.engine._control import RunControl
 from workflows.engine._daemon import Daemons
+from workflows.engine._dag import run_dag
 from workflows.engine._io import bind_parameters, merge_defaults, param_text
 from workflows.engine._memoizing import Memoizing
 from workflows.engine._model import COMPLETED, StatusBook, node_id_for
 from workflows.engine._names import safe_path_segment
 from workflows.engine._outputs import artifact_reference, declared_defaults
+from workflows.engine._pod_node import run_pod
 from workflows.engine._retrying import Retrying
+from workflows.engine._steps import run_steps
 from workflows.engine._suspend import run_suspend
 from workflows.engine._sync import lock_names
 from workflows.engine.expressions import evaluate
 from workflows.engine.templating import substitute_obj
 
-__all__ = ["Call", "Execution", "Source", "template_kind"]
+__all__ = ["NODE_RUNNERS", "Call", "Execution", "NodeRunner", "Source", "template_kind"]
 
 NODE_TYPES = {"container": "Pod", "script": "Pod", "containerSet": "Pod", "steps": "Steps", "dag": "DAG"}
 UNSUPPORTED = ("resource", "http", "data", "plugin")
@@ -153,7 +162,7 @@ class Execution(Retrying, Memoizing):
             parameters = _chain_inputs(bind_parameters(template, call.arguments, self.ctx.configmaps))
             artifacts = self._bind_artifacts(template, call.arguments)
         except DriftloopError as exc:
-            return self._error_node(call, exc.message)
+            return self.error_node(call, exc.message)
         kind = template_kind(template)
         node_type = NODE_TYPES.get(kind, "Suspend" if kind == "suspend" else "Pod")
         bound = Bound(call, template, source, parameters, artifacts, node_type, _inputs_record(parameters, artifacts))
@@ -169,7 +178,8 @@ class Execution(Retrying, Memoizing):
             self._memo_save(template, parameters, node)
         return node
 
-    def _error_node(self, call: Call, message: str) -> dict[str, Any]:
+    def error_node(self, call: Call, message: str) -> dict[str, Any]:
+        """A node that ended Error before it ran: Argo reports it as "error in entry/exit template execution"."""
         node = call.create_node(self.book, "Pod", call.spec.get("template"))
         self.not_started.add(node["id"])
         return self.book.finish(node, "Error", message)
@@ -249,37 +259,22 @@ class Execution(Retrying, Memoizing):
             if locks:
                 self.ctx.sync.release(holder, locks)
 
-    def _dispatch(self, node, template, source, scope, artifacts) -> dict[str, Any]:
-        from workflows.engine._dag import run_dag
-        from workflows.engine._pod_node import run_pod
-        from workflows.engine._steps import run_steps
-
+    def _dispatch(
+        self,
+        node: dict[str, Any],
+        template: dict[str, Any],
+        source: Source,
+        scope: dict[str, Any],
+        artifacts: dict[str, Any],
+    ) -> dict[str, Any]:
         kind = template_kind(template)
-        if kind in ("container", "script", "containerSet"):
-            self.wait_while_suspended()
-            if str(template.get("daemon")).lower() == "true":
-                main = template.get("container") or template.get("script") or {}
-                return self.daemons.start(
-                    self, node, main, lambda stop: run_pod(self, node, template, scope, artifacts, stop)
-                )
-            return run_pod(self, node, template, scope, artifacts)
-        if kind == "steps":
-            return run_steps(self, node, template, source, scope)
-        if kind == "dag":
-            return run_dag(self, node, template, source, scope)
-        if kind == "suspend":
-            return run_suspend(self, node, template, scope)
+        runner = NODE_RUNNERS.get(kind)
+        if runner is not None:
+            return runner(self, node, template, source, scope, artifacts)
         if kind in UNSUPPORTED:
-            return self.book.finish(
-                node,
-                "Error",
-                f"{kind} templates are not supported on the embedded engine",
-            )
-        return self.book.finish(
-            node,
-            "Error",
-            f"template {template.get('name')!r} has no container, script, containerSet, steps, dag or suspend",
-        )
+            return self.book.finish(node, "Error", f"{kind} templates are not supported on the embedded engine")
+        missing = f"template {template.get('name')!r} has no container, script, containerSet, steps, dag or suspend"
+        return self.book.finish(node, "Error", missing)
 
     # -- helpers shared by steps and dag ---------------------------------------------------------------------
     def skipped_node(self, call: Call, phase: str, message: str) -> dict[str, Any]:
@@ -371,6 +366,36 @@ def _inputs_record(parameters: dict[str, str], artifacts: dict[str, Any]) -> dic
 
 @functools.lru_cache(maxsize=64)
 def _epoch(rfc3339: str) -> float:
-    from datetime import datetime
-
     return datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
+
+
+# one node kind's runner: (execution, its node, template, where the template came from, scope, input artifacts)
+NodeRunner = Callable[
+    [Execution, dict[str, Any], dict[str, Any], Source, dict[str, Any], dict[str, Any]], dict[str, Any]
+]
+
+
+def _pod_runner(
+    ex: Execution,
+    node: dict[str, Any],
+    template: dict[str, Any],
+    source: Source,
+    scope: dict[str, Any],
+    artifacts: dict[str, Any],
+) -> dict[str, Any]:
+    """container/script/containerSet: waits while the workflow is suspended; a ``daemon`` runs in the background."""
+    ex.wait_while_suspended()
+    if str(template.get("daemon")).lower() == "true":
+        main = template.get("container") or template.get("script") or {}
+        return ex.daemons.start(ex, node, main, lambda stop: run_pod(ex, node, template, scope, artifacts, stop))
+    return run_pod(ex, node, template, scope, artifacts)
+
+
+NODE_RUNNERS: dict[str, NodeRunner] = {
+    "container": _pod_runner,
+    "script": _pod_runner,
+    "containerSet": _pod_runner,
+    "steps": lambda ex, node, template, source, scope, _artifacts: run_steps(ex, node, template, source, scope),
+    "dag": lambda ex, node, template, source, scope, _artifacts: run_dag(ex, node, template, source, scope),
+    "suspend": lambda ex, node, template, _source, scope, _artifacts: run_suspend(ex, node, template, scope),
+}

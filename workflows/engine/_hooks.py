@@ -19,6 +19,7 @@ from driftloop.errors import DriftloopError
 from workflows.engine._calls import Call, Source
 from workflows.engine._model import COMPLETED, node_id_for
 from workflows.engine._outputs import result_scope
+from workflows.engine._protocol import Executor
 from workflows.engine.expressions import evaluate
 from workflows.engine.templating import substitute
 
@@ -46,7 +47,7 @@ class HookSet:
 
     def __init__(
         self,
-        ex: Any,
+        ex: Executor,
         hooks: dict[str, dict[str, Any]],
         owner: tuple[str, str],
         scope: Callable[[], dict[str, Any]],
@@ -121,15 +122,15 @@ class HookSet:
             call.arguments = self.ex.bind_arguments(hook.spec.get("arguments") or {}, scope)
             node = self.ex.execute(call)
         except DriftloopError as exc:
-            node = self.ex._error_node(call, exc.message)
+            node = self.ex.error_node(call, exc.message)
         except Exception as exc:  # an engine bug: the hook errors, its owner still finishes
             log.exception("engine error while running hook %s", hook.node_name)
-            node = self.ex._error_node(call, f"engine error: {exc!r} (see the engine log)")
+            node = self.ex.error_node(call, f"engine error: {exc!r} (see the engine log)")
         self.ex.book.link(self.parent_id, node["id"])
         self.ex.book.publish()
 
 
-def workflow_hooks(ex: Any, spec: dict[str, Any]) -> HookSet | None:
+def workflow_hooks(ex: Executor, spec: dict[str, Any]) -> HookSet | None:
     """``spec.hooks`` (not ``exit``): expressions over ``workflow.*`` and every node as ``steps.X``/``tasks.X``."""
     hooks = _expression_hooks(spec.get("hooks"))
     if not hooks:
@@ -148,7 +149,7 @@ def workflow_hooks(ex: Any, spec: dict[str, Any]) -> HookSet | None:
     return HookSet(ex, hooks, (ex.name, ex.name), scope, None, ex.source)
 
 
-def step_hooks(ex: Any, step: Call, base_scope: dict[str, Any]) -> HookSet | None:
+def step_hooks(ex: Executor, step: Call, base_scope: dict[str, Any]) -> HookSet | None:
     """A step's/task's ``hooks`` (not ``exit``): expressions over its own live node (``steps.X``/``tasks.X``)."""
     hooks = _expression_hooks(step.spec.get("hooks"))
     if not hooks:

@@ -1,6 +1,6 @@
 """What the API checks before it accepts an object: the project's linter, plus what only the store knows.
 
-The linter (``workflows.compiler.lint``: Argo's CRD schema + the controller's semantic checks) reports every
+The linter (``workflows.spec.lint``: Argo's CRD schema + the controller's semantic checks) reports every
 problem at once; on top of it we check that a ``workflowTemplateRef`` names a template the engine has.
 """
 
@@ -13,8 +13,8 @@ from typing import Any
 
 from driftloop.config import get_settings
 from driftloop.errors import LintIssue, ValidationError
-from workflows.compiler.lint import lint_text
 from workflows.engine._names import metadata_problems
+from workflows.spec.lint import lint_text
 
 __all__ = ["check_workflow", "lint_object"]
 

@@ -7,14 +7,15 @@ until the workflow finishes (``argo logs -f``).
 
 from __future__ import annotations
 
-import importlib
 import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["log_entries", "log_file", "pod_name", "pod_nodes", "pods_matching"]
+from workflows.engine._names import safe_path_segment
+
+__all__ = ["log_entries", "log_file", "node_log_path", "pod_name", "pod_nodes", "pods_matching"]
 
 _POD_TYPES = {"Pod", "Container"}
 _FINISHED = {"Succeeded", "Failed", "Error"}
@@ -50,13 +51,17 @@ def pod_nodes(workflow: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(pods, key=lambda n: (n.get("startedAt") or "~", order.get(n.get("id", ""), len(order))))
 
 
+def node_log_path(home: Path, workflow_name: str, node_id: str) -> Path:
+    """Where a node's stdout+stderr are logged (kept after the run; the sandbox itself is removed).
+
+    The one rule for the writer (the pod runner) and the readers (the API's log route, ``runs logs``).
+    """
+    return Path(home) / "logs" / safe_path_segment(workflow_name) / f"{safe_path_segment(node_id, 'node id')}.log"
+
+
 def log_file(home: Path, workflow_name: str, node_id: str) -> Path:
-    """Where the runner logs a node (its ``node_log_path``; a sensible default while it is missing)."""
-    try:
-        runner = importlib.import_module("workflows.engine.runner")
-        return Path(runner.node_log_path(home, workflow_name, node_id))
-    except (ImportError, AttributeError):
-        return home / "logs" / workflow_name / f"{node_id}.log"
+    """Where the runner logged a node (the readers' name for :func:`node_log_path`)."""
+    return node_log_path(home, workflow_name, node_id)
 
 
 def _selected(workflow: dict[str, Any], pod: str | None) -> list[dict[str, Any]]:

@@ -17,21 +17,17 @@ from driftloop.errors import DriftloopError, EngineError
 from workflows.engine._artifacts import ArtifactMissing
 from workflows.engine._gpu import gpus_requested
 from workflows.engine._images import SHIMS_INSIDE
-from workflows.engine._names import safe_path_segment
+from workflows.engine._logs import node_log_path
 from workflows.engine._outputs import OutputsError, collect_pod_outputs
 from workflows.engine._pods import ContainerRun, Sandbox
 from workflows.engine._retry import parse_duration
 from workflows.engine.expressions import evaluate
+from workflows.engine.templating import substitute_obj
 
-__all__ = ["node_log_path", "project_paths_hidden_by_tmp", "run_pod"]
+__all__ = ["project_paths_hidden_by_tmp", "run_pod"]
 
 SCRIPT_PATH = "/argo/staging/script"
 DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
-
-
-def node_log_path(home: Path, workflow_name: str, node_id: str) -> Path:
-    """Where a node's stdout+stderr are logged (kept after the run; the sandbox itself is removed)."""
-    return Path(home) / "logs" / safe_path_segment(workflow_name) / f"{safe_path_segment(node_id, 'node id')}.log"
 
 
 class StartError(EngineError):
@@ -290,8 +286,6 @@ def run_pod(
 ) -> dict[str, Any]:
     """Run a container/script/containerSet node to its end (or until ``stop_reason`` gives a reason, as for a
     daemon whose boundary finished); returns the finished node."""
-    from workflows.engine.templating import substitute_obj
-
     resolved = substitute_obj(template, scope)
     log = node_log_path(ex.ctx.home, ex.name, node["id"])
     try:

@@ -5,16 +5,17 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+from workflows.engine._calls import Call, Source
 from workflows.engine._children import ChildResult, continues_on, finish_composite, run_child, run_parallel
-from workflows.engine._execute import Call, Execution, Source
 from workflows.engine._model import FAILED_PHASES
+from workflows.engine._protocol import Executor
 
 __all__ = ["FAIL_FAST_MESSAGE", "run_steps"]
 
 FAIL_FAST_MESSAGE = "template has failed or errored children and failFast enabled"
 
 
-def _group_stops(ex: Any, finished: list[ChildResult | None], fail_fast: bool) -> bool:
+def _group_stops(ex: Executor, finished: list[ChildResult | None], fail_fast: bool) -> bool:
     """No further step of the group starts once the workflow is stopping, or (failFast) a started one failed."""
     return ex.shutdown_reason() is not None or (fail_fast and _any_unhandled(finished))
 
@@ -30,7 +31,7 @@ def _any_unhandled(finished: list[ChildResult | None]) -> bool:
 
 
 def run_steps(
-    ex: Execution, node: dict[str, Any], template: dict[str, Any], source: Source, scope: dict[str, Any]
+    ex: Executor, node: dict[str, Any], template: dict[str, Any], source: Source, scope: dict[str, Any]
 ) -> dict[str, Any]:
     ex.book.update(node, phase="Running")
     limit = int(template["parallelism"]) if template.get("parallelism") else None

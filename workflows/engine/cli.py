@@ -29,6 +29,7 @@ class _EngineGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name == "run" and "run" not in self.commands:
             try:
+                # start-up speed: the executor loads only for `engine run`
                 command = importlib.import_module("workflows.engine.run_cli").run_command
             except (ImportError, AttributeError) as exc:
                 raise click.ClickException(f"`engine run` is not available yet ({exc})") from exc
@@ -94,7 +95,7 @@ def serve_command(host: str | None, port: int | None, auth: str, token_file: Pat
       curl -H "Authorization: Bearer $(cat .driftloop/engine/token)" http://127.0.0.1:2746/api/v1/info
       ARGO_TOKEN="Bearer $(cat .driftloop/engine/token)" argo --argo-server 127.0.0.1:2746 --secure=false list
     """
-    from workflows.engine.server import EngineServer
+    from workflows.engine.server import EngineServer  # start-up speed: `submit` and `runs` never load the server
 
     settings = get_settings()
     address = urlsplit(settings.argo_server)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import importlib
 import logging
 import threading
 from collections.abc import Callable
@@ -18,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from driftloop.errors import ConflictError, EngineError, NotFoundError
+from workflows.engine import runner
 from workflows.engine._cron import CronScheduler
 from workflows.engine._lint import check_workflow
 from workflows.engine._names import generate_name
 from workflows.engine._persist import RunPersister
-from workflows.engine._submit import apply_parameters, workflow_from_cron, workflow_from_template
 from workflows.engine.store import (
     CLUSTER_WORKFLOW_TEMPLATE,
     CRON_WORKFLOW,
@@ -31,6 +30,7 @@ from workflows.engine.store import (
     Store,
     utc_now,
 )
+from workflows.spec.submit import apply_parameters, workflow_from_cron, workflow_from_template
 
 __all__ = ["COMPLETED_LABEL", "FINISHED_PHASES", "PHASE_LABEL", "UNFINISHED_PHASES", "Controller", "InvalidStateError"]
 
@@ -128,7 +128,6 @@ class Controller:
         """One context per engine: runs share its memo cache, semaphores and GPU pool."""
         with self._lock:
             if self._context is None:
-                runner = _runner_module()
                 self._context = runner.EngineContext.local(self.home, resolve_template=self.resolve_template)
             return self._context
 
@@ -235,7 +234,6 @@ class Controller:
                 f"workflow {name} is {phase or 'not started'}: only Failed or Errored workflows can be retried",
                 hint="wait for it to finish, or use `driftloop runs resubmit` to run it again from scratch",
             )
-        runner = _runner_module()
         workflow = runner.prepare_retry(workflow, node_field_selector, restart_successful)
         workflow.setdefault("spec", {}).pop("shutdown", None)  # as Argo's retry: a stopped run runs again
         apply_parameters(workflow.setdefault("spec", {}), parameters or [])
@@ -290,11 +288,7 @@ class Controller:
     # ---- execution ----------------------------------------------------------------------------------
     def _launch(self, workflow: dict[str, Any]) -> None:
         key = (workflow["metadata"]["namespace"], workflow["metadata"]["name"])
-        try:
-            control = _runner_module().RunControl()
-        except EngineError as exc:
-            self._fail(workflow, exc.message)
-            return
+        control = runner.RunControl()
         shutdown = (workflow.get("spec") or {}).get("shutdown")  # stopped/terminated before a restart
         if shutdown == "Terminate":
             control.terminate()
@@ -310,7 +304,6 @@ class Controller:
         thread.start()
 
     def _execute(self, workflow: dict[str, Any], run: _Run) -> None:
-        runner = _runner_module()
         try:
             context = self._run_context(workflow["metadata"]["namespace"])
             runner.run_workflow(workflow, context, run.control, persister=run.persister)
@@ -346,14 +339,3 @@ class Controller:
             if missing_ok:  # deleted while running: do not resurrect it
                 return workflow
             raise
-
-
-def _runner_module() -> Any:
-    """The executor's runner, imported on first use so the API can start while it is being built."""
-    try:
-        return importlib.import_module("workflows.engine.runner")
-    except ImportError as exc:
-        raise EngineError(
-            f"the engine's runner is not available ({exc})",
-            hint="reinstall driftloop (`make venv`); workflows cannot run without workflows.engine.runner",
-        ) from exc

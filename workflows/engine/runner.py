@@ -22,8 +22,8 @@ from workflows.engine._control import RunControl, matches_selector
 from workflows.engine._execute import Call, Execution
 from workflows.engine._hooks import workflow_hooks
 from workflows.engine._io import BindError, check_enum, declared_value, param_text
+from workflows.engine._logs import node_log_path
 from workflows.engine._model import COMPLETED, FAILED_PHASES, StatusBook, now_rfc3339
-from workflows.engine._pod_node import node_log_path
 from workflows.engine._retry import parse_duration
 from workflows.engine._sync import lock_names
 from workflows.engine.templating import substitute_obj

@@ -29,6 +29,7 @@ from driftloop.errors import (
 from workflows.engine._api_routes import MethodNotAllowed, Request, find_route
 from workflows.engine._auth import AccessPolicy, Refusal
 from workflows.engine._limits import BodyTooLarge, parse_content_length, parse_json_object, short_message
+from workflows.engine._lint import lint_object
 from workflows.engine._lock import EngineLock
 from workflows.engine.controller import Controller, InvalidStateError
 from workflows.engine.store import Store
@@ -187,8 +188,6 @@ def _kill_child_process_groups() -> None:
 
 def _warm_up_linter() -> None:
     """Load the linter's schemas now, so the first submission does not wait seconds for them."""
-    from workflows.engine._lint import lint_object
-
     try:
         lint_object({"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "metadata": {"name": "warm-up"},
                      "spec": {"entrypoint": "a", "templates": [{"name": "a", "suspend": {}}]}})  # fmt: skip

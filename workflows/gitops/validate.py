@@ -4,7 +4,7 @@
   strict (unknown fields rejected), bundled offline by the ``kubernetes-validate`` package.
 * CRD kinds (Rollout, AnalysisTemplate, Application, AppProject, ServiceMonitor, PrometheusRule, Argo's
   Workflow kinds…): the ``openAPIV3Schema`` of the CRDs in ``../shared`` (``crds/`` and ``argo-workflows/crds/``),
-  translated and strict like the compiler's check (``workflows/compiler/_schema.py``).
+  translated and strict like the compiler's check (``workflows/spec/schema.py``).
 * ``AlertmanagerConfig`` (no CRD in ``../shared``): translated strictly into the Alertmanager configuration the
   operator would generate, which ``amtool check-config`` checks (``workflows/gitops/alertmanagerconfig.py``).
 * Every directory with a ``kustomization.yaml`` is rendered with ``kubectl kustomize`` and its output validated.
@@ -65,7 +65,7 @@ def _crd_index(shared: Path) -> dict[str, Path]:
 @functools.lru_cache(maxsize=32)
 def _crd_validators(path: Path) -> dict[str, jsonschema.protocols.Validator]:
     """apiVersion -> validator for every version of the CRD in ``path`` (translated like the compiler's check)."""
-    from workflows.compiler._schema import translate_schema
+    from workflows.spec.schema import translate_schema
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     validators: dict[str, jsonschema.protocols.Validator] = {}

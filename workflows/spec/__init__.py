@@ -1,6 +1,13 @@
-"""The Argo spec layer: what Argo's own YAML means, independent of who compiles or runs it.
+"""The Argo spec layer: what Argo's own YAML means, independent of who compiles, runs or submits it.
 
-The bottom of ``workflows/``: the compiler (``workflows.compiler``) and the embedded engine (``workflows.engine``)
-import it, never each other for it. So far it holds the ``depends`` grammar (``workflows.spec.depends``); the
-expressions, the schema and the linter are to follow (docs/architecture.md, issue 12).
+The bottom of ``workflows/``: the compiler (``workflows.compiler``), the embedded engine (``workflows.engine``) and
+the client (``workflows.client``) import it; it imports none of them (tests/core/test_layers.py).
+
+- ``schema``: Argo's CRD schemas, translated for jsonschema (cached).
+- ``lint``: the linter, schema + the controller's semantic checks (``_semantic``, ``_references``, ``_graph``).
+- ``yamlio``: YAML documents with their source, for the linter's messages and the compiler's output.
+- ``depends``: the ``depends`` grammar of DAG tasks.
+- ``submit``: Workflows built from other objects (``submit --from``, SubmitOpts, cron schedules).
+
+The expression language stays in the engine (``workflows.engine.expressions``): only the engine evaluates expressions.
 """

@@ -36,6 +36,7 @@ def evaluate_traced(expr: str, variables: Mapping[str, Any]) -> tuple[Any, list[
 
     On failure the ExpressionError's ``missing`` lists them, so a caller can tell "not known yet" from a bug.
     """
+    # start-up speed: the expr-lang evaluator (builtins, sprig) loads on the first ``{{= …}}``, not with ``when``
     from workflows.engine.expressions._expr_eval import run_traced
 
     env = nest(variables) if any("." in key for key in variables) else dict(variables)

@@ -11,9 +11,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from driftloop.errors import LintIssue
-from workflows.compiler._schema import ARGO_KINDS, validate_structure
-from workflows.compiler._semantic import TEMPLATE_TYPES, build_index, check_semantics
-from workflows.compiler._yamlio import Document, load_documents, load_file
+from workflows.spec._semantic import TEMPLATE_TYPES, build_index, check_semantics
+from workflows.spec.schema import ARGO_KINDS, validate_structure
+from workflows.spec.yamlio import Document, load_documents, load_file
 
 __all__ = ["TEMPLATE_TYPES", "UNCHECKED_KINDS", "expand_paths", "lint_documents", "lint_paths", "lint_text"]
 

@@ -49,6 +49,8 @@ from driftloop.errors import (
     NotFoundError,
     ServiceUnavailableError,
 )
+from workflows.client._submission import load_submission
+from workflows.spec.submit import apply_submit_options
 
 __all__ = ["ArgoClient", "is_local_server", "serve_log_path"]
 
@@ -314,9 +316,6 @@ class ArgoClient:
 
         ``parameters`` are ``name=value`` strings; returns the created workflows (as stored by the server).
         """
-        from workflows.engine._submission import load_submission
-        from workflows.engine._submit import apply_submit_options
-
         templates, workflows, parameters_applied = load_submission(target, list(parameters))
         for template in templates:
             self.apply_template(template)

@@ -1,4 +1,8 @@
-"""What ``submit`` sends for a target: a pipeline name (its WorkflowTemplate, built now) or a YAML file."""
+"""What ``submit`` sends for a target: a pipeline name (its WorkflowTemplate, built now) or a YAML file.
+
+The client's, not the engine's: building a pipeline's objects needs the compiler and the pipelines, which sit
+below the client and beside the engine (docs/architecture.md, "Layers of workflows/").
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import yaml
 
 from driftloop.config import get_settings
 from driftloop.errors import ConfigError, EngineError
-from workflows.engine._submit import workflow_from_template
+from workflows.spec.submit import split_parameter, workflow_from_template
 
 __all__ = ["load_submission"]
 
@@ -53,8 +57,8 @@ def _pipeline_submission(name: str, parameters: list[str]) -> tuple[list[dict[st
     The Workflow comes from ``workflows.compiler.submission``, which checks the parameter names and enum values,
     fills ``git-commit`` from the checkout and sets the ``driftloop.io/*`` labels.
     """
+    # start-up speed, not a cycle: the pipelines import Hera (seconds), which submitting a YAML file never needs
     from workflows.compiler.submission import submission_workflow
-    from workflows.engine._submit import split_parameter
     from workflows.pipelines import BuildOptions, get_pipeline
 
     require_mlflow_server(get_settings().mlflow_uri)

@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 
 from driftloop.errors import LintIssue
-from workflows.compiler._graph import build_task_graph
-from workflows.compiler._references import Scope, check_references, iter_strings
-from workflows.compiler._yamlio import Document
+from workflows.spec._graph import build_task_graph
+from workflows.spec._references import Scope, check_references, iter_strings
+from workflows.spec.yamlio import Document
 
 __all__ = ["GPU_RESOURCE", "TEMPLATE_TYPES", "TemplateIndex", "build_index", "check_semantics"]
 

@@ -9,10 +9,10 @@ import socket
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
+
+import httpx
 
 from workflows.engine._model import COMPLETED
 
@@ -52,10 +52,12 @@ def probe_once(probe: dict[str, Any]) -> bool:
         path = str(get.get("path") or "/")
         url = f"{scheme}://127.0.0.1:{int(get['port'])}{path if path.startswith('/') else '/' + path}"
         try:
-            with urllib.request.urlopen(url, timeout=_timeout(probe)) as response:
-                return 200 <= response.status < 400
-        except (OSError, urllib.error.URLError, ValueError):
+            # Kubernetes' httpGet probe: any status from 200 to 399 is ready, a redirect is not followed
+            # (https certificates are not checked, as the kubelet does not check them)
+            response = httpx.get(url, timeout=_timeout(probe), follow_redirects=False, verify=False)
+        except (httpx.HTTPError, OSError, ValueError):
             return False
+        return 200 <= response.status_code < 400
     return True  # no handler given: ready once started
 
 

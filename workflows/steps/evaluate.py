@@ -104,7 +104,7 @@ def evaluate(
     return EvaluationResult(passed=passed, reason=reason, metrics=report)
 
 
-def _body(contract: StepContract, flags: dict[str, str]) -> dict[str, Any]:
+def _body(contract: StepContract, flags: dict[str, Any]) -> dict[str, Any]:
     result = evaluate(
         flags["model_name"],
         flags["run_id"],

@@ -159,7 +159,7 @@ def register(
     return RegisterResult(version=version, tags=tags, reference=reference)
 
 
-def _body(contract: StepContract, flags: dict[str, str]) -> dict[str, Any]:
+def _body(contract: StepContract, flags: dict[str, Any]) -> dict[str, Any]:
     keys = (
         "model_name",
         "run_id",

@@ -146,7 +146,7 @@ def train(
         return TrainResult(run_id=run.info.run_id, device=device.type, history=fitted.history)
 
 
-def _body(contract: StepContract, flags: dict[str, str]) -> dict[str, Any]:
+def _body(contract: StepContract, flags: dict[str, Any]) -> dict[str, Any]:
     result = train(
         flags["model_name"],
         flags["snapshot_id"],

@@ -112,7 +112,7 @@ def validate_data(
     return result
 
 
-def _body(contract: StepContract, flags: dict[str, str]) -> dict[str, Any]:
+def _body(contract: StepContract, flags: dict[str, Any]) -> dict[str, Any]:
     result = validate_data(
         flags["model_name"],
         flags["dataset"],

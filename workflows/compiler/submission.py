@@ -15,9 +15,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from driftloop.config import repo_root
-from driftloop.errors import LintIssue, ValidationError
+from driftloop.errors import ConfigError, LintIssue, ValidationError
 from workflows.compiler._build import API_VERSION, template_ref_spec, workflow_labels
 from workflows.pipelines import LABEL_MODEL, BuildOptions, get_pipeline
+from workflows.steps.contract import Param, parse_value
 
 __all__ = ["current_git_commit", "submission_workflow"]
 
@@ -38,24 +39,22 @@ def current_git_commit() -> str | None:
     return commit if result.returncode == 0 and commit else None
 
 
-def _declared(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {p["name"]: p for p in template["spec"].get("arguments", {}).get("parameters", [])}
-
-
-def _check_overrides(pipeline_name: str, declared: dict[str, dict[str, Any]], values: dict[str, str]) -> None:
+def _check_overrides(pipeline_name: str, declared: dict[str, Param], values: dict[str, str]) -> None:
+    """Unknown names, values outside an enum and values of the wrong type, all at once, before anything is sent."""
     issues = []
     for name, value in values.items():
         if name not in declared:
             issues.append(
                 LintIssue(f"pipeline {pipeline_name}", f"parameter {name}", "is not a parameter of this pipeline")
             )
-        elif declared[name].get("enum") and value not in declared[name]["enum"]:
-            allowed = ", ".join(declared[name]["enum"])
-            issues.append(
-                LintIssue(f"pipeline {pipeline_name}", f"parameter {name}", f"{value!r} is not one of: {allowed}")
-            )
+            continue
+        try:
+            parse_value(declared[name], value)
+        except ConfigError as exc:
+            issues.append(LintIssue(f"pipeline {pipeline_name}", f"parameter {name}", exc.message))
     if issues:
-        raise ValidationError(issues, hint=f"the parameters of '{pipeline_name}' are: {', '.join(declared)}")
+        listed = ", ".join(f"{p.name} ({p.type})" for p in declared.values())
+        raise ValidationError(issues, hint=f"the parameters of '{pipeline_name}' are: {listed}")
 
 
 def submission_workflow(
@@ -73,12 +72,13 @@ def submission_workflow(
     `options` default to this machine's DRIFTLOOP_* settings. `inline=False` references the WorkflowTemplate
     (it must exist on the server: ``kubectl apply -f manifests/workflows``); `inline=True` embeds its whole
     spec, for a server that does not have it. `git_commit` defaults to the checkout's HEAD.
-    Raises NotFoundError (unknown pipeline) or ValidationError (unknown parameter, value outside an enum).
+    Raises NotFoundError (unknown pipeline) or ValidationError (unknown parameter, value outside an enum or not
+    of the parameter's type, e.g. ``epochs=abc``).
     """
     pipeline = get_pipeline(name)
     options = options or BuildOptions.from_settings()
     template = pipeline.template(options)
-    declared = _declared(template)
+    declared = pipeline.parameters(template)
     values = {key: str(value) for key, value in (parameters or {}).items()}
     for key, value in (("trigger", trigger), ("trigger-ref", trigger_ref), ("git-commit", git_commit)):
         if value is not None:
@@ -88,7 +88,7 @@ def submission_workflow(
         if detected:
             values["git-commit"] = detected
     _check_overrides(name, declared, values)
-    resolved = {key: str(declared[key].get("value", "")) for key in declared} | values
+    resolved = {key: declared[key].default or "" for key in declared} | values
     labels = workflow_labels(pipeline, options, resolved.get("trigger", "manual"))
     labels[LABEL_MODEL] = resolved.get("model-name", options.model_name)
     if inline:

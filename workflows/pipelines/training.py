@@ -20,6 +20,7 @@ from workflows.steps.record_outcome import RECORD_OUTCOME
 
 __all__ = ["TRAINING", "TRIGGERS", "build_training", "training_runtimes"]
 
+VALIDATE_DATA, BUILD_TRAINING_SET, TRAIN, EVALUATE, REGISTER, PROMOTE = STEPS
 TRIGGERS = ("manual", "schedule", "drift")
 PROMOTE_WHEN = "{{tasks.evaluate.outputs.parameters.passed}} == true"
 
@@ -69,7 +70,14 @@ def build_training(
         parameters=_parameters(options),
         runtimes=training_runtimes(validate_on_gpu, gpu),
     )
-    dag.chain(STEPS, when={"promote": PROMOTE_WHEN})
+    validate = dag.task(VALIDATE_DATA)
+    built = dag.task(BUILD_TRAINING_SET, after=[validate])  # the data gate must pass first; no data flows from it
+    trained = dag.task(TRAIN, snapshot_id=built.output("snapshot-id"), training_set=built.output("training-set"))
+    evaluated = dag.task(EVALUATE, run_id=trained.output("run-id"), training_set=built.output("training-set"))
+    registered = dag.task(
+        REGISTER, run_id=trained.output("run-id"), snapshot_id=built.output("snapshot-id"), after=[evaluated]
+    )
+    dag.task(PROMOTE, version=registered.output("version"), when=PROMOTE_WHEN)
     dag.template(RECORD_OUTCOME)
     with WorkflowTemplate(
         name="training",

@@ -103,9 +103,10 @@ def test_tasks_follow_the_contract(template: dict[str, Any]) -> None:
     spec = template["spec"]
     steps = [s for s in get_pipeline("training").steps(template) if s.name != spec["onExit"]]
     dag = {t["name"]: t for t in _templates(spec)["training"]["dag"]["tasks"]}
-    assert list(dag)[:6] == ["validate-data", "build-training-set", "train", "evaluate", "register", "promote"]
+    core = ["validate-data", "build-training-set", "train", "evaluate", "register", "promote"]
+    assert [name for name in dag if name in core] == core
     assert set(dag) == {s.name for s in steps}
-    for previous, step in itertools.pairwise(list(dag)[:6]):
+    for previous, step in itertools.pairwise(core):
         assert dag[step]["depends"] == previous  # the training core is a chain (each gate before the next)
     assert dag["promote"]["when"] == "{{tasks.evaluate.outputs.parameters.passed}} == true"
     for step in steps:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -22,7 +23,9 @@ __all__ = ["compile_command", "lint_command"]
     default=None,
     help="Output folder (default: manifests/workflows/ of the checkout).",
 )
-@click.option("--list", "list_only", is_flag=True, help="List the registered pipelines and the files they compile to.")
+@click.option(
+    "--list", "list_only", is_flag=True, help="List the registered pipelines: files, steps and typed parameters."
+)
 @click.pass_context
 def compile_command(ctx: click.Context, check: bool, out_dir: Path | None, list_only: bool) -> None:
     """Compile every registered Hera pipeline to Argo YAML, validated, byte-for-byte reproducible.
@@ -48,11 +51,10 @@ def compile_command(ctx: click.Context, check: bool, out_dir: Path | None, list_
     )
 
     out_dir = out_dir or default_out_dir()
-    manifests = build_manifests()
     if list_only:
-        for manifest in manifests:
-            click.echo(manifest.filename)
+        _list_pipelines()
         return
+    manifests = build_manifests()
     count = validate_manifests(manifests)
     if check:
         diff = diff_manifests(manifests, out_dir)
@@ -66,11 +68,32 @@ def compile_command(ctx: click.Context, check: bool, out_dir: Path | None, list_
     written, removed = write_manifests(manifests, out_dir)
     for manifest in manifests:
         path = out_dir / manifest.filename
-        what = ", ".join(f"{doc.get('kind')} {doc.get('metadata', {}).get('name', '')}" for doc in manifest.documents)
+        what = ", ".join(f"{doc.get('kind')} {_name(doc)}" for doc in manifest.documents)
         click.echo(f"{'wrote' if path in written else 'unchanged'} {path} ({what})")
     for path in removed:
         click.echo(f"removed {path} (no pipeline produces it any more)")
     click.echo(f"{count} documents validated against Argo's CRDs and semantic checks")
+
+
+def _name(document: dict[str, Any]) -> str:
+    metadata = document.get("metadata", {})
+    return str(metadata.get("name") or metadata.get("generateName", "") + "*")
+
+
+def _list_pipelines() -> None:
+    """Each pipeline with its files, steps and typed parameters, read off what it builds (never a copied list)."""
+    from workflows.compiler._build import build_manifests
+    from workflows.pipelines import list_pipelines
+
+    files = [m.filename for m in build_manifests()]
+    for pipeline in list_pipelines():
+        template = pipeline.template()
+        click.echo(f"{pipeline.name}: {pipeline.description}")
+        click.echo(f"  files: {', '.join(f for f in files if f.startswith(pipeline.name + '.'))}")
+        click.echo(f"  steps: {', '.join(s.name for s in pipeline.steps(template))}")
+        params = pipeline.parameters(template).values()
+        click.echo(f"  parameters: {', '.join(f'{p.name} ({p.type}, default {p.default!r})' for p in params)}")
+    click.echo(f"every pipeline: {', '.join(f for f in files if f.startswith('driftloop-'))}")
 
 
 @click.command("lint")

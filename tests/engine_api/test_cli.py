@@ -97,7 +97,7 @@ def test_error_output_says_what_and_what_to_do(cli_env: Api) -> None:
 
 
 def test_pipeline_name_resolves_to_its_template_and_a_referencing_workflow() -> None:
-    templates, workflows, applied = load_submission("training", ["trigger=drift", "trigger-ref=abc123"])
+    templates, workflows, applied = load_submission("training", ["trigger=drift", "trigger-ref=abc123", "git-commit=c0ffee"])
     assert applied
     assert [t["kind"] for t in templates] == ["WorkflowTemplate"]
     workflow = workflows[0]

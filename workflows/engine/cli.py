@@ -15,7 +15,8 @@ import click
 
 from driftloop.config import get_settings
 from workflows.engine._auth import AUTH_MODES, serving_token, token_source
-from workflows.engine._cli_runs import client, print_workflow, runs_group, wait_for
+from workflows.engine._cli_render import failure_headline
+from workflows.engine._cli_runs import client, print_workflow, runs_group, server_log_lines, wait_for
 
 __all__ = ["engine_group", "runs_group", "submit_command"]
 
@@ -175,13 +176,13 @@ def submit_command(
     for workflow in submitted:
         final = wait_for(argo, workflow["metadata"]["name"])
         status = final.get("status") or {}
+        why = server_log_lines(argo, final["metadata"]["name"])
         if output == "name":  # names only: the result goes to stderr, stdout stays a list of names
-            click.echo(
-                f"{final['metadata']['name']} {status.get('phase')} {status.get('message') or ''}".rstrip(), err=True
-            )
+            headline = failure_headline(final, why) or f"{final['metadata']['name']} {status.get('phase')}"
+            click.echo(headline, err=True)
         else:
             click.echo()
-            print_workflow(final, output)
+            print_workflow(final, output, why)
         failed = failed or status.get("phase") != "Succeeded"
     if failed:
         raise click.exceptions.Exit(1)

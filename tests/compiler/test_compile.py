@@ -93,9 +93,13 @@ def test_check_reports_missing_and_orphaned_files(tmp_path: Path) -> None:
     written = CliRunner().invoke(cli, ["compile", "--out", str(out)])
     assert written.exit_code == 0 and not orphan.exists()
     # it says what it wrote, and leaves the files it did not change alone (mtime too, so make sees nothing new)
-    assert f"wrote {out / 'training.cronworkflow.yaml'} (CronWorkflow training-scheduled)" in written.output
+    assert f"created {out / 'training.cronworkflow.yaml'} (CronWorkflow training-scheduled)" in written.output
     assert f"unchanged {template} (WorkflowTemplate training)" in written.output
     assert template.stat().st_mtime == 1_000_000_000
+    retrain = out / "training.retrain.workflow.yaml"
+    retrain.write_text(retrain.read_text().replace("value: drift", "value: manual"))
+    rewritten = CliRunner().invoke(cli, ["compile", "--out", str(out)])
+    assert f"wrote {retrain} (Workflow credit-risk-retrain-*): +1 -1 lines" in rewritten.output
 
 
 def test_tasks_follow_the_contract(template: dict[str, Any]) -> None:

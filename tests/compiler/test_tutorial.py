@@ -193,3 +193,25 @@ def test_the_compiler_tests_pass_in_the_copy_unchanged(
         cwd=root, env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+
+
+def test_a_wiring_mistake_in_the_new_pipeline_names_its_line_and_writes_nothing(
+    copy: tuple[Path, dict[str, str]], outputs: list[tuple[str, Any]]
+) -> None:
+    """The issue's `mesage` typo, made in the tutorial's pipeline: compile refuses it at the Python line."""
+    root, env = copy
+    pipeline = root / "workflows" / "pipelines" / "greeting.py"
+    good = pipeline.read_text()
+    (line,) = [n for n, text in enumerate(good.splitlines(), 1) if 'hello.output("message")' in text]
+    pipeline.write_text(good.replace('hello.output("message")', 'hello.output("mesage")'))
+    before = (root / "manifests/workflows/greeting.workflowtemplate.yaml").read_bytes()
+    try:
+        result = _run(root, env, "driftloop compile")
+    finally:
+        pipeline.write_text(good)
+    assert result.returncode == 2 and "Traceback" not in result.stderr  # 2: a configuration error (ConfigError)
+    assert result.stderr.startswith(
+        f"error: workflows/pipelines/greeting.py:{line}: task 'say-hello' (step 'say-hello') has no output 'mesage'"
+    ), result.stderr
+    assert "hint: it has: message" in result.stderr
+    assert (root / "manifests/workflows/greeting.workflowtemplate.yaml").read_bytes() == before

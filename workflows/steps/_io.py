@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from driftloop.errors import DriftloopError
-from workflows.steps.contract import INPUT_DIR, OUTPUT_DIR, StepContract, parse_value, render_value, step
+from driftloop.errors import ConfigError, DriftloopError
+from workflows.steps.contract import INPUT_DIR, OUTPUT_DIR, Artifact, StepContract, parse_value, render_value, step
 
 __all__ = ["input_artifact", "input_dir", "output_artifact", "output_dir", "parse_flags", "run_step", "write_outputs"]
 
@@ -43,14 +43,21 @@ def output_artifact(contract: StepContract, name: str) -> Path:
             target = _relocated(artifact.path)
             target.parent.mkdir(parents=True, exist_ok=True)
             return target
-    raise KeyError(name)
+    raise _no_artifact(contract, name, "output", contract.output_artifacts)
 
 
 def input_artifact(contract: StepContract, name: str) -> Path:
     for artifact in contract.input_artifacts:
         if artifact.name == name:
             return _relocated(artifact.path)
-    raise KeyError(name)
+    raise _no_artifact(contract, name, "input", contract.input_artifacts)
+
+
+def _no_artifact(contract: StepContract, name: str, kind: str, artifacts: Sequence[Artifact]) -> ConfigError:
+    return ConfigError(
+        f"step {contract.name!r} has no {kind} artifact {name!r}",
+        hint=f"it has: {', '.join(a.name for a in artifacts) or 'none'} (declare it in the step's StepContract)",
+    )
 
 
 def write_outputs(values: dict[str, object]) -> None:

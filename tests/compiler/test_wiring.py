@@ -214,3 +214,20 @@ def test_run_step_runs_a_contract_of_any_pipeline(tmp_path: Path, monkeypatch: p
     assert (tmp_path / "length").read_text() == "15"
     run_step("wiring-count", ["--message", "hi"], lambda c, f: {"length": len(f["message"]) * f["times"]})
     assert (tmp_path / "length").read_text() == "2"  # by name: a contract defined outside contract.py
+
+
+def test_run_step_refuses_outputs_that_break_the_contract(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from workflows.steps._io import run_step
+
+    monkeypatch.setenv("DRIFTLOOP_STEP_OUTPUT_DIR", str(tmp_path))
+    for outputs, expected in (
+        ({"length": "many"}, "error: length must be an integer (got 'many')"),
+        ({}, "error: step 'wiring-count' returned outputs []; missing: ['length']"),
+        ({"length": 1, "lenght": 1}, "not in its contract: ['lenght']"),
+    ):
+        with pytest.raises(SystemExit) as exited:
+            run_step(COUNT, ["--message", "m"], lambda c, f, outputs=outputs: outputs)  # type: ignore[misc]
+        assert exited.value.code == 1 and expected in capsys.readouterr().err
+    assert not (tmp_path / "length").exists()  # nothing half-written for Argo to collect

@@ -91,6 +91,21 @@ def parse_flags(contract: StepContract, argv: Sequence[str] | None) -> dict[str,
     }
 
 
+def _check_outputs(contract: StepContract, outputs: dict[str, Any]) -> None:
+    """Exactly the contract's output parameters, each of its type: what later tasks were promised at build time."""
+    declared = {p.name: p for p in contract.outputs}
+    unknown, missing = sorted(set(outputs) - set(declared)), sorted(set(declared) - set(outputs))
+    if unknown or missing:
+        raise ConfigError(
+            f"step {contract.name!r} returned outputs {sorted(outputs)}"
+            + (f"; not in its contract: {unknown}" if unknown else "")
+            + (f"; missing: {missing}" if missing else ""),
+            hint=f"return exactly the StepContract's outputs: {', '.join(declared) or 'none'}",
+        )
+    for name, value in outputs.items():
+        parse_value(declared[name], render_value(value))
+
+
 def run_step(
     step_or_name: StepContract | str,
     argv: Sequence[str] | None,
@@ -104,6 +119,7 @@ def run_step(
         contract = step(step_or_name) if isinstance(step_or_name, str) else step_or_name
         flags = parse_flags(contract, argv)
         outputs = body(contract, flags)
+        _check_outputs(contract, outputs)
     except DriftloopError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         if exc.hint:

@@ -10,9 +10,8 @@ that names the line of the pipeline's Python source, before any YAML exists:
 - a type mismatch (an ``int`` output into a ``float`` input, a parameter into an artifact, ``"abc"`` for an int);
 - ``ITEM`` outside ``with_items``/``with_param``, ``with_param`` from something that is not a JSON list.
 
-Dependencies follow the data (a task waits for the tasks whose outputs it takes, plus ``after=``), reduced to
-the direct ones, so tasks that share no data run in parallel. ``chain()`` keeps the by-name wiring of a linear
-pipeline (the training pipeline) on top of the same checks.
+Dependencies follow the data (plus ``after=``), reduced to the direct ones: tasks sharing no data run in parallel.
+``chain()`` wires a linear pipeline by name, on top of the same checks.
 """
 
 from __future__ import annotations

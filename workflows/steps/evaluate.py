@@ -109,8 +109,8 @@ def _body(contract: StepContract, flags: dict[str, Any]) -> dict[str, Any]:
         flags["model_name"],
         flags["run_id"],
         input_artifact(contract, "training-set"),
-        float(flags["min_auc"]),
-        float(flags["max_regression"]),
+        flags["min_auc"],
+        flags["max_regression"],
         metrics_path=output_artifact(contract, "metrics"),
     )
     return {"passed": str(result.passed).lower(), "reason": result.reason}

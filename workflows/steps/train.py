@@ -151,8 +151,8 @@ def _body(contract: StepContract, flags: dict[str, Any]) -> dict[str, Any]:
         flags["model_name"],
         flags["snapshot_id"],
         input_artifact(contract, "training-set"),
-        int(flags["epochs"]),
-        int(flags["seed"]),
+        flags["epochs"],
+        flags["seed"],
         flags["git_commit"],
     )
     return {"run-id": result.run_id, "device": result.device}

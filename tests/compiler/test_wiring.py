@@ -19,7 +19,7 @@ from hera.workflows import WorkflowTemplate
 from driftloop.errors import ConfigError, ValidationError
 from workflows.compiler.lint import lint_text
 from workflows.compiler.submission import submission_workflow
-from workflows.pipelines import ITEM, PipelineDAG
+from workflows.pipelines import ITEM, PipelineDAG, ResourceSpec, RetrySpec, TaskRuntime
 from workflows.steps.contract import Artifact, Param, StepContract, parse_value
 
 HELLO = StepContract(
@@ -145,6 +145,12 @@ def test_parallel_branches_join_and_gpu_steps_get_a_gpu_pod_in_any_pipeline() ->
     counter = next(t for t in built["spec"]["templates"] if t["name"] == "wiring-count")
     assert counter["container"]["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in counter["tolerations"]
+    cpu_only = TaskRuntime(resources=ResourceSpec(cpu_limit="1"), retry=RetrySpec(limit=5))  # no gpu= given
+    overridden = PipelineDAG("wiring", image="driftloop:test", parameters=[GREETING], runtimes={COUNT.name: cpu_only})
+    overridden.task(COUNT, message="hi")
+    (given,) = [t for t in _compiled(overridden)["spec"]["templates"] if t["name"] == COUNT.name]
+    assert given["container"]["resources"]["limits"] == {"cpu": "1", "memory": "4Gi", "nvidia.com/gpu": "1"}
+    assert given["retryStrategy"]["limit"] == 5  # the override's settings, and gpu=True is never dropped
 
 
 def test_fan_out_with_items_and_with_param_from_python() -> None:

@@ -24,7 +24,6 @@ __all__ = [
     "Param",
     "ParamType",
     "StepContract",
-    "known_steps",
     "parse_value",
     "render_value",
     "step",
@@ -144,10 +143,6 @@ def _remember(contract: StepContract) -> None:
     _KNOWN[contract.name] = contract
 
 
-def known_steps() -> dict[str, StepContract]:
-    """Every step contract of every registered pipeline, by name."""
-    _load_pipelines()
-    return dict(sorted(_KNOWN.items()))
 
 
 _MODEL = Param("model-name", "Registered model name; every other name derives from it.")

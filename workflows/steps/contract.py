@@ -143,8 +143,6 @@ def _remember(contract: StepContract) -> None:
     _KNOWN[contract.name] = contract
 
 
-
-
 _MODEL = Param("model-name", "Registered model name; every other name derives from it.")
 _DATASET = Param("dataset", "Labelled entity rows to train on: a path/URI of parquet, or a scenario name.")
 _SNAPSHOT = Param("snapshot-id", "Content hash of the training set and feature view definitions.")

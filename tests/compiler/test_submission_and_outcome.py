@@ -59,7 +59,7 @@ def test_submission_rejects_unknown_parameters_and_values() -> None:
         submission_workflow("training", {"epoch": "3"}, options=OPTIONS, git_commit="x")
     assert "parameter epoch: is not a parameter" in unknown.value.message
     assert unknown.value.hint and "epochs" in unknown.value.hint
-    with pytest.raises(ValidationError, match="'nightly' is not one of: manual, schedule, drift"):
+    with pytest.raises(ValidationError, match=r"trigger must be one of manual, schedule, drift \(got 'nightly'\)"):
         submission_workflow("training", trigger="nightly", options=OPTIONS, git_commit="x")
     with pytest.raises(NotFoundError) as missing:
         submission_workflow("trainig", options=OPTIONS)

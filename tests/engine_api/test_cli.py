@@ -74,9 +74,13 @@ def test_submit_wait_then_list_get_logs(cli_env: Api, tmp_path: Path) -> None:
 
 
 def test_submit_wait_exits_1_when_the_run_fails(cli_env: Api, tmp_path: Path) -> None:
-    body = shell_workflow("fails", "echo about to fail; exit 3")
-    code, output = _invoke("submit", str(_manifest(tmp_path, body)), "--wait", "-o", "name")
-    assert code == 1 and "Failed" in output
+    body = shell_workflow("fails", "echo about to fail; echo 'error: no rows in the dataset' >&2; exit 3")
+    result = CliRunner().invoke(cli, ["submit", str(_manifest(tmp_path, body)), "--wait", "-o", "name"])
+    assert result.exit_code == 1
+    assert result.stdout == "fails\n"  # -o name: names only, even with --wait
+    headline = "✖ fails Failed: step 's0' failed: no rows in the dataset (Error (exit code 3))"
+    assert result.stderr.splitlines()[-1] == headline  # the step and its error, not a child node id
+    assert _invoke("runs", "get", "fails")[1].splitlines()[0] == headline
 
 
 def test_runs_stop_a_running_workflow(cli_env: Api) -> None:
@@ -97,7 +101,7 @@ def test_error_output_says_what_and_what_to_do(cli_env: Api) -> None:
 
 
 def test_pipeline_name_resolves_to_its_template_and_a_referencing_workflow() -> None:
-    templates, workflows, applied = load_submission("training", ["trigger=drift", "trigger-ref=abc123"])
+    templates, workflows, applied = load_submission("training", ["trigger=drift", "trigger-ref=abc123", "git-commit=c0ffee"])
     assert applied
     assert [t["kind"] for t in templates] == ["WorkflowTemplate"]
     workflow = workflows[0]

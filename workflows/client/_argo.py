@@ -311,12 +311,14 @@ class ArgoClient:
         parameters: Sequence[str] = (),
         entrypoint: str | None = None,
         labels: Mapping[str, str] | None = None,
+        allow_dirty: bool = False,
     ) -> list[dict[str, Any]]:
         """Submit a pipeline (by name) or a YAML file: apply its WorkflowTemplates, then create its Workflows.
 
         ``parameters`` are ``name=value`` strings; returns the created workflows (as stored by the server).
+        ``allow_dirty`` lets a pipeline that records its commit run from uncommitted changes (recorded as such).
         """
-        templates, workflows, parameters_applied = load_submission(target, list(parameters))
+        templates, workflows, parameters_applied = load_submission(target, list(parameters), allow_dirty=allow_dirty)
         for template in templates:
             self.apply_template(template)
         options = {

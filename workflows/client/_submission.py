@@ -51,7 +51,9 @@ def require_mlflow_server(mlflow_uri: str) -> None:
         )
 
 
-def _pipeline_submission(name: str, parameters: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _pipeline_submission(
+    name: str, parameters: list[str], allow_dirty: bool = False
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """A registered pipeline: its WorkflowTemplate (built for this machine's settings) and the Workflow that runs it.
 
     The Workflow comes from ``workflows.compiler.submission``, which checks the parameter names and enum values,
@@ -64,17 +66,17 @@ def _pipeline_submission(name: str, parameters: list[str]) -> tuple[list[dict[st
     require_mlflow_server(get_settings().mlflow_uri)
     options = BuildOptions.from_settings()
     values = dict(split_parameter(text) for text in parameters)
-    workflow = submission_workflow(name, values, options=options)
+    workflow = submission_workflow(name, values, options=options, allow_dirty=allow_dirty)
     return [get_pipeline(name).template(options)], [workflow]
 
 
 def load_submission(
-    target: str, parameters: list[str] | None = None
+    target: str, parameters: list[str] | None = None, *, allow_dirty: bool = False
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bool]:
     """(templates to apply, workflows to create, whether `parameters` are already applied) for a pipeline or file."""
     path = Path(target)
     if not path.is_file():
-        templates, workflows = _pipeline_submission(target, list(parameters or []))
+        templates, workflows = _pipeline_submission(target, list(parameters or []), allow_dirty)
         return templates, workflows, True
     documents = _documents(path)
     templates = [d for d in documents if d.get("kind") == "WorkflowTemplate"]

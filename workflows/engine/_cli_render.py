@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from workflows.engine._logs import pod_name
 
-__all__ = ["PHASE_ICONS", "age", "duration", "list_table", "node_tree", "progress_line", "summary"]
+__all__ = [
+    "PHASE_ICONS",
+    "age",
+    "duration",
+    "failed_step",
+    "failure_headline",
+    "list_table",
+    "node_tree",
+    "progress_line",
+    "summary",
+]
 
 PHASE_ICONS = {
     "Succeeded": "✔",
@@ -202,3 +214,48 @@ def progress_line(workflow: dict[str, Any]) -> str:
     )
     text = f"{workflow['metadata']['name']}: {status.get('phase') or 'Pending'}  {status.get('progress', '0/0')}"
     return text + (f"  running: {', '.join(running)}" if running else "")
+
+
+def failed_step(workflow: dict[str, Any]) -> dict[str, Any] | None:
+    """The step that failed first: a failed node none of whose children failed (a pod, not its DAG or retry parent).
+
+    Argo's own message for the workflow names a child node id (``child 'training-x-123' failed``); an operator
+    wants the step's name and its error.
+    """
+    nodes = (workflow.get("status") or {}).get("nodes") or {}
+    bad = {"Failed", "Error"}
+    leaves = [
+        node
+        for node in nodes.values()
+        if node.get("phase") in bad and not any(nodes.get(c, {}).get("phase") in bad for c in node.get("children", []))
+    ]
+    leaves.sort(key=lambda node: (node.get("type") != "Pod", node.get("finishedAt") or "~", node.get("id", "")))
+    return leaves[0] if leaves else None
+
+
+def failure_headline(
+    workflow: dict[str, Any], log_lines: Callable[[dict[str, Any]], list[str]] | None = None
+) -> str | None:
+    """``✖ <workflow> Failed: step 'train' failed: <why>`` for a failed workflow, else None.
+
+    `why` is the step's last ``error:`` log line (driftloop steps print one, with a hint after it) when
+    `log_lines` can read the node's log, else the node's message (``Error (exit code 1)``).
+    """
+    status = workflow.get("status") or {}
+    phase = status.get("phase")
+    if phase not in {"Failed", "Error"}:
+        return None
+    name = workflow.get("metadata", {}).get("name", "")
+    node = failed_step(workflow)
+    if node is None:
+        return f"{PHASE_ICONS[phase]} {name} {phase}: {status.get('message') or 'no step failed'}"
+    why = node.get("message") or "failed"
+    try:
+        lines = [line.strip() for line in (log_lines(node) if log_lines else []) if line.strip()]
+    except Exception:  # a log that cannot be read must not hide the failure itself
+        lines = []
+    errors = [line for line in lines if line.startswith("error:")]
+    if errors or lines:
+        why = (errors or lines)[-1].removeprefix("error:").strip() + f" ({why})"
+    step = re.sub(r"\(\d+\)$", "", node.get("displayName") or node.get("name", ""))  # retries: train(1) is train
+    return f"{PHASE_ICONS[phase]} {name} {phase}: step '{step}' failed: {why}"

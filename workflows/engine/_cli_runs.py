@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import click
 import yaml
 
 from driftloop.errors import NotFoundError
-from workflows.engine._cli_render import list_table, node_tree, progress_line, summary
+from workflows.engine._cli_render import failure_headline, list_table, node_tree, progress_line, summary
 from workflows.engine._logs import pod_name, pod_nodes, pods_matching
 
-__all__ = ["client", "print_table", "print_workflow", "runs_group", "wait_for"]
+__all__ = ["client", "print_table", "print_workflow", "runs_group", "server_log_lines", "wait_for"]
 
 _PAST = {"retry": "retried", "stop": "stopped", "terminate": "terminated", "suspend": "suspended", "resume": "resumed"}
 
@@ -30,14 +31,31 @@ def print_table(rows: list[list[str]]) -> None:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
-def print_workflow(workflow: dict[str, Any], output: str = "wide") -> None:
-    """``argo get``: header, then the node tree; or the whole object as json/yaml."""
+def server_log_lines(argo: Any, workflow: str) -> Callable[[dict[str, Any]], list[str]]:
+    """Reads a node's log from the Argo Server, for the failure headline."""
+
+    def read(node: dict[str, Any]) -> list[str]:
+        return [entry.get("content", "") for entry in argo.logs(workflow, node=node["id"])]
+
+    return read
+
+
+def print_workflow(
+    workflow: dict[str, Any], output: str = "wide", log_lines: Callable[[dict[str, Any]], list[str]] | None = None
+) -> None:
+    """``argo get``: header, then the node tree; or the whole object as json/yaml.
+
+    A failed workflow's first line says which step failed and why (`log_lines` reads that step's log).
+    """
     if output == "json":
         click.echo(json.dumps(workflow, indent=2, sort_keys=True))
         return
     if output == "yaml":
         click.echo(yaml.safe_dump(workflow, sort_keys=False))
         return
+    headline = failure_headline(workflow, log_lines)
+    if headline:
+        click.echo(headline)
     width = max(len(key) for key, _ in summary(workflow)) + 2
     for key, value in summary(workflow):
         click.echo(f"{key + ':':<{width}}{value}")
@@ -144,11 +162,12 @@ def get_command(name: str, output: str) -> None:
       driftloop runs get @latest
       driftloop runs get training-x7k2p -o yaml
     """
-    workflow = client().get_workflow(name)
+    argo = client()
+    workflow = argo.get_workflow(name)
     if output == "name":
         click.echo(workflow["metadata"]["name"])
     else:
-        print_workflow(workflow, output)
+        print_workflow(workflow, output, server_log_lines(argo, workflow["metadata"]["name"]))
 
 
 @runs_group.command("logs")

@@ -15,7 +15,8 @@ import click
 
 from driftloop.config import get_settings
 from workflows.engine._auth import AUTH_MODES, serving_token, token_source
-from workflows.engine._cli_runs import client, print_workflow, runs_group, wait_for
+from workflows.engine._cli_render import failure_headline
+from workflows.engine._cli_runs import client, print_workflow, runs_group, server_log_lines, wait_for
 
 __all__ = ["engine_group", "runs_group", "submit_command"]
 
@@ -139,7 +140,12 @@ def serve_command(host: str | None, port: int | None, auth: str, token_file: Pat
 @click.option("--wait", is_flag=True, help="Show live progress until it ends; exit 1 unless it Succeeded.")
 @click.option("-o", "--output", type=click.Choice(["wide", "json", "yaml", "name"]), default="wide",
               help="wide (summary and node tree, default), json or yaml (the whole object), name (names only).")  # fmt: skip
-def submit_command(target: str, parameters: tuple[str, ...], entrypoint: str | None, wait: bool, output: str) -> None:
+@click.option("--allow-dirty", is_flag=True,
+              help="Submit a pipeline that records its commit from a tree with uncommitted changes: the model is "
+                   "tagged git_dirty=true with the diff's sha256, which `driftloop reproduce` checks.")  # fmt: skip
+def submit_command(
+    target: str, parameters: tuple[str, ...], entrypoint: str | None, wait: bool, output: str, allow_dirty: bool
+) -> None:
     """Submit a pipeline (by name) or a workflow YAML file to the Argo Server.
 
     For a pipeline, its compiled WorkflowTemplate is created (or updated) first, then a Workflow referencing it.
@@ -152,9 +158,14 @@ def submit_command(target: str, parameters: tuple[str, ...], entrypoint: str | N
       driftloop submit training --wait
       driftloop submit training -p dataset=shifted -p model-name=credit-risk
       driftloop submit my-workflow.yaml --entrypoint main -o name
+      driftloop submit training --allow-dirty   # uncommitted changes: recorded, never silently tagged as HEAD
+
+    A pipeline whose runs record the code's commit (training) is refused from a working tree with uncommitted
+    changes: commit or stash them first, or pass --allow-dirty. With --wait, `-o name` prints the names, then
+    each run's final phase (and the failed step) on one line.
     """
     argo = client(autostart=True)
-    submitted = argo.submit(target, parameters=parameters, entrypoint=entrypoint)
+    submitted = argo.submit(target, parameters=parameters, entrypoint=entrypoint, allow_dirty=allow_dirty)
     for workflow in submitted:
         if output == "name":
             click.echo(workflow["metadata"]["name"])
@@ -165,8 +176,14 @@ def submit_command(target: str, parameters: tuple[str, ...], entrypoint: str | N
     failed = False
     for workflow in submitted:
         final = wait_for(argo, workflow["metadata"]["name"])
-        click.echo()
-        print_workflow(final, "wide" if output == "name" else output)
-        failed = failed or (final.get("status") or {}).get("phase") != "Succeeded"
+        status = final.get("status") or {}
+        why = server_log_lines(argo, final["metadata"]["name"])
+        if output == "name":  # names only: the result goes to stderr, stdout stays a list of names
+            headline = failure_headline(final, why) or f"{final['metadata']['name']} {status.get('phase')}"
+            click.echo(headline, err=True)
+        else:
+            click.echo()
+            print_workflow(final, output, why)
+        failed = failed or status.get("phase") != "Succeeded"
     if failed:
         raise click.exceptions.Exit(1)

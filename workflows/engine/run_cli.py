@@ -18,6 +18,7 @@ from driftloop.config import get_settings
 from driftloop.errors import DriftloopError, EngineError
 from workflows.engine._cli_runs import print_workflow
 from workflows.engine._lint import check_workflow
+from workflows.engine._logs import log_file
 from workflows.engine.runner import EngineContext, RunControl, run_workflow
 
 __all__ = ["RunDocuments", "load_run_documents", "run_command"]
@@ -207,7 +208,13 @@ def run_command(
     finished = _wait(workflow, ctx)
     if not finished:
         raise EngineError("the engine returned no workflow", hint="see the logs under $DRIFTLOOP_HOME/logs")
-    print_workflow(finished, "wide" if output == "summary" else output)
+    name = finished["metadata"]["name"]
+
+    def local_log(node: dict[str, Any]) -> list[str]:
+        path = log_file(settings.home, name, node["id"])
+        return path.read_text(errors="replace").splitlines() if path.is_file() else []
+
+    print_workflow(finished, "wide" if output == "summary" else output, local_log)
     phase = (finished.get("status") or {}).get("phase")
     sys.stdout.flush()
     click.get_current_context().exit(0 if phase == "Succeeded" else 1)

@@ -2,6 +2,9 @@
 
 from workflows.pipelines import get_pipeline, list_pipelines
 get_pipeline("training").template()      # the WorkflowTemplate as a dict
+
+A pipeline module builds a :class:`PipelineDAG` (explicit, typed wiring checked in Python) and registers a
+:class:`Pipeline`; docs/pipelines.md walks through one.
 """
 
 from __future__ import annotations
@@ -17,19 +20,25 @@ from workflows.pipelines._registry import (
     list_pipelines,
     register,
 )
+from workflows.pipelines._wiring import ITEM, Output, PipelineDAG, TaskHandle, WorkflowParameter
 from workflows.pipelines.runtime import GpuSpec, ResourceSpec, RetrySpec, TaskRuntime
 
 __all__ = [
+    "ITEM",
     "LABEL_MODEL",
     "LABEL_PIPELINE",
     "LABEL_TRIGGER",
     "PIPELINE_MODULES",
     "BuildOptions",
     "GpuSpec",
+    "Output",
     "Pipeline",
+    "PipelineDAG",
     "ResourceSpec",
     "RetrySpec",
+    "TaskHandle",
     "TaskRuntime",
+    "WorkflowParameter",
     "get_pipeline",
     "list_pipelines",
     "register",

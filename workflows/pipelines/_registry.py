@@ -8,6 +8,7 @@ retraining Workflow when drift alerts retrain it) and for ``driftloop submit <na
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from hera.workflows import WorkflowTemplate
 
 from driftloop.config import Settings, get_settings
 from driftloop.errors import ConfigError, NotFoundError
+from workflows.steps.contract import Param, ParamType, StepContract, step
 
 __all__ = [
     "LABEL_MODEL",
@@ -34,7 +36,10 @@ LABEL_MODEL = "driftloop.io/model"
 LABEL_TRIGGER = "driftloop.io/trigger"
 LABEL_PIPELINE = "driftloop.io/pipeline"
 
-# Modules that register pipelines when imported; add yours here.
+_WORKFLOW_PARAMETER = re.compile(r"\{\{workflow\.parameters\.([A-Za-z0-9_.-]+)\}\}")
+
+# Modules that register pipelines when imported; add yours here. This is the one list of pipelines, and through
+# them of steps: `workflows.steps.contract.step(name)` imports these to find any step's contract.
 PIPELINE_MODULES = ("workflows.pipelines.training",)
 
 
@@ -83,6 +88,38 @@ class Pipeline:
         built = self.build(options or BuildOptions.defaults())
         result: dict[str, Any] = built.to_dict()
         return result
+
+    def steps(self, template: dict[str, Any] | None = None) -> tuple[StepContract, ...]:
+        """The step contracts this pipeline runs (its container templates), in template order."""
+        spec = (template or self.template())["spec"]
+        return tuple(step(t["name"]) for t in spec.get("templates", []) if "container" in t)
+
+    def parameters(self, template: dict[str, Any] | None = None) -> dict[str, Param]:
+        """The workflow parameters, each typed as the step inputs it feeds (``str`` when it feeds none).
+
+        Argo carries no types; the contracts do. Reading them off the built template keeps one source of truth.
+        """
+        spec = (template or self.template())["spec"]
+        types: dict[str, ParamType] = {}
+        contracts = {c.name: c for c in self.steps({"spec": spec})}
+        for tmpl in spec.get("templates", []):
+            for task in (tmpl.get("dag") or {}).get("tasks", []):
+                contract = contracts.get(task.get("template", ""))
+                for argument in (task.get("arguments") or {}).get("parameters", []) if contract else []:
+                    match = _WORKFLOW_PARAMETER.fullmatch(str(argument.get("value", "")))
+                    kind = contract.input(argument["name"]).type if contract and match else "str"
+                    if match and kind != "str":
+                        types[match.group(1)] = kind
+        return {
+            p["name"]: Param(
+                p["name"],
+                p.get("description", ""),
+                p.get("value"),
+                types.get(p["name"], "str"),
+                tuple(p["enum"]) if p.get("enum") else None,
+            )
+            for p in spec.get("arguments", {}).get("parameters", [])
+        }
 
 
 _REGISTRY: dict[str, Pipeline] = {}

@@ -8,15 +8,26 @@ default), a deadline and a retry strategy that retries infrastructure faults but
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 from hera.workflows import EmptyDirVolume, Resources, RetryStrategy
 from hera.workflows import models as m
 
 from driftloop.errors import ConfigError
 
-__all__ = ["ACCELERATOR_LABEL", "GPU_RESOURCE", "GpuSpec", "ResourceSpec", "RetrySpec", "TaskRuntime"]
+__all__ = [
+    "ACCELERATOR_LABEL",
+    "CPU_TASK",
+    "GPU_RESOURCE",
+    "GPU_TASK",
+    "GpuSpec",
+    "ResourceSpec",
+    "RetrySpec",
+    "TaskRuntime",
+    "default_runtime",
+    "with_contract_gpu",
+]
 
 GPU_RESOURCE = "nvidia.com/gpu"
 ACCELERATOR_LABEL = "nvidia.com/gpu.product"  # set on GPU nodes by NVIDIA GPU feature discovery
@@ -109,3 +120,31 @@ class TaskRuntime:
             if self.gpu.accelerator:
                 kwargs["node_selector"] = {ACCELERATOR_LABEL: self.gpu.accelerator}
         return kwargs
+
+
+# The one default of every pipeline: a step whose contract says gpu=True runs on GPU_TASK, any other on CPU_TASK,
+# unless the pipeline names another runtime for it (a runtime without a GPU still gets one: see with_contract_gpu).
+CPU_TASK = TaskRuntime(deadline_seconds=1800)
+GPU_TASK = TaskRuntime(
+    resources=ResourceSpec(cpu_request="2", cpu_limit="8", memory_request="8Gi", memory_limit="32Gi"),
+    gpu=GpuSpec(count=1),
+    retry=RetrySpec(limit=3, policy="OnError"),
+    deadline_seconds=4 * 3600,
+)
+
+
+class _NeedsGpu(Protocol):
+    @property
+    def gpu(self) -> bool: ...
+
+
+def default_runtime(contract: _NeedsGpu) -> TaskRuntime:
+    """GPU_TASK for a step whose contract needs a GPU, else CPU_TASK — the same in every pipeline."""
+    return GPU_TASK if contract.gpu else CPU_TASK
+
+
+def with_contract_gpu(runtime: TaskRuntime, contract: _NeedsGpu) -> TaskRuntime:
+    """`runtime`, with a GPU added when the contract needs one: ``gpu=True`` is never silently dropped."""
+    if contract.gpu and runtime.gpu is None:
+        return replace(runtime, gpu=GpuSpec())
+    return runtime

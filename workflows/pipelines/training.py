@@ -9,39 +9,33 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from hera.workflows import DAG, Parameter, WorkflowTemplate
+from hera.workflows import WorkflowTemplate
 from hera.workflows import models as m
 
 from workflows.pipelines._registry import LABEL_MODEL, LABEL_PIPELINE, LABEL_TRIGGER, BuildOptions, Pipeline, register
-from workflows.pipelines._templates import add_tasks, container_template, free_parameters
-from workflows.pipelines.runtime import GpuSpec, ResourceSpec, RetrySpec, TaskRuntime
-from workflows.steps.contract import STEPS, Param, StepContract
+from workflows.pipelines._wiring import PipelineDAG
+from workflows.pipelines.runtime import CPU_TASK, GPU_TASK, GpuSpec, ResourceSpec, TaskRuntime
+from workflows.steps.contract import STEPS, Param
 from workflows.steps.record_outcome import RECORD_OUTCOME
 
 __all__ = ["TRAINING", "TRIGGERS", "build_training", "training_runtimes"]
 
+VALIDATE_DATA, BUILD_TRAINING_SET, TRAIN, EVALUATE, REGISTER, PROMOTE = STEPS
 TRIGGERS = ("manual", "schedule", "drift")
 PROMOTE_WHEN = "{{tasks.evaluate.outputs.parameters.passed}} == true"
 
-CPU_TASK = TaskRuntime(deadline_seconds=1800)
-GPU_TASK = TaskRuntime(
-    resources=ResourceSpec(cpu_request="2", cpu_limit="8", memory_request="8Gi", memory_limit="32Gi"),
-    gpu=GpuSpec(count=1),
-    retry=RetrySpec(limit=3, policy="OnError"),
-    deadline_seconds=4 * 3600,
-)
 EXIT_TASK = TaskRuntime(
     resources=ResourceSpec(cpu_request="100m", cpu_limit="500m", memory_request="128Mi", memory_limit="512Mi"),
     deadline_seconds=300,
 )
 
 # Workflow parameters the steps' contract leaves without a default, or whose default is pipeline-specific.
-_PARAMETER_OVERRIDES: dict[str, Param] = {
-    "dataset": Param("dataset", "Labelled entity rows to train on: a parquet path/URI or a scenario name.", "baseline"),
-    "git-commit": Param("git-commit", "Commit of the code that trains (filled in by `driftloop submit`).", "unknown"),
-    "trigger": Param("trigger", "What started this run: manual | schedule | drift.", "manual"),
-    "trigger-ref": Param("trigger-ref", "What triggered it, e.g. the drift alert's fingerprint.", ""),
-}
+_PARAMETERS: tuple[Param, ...] = (
+    Param("dataset", "Labelled entity rows to train on: a parquet path/URI or a scenario name.", "baseline"),
+    Param("git-commit", "Commit of the code that trains (filled in by `driftloop submit`).", "unknown"),
+    Param("trigger", "What started this run: manual | schedule | drift.", "manual", enum=TRIGGERS),
+    Param("trigger-ref", "What triggered it, e.g. the drift alert's fingerprint.", ""),
+)
 
 
 def training_runtimes(validate_on_gpu: bool = False, gpu: GpuSpec | None = None) -> dict[str, TaskRuntime]:
@@ -54,18 +48,9 @@ def training_runtimes(validate_on_gpu: bool = False, gpu: GpuSpec | None = None)
     return runtimes
 
 
-def _workflow_parameters(steps: tuple[StepContract, ...], options: BuildOptions) -> list[Parameter]:
-    params = {**free_parameters(steps), **_PARAMETER_OVERRIDES}
-    params["model-name"] = replace(params["model-name"], default=options.model_name)
-    return [
-        Parameter(
-            name=p.name,
-            description=p.description,
-            value=p.default if p.default is not None else "",
-            enum=list(TRIGGERS) if p.name == "trigger" else None,
-        )
-        for p in params.values()
-    ]
+def _parameters(options: BuildOptions) -> list[Param]:
+    model = STEPS[0].input("model-name")
+    return [Param(model.name, model.description, options.model_name), *_PARAMETERS]
 
 
 def _artifact_repository(setting: str) -> m.ArtifactRepositoryRef | None:
@@ -79,7 +64,21 @@ def build_training(
     options: BuildOptions, *, validate_on_gpu: bool = False, gpu: GpuSpec | None = None
 ) -> WorkflowTemplate:
     """The training WorkflowTemplate for `options` (image, namespace, service account, artifact repository)."""
-    runtimes = training_runtimes(validate_on_gpu, gpu)
+    dag = PipelineDAG(
+        "training",
+        image=options.image,
+        parameters=_parameters(options),
+        runtimes=training_runtimes(validate_on_gpu, gpu),
+    )
+    validate = dag.task(VALIDATE_DATA)
+    built = dag.task(BUILD_TRAINING_SET, after=[validate])  # the data gate must pass first; no data flows from it
+    trained = dag.task(TRAIN, snapshot_id=built.output("snapshot-id"), training_set=built.output("training-set"))
+    evaluated = dag.task(EVALUATE, run_id=trained.output("run-id"), training_set=built.output("training-set"))
+    registered = dag.task(
+        REGISTER, run_id=trained.output("run-id"), snapshot_id=built.output("snapshot-id"), after=[evaluated]
+    )
+    dag.task(PROMOTE, version=registered.output("version"), when=PROMOTE_WHEN)
+    dag.template(RECORD_OUTCOME)
     with WorkflowTemplate(
         name="training",
         namespace=options.namespace,
@@ -89,7 +88,7 @@ def build_training(
             "workflows.argoproj.io/description": __doc__.splitlines()[0] if __doc__ else "",
         },
         entrypoint="training",
-        arguments=_workflow_parameters(STEPS, options),
+        arguments=dag.arguments(),
         service_account_name=options.service_account,
         on_exit=RECORD_OUTCOME.name,
         synchronization=m.Synchronization(mutexes=[m.Mutex(name="training-{{workflow.parameters.model-name}}")]),
@@ -110,10 +109,7 @@ def build_training(
             },
         ),
     ) as template:
-        containers = {s.name: container_template(s, options.image, runtimes[s.name]) for s in STEPS}
-        container_template(RECORD_OUTCOME, options.image, runtimes[RECORD_OUTCOME.name])
-        with DAG(name="training"):
-            add_tasks(STEPS, containers, when={"promote": PROMOTE_WHEN})
+        dag.emit()
     return template
 
 

@@ -72,7 +72,7 @@ def _require_columns(frame: Any, schema: Any) -> None:
         )
 
 
-def _body(contract: StepContract, flags: dict[str, str]) -> dict[str, Any]:
+def _body(contract: StepContract, flags: dict[str, Any]) -> dict[str, Any]:
     result = build_training_set(
         flags["model_name"],
         flags["dataset"],

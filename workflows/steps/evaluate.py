@@ -104,13 +104,13 @@ def evaluate(
     return EvaluationResult(passed=passed, reason=reason, metrics=report)
 
 
-def _body(contract: StepContract, flags: dict[str, str]) -> dict[str, Any]:
+def _body(contract: StepContract, flags: dict[str, Any]) -> dict[str, Any]:
     result = evaluate(
         flags["model_name"],
         flags["run_id"],
         input_artifact(contract, "training-set"),
-        float(flags["min_auc"]),
-        float(flags["max_regression"]),
+        flags["min_auc"],
+        flags["max_regression"],
         metrics_path=output_artifact(contract, "metrics"),
     )
     return {"passed": str(result.passed).lower(), "reason": result.reason}

@@ -102,7 +102,7 @@ def promote(
     )
 
 
-def _body(contract: StepContract, flags: dict[str, str]) -> dict[str, Any]:
+def _body(contract: StepContract, flags: dict[str, Any]) -> dict[str, Any]:
     # the pipeline promotes on its own: the GitOps commit names it as the actor (a person runs `driftloop promote`)
     result = promote(flags["model_name"], flags["version"], who="pipeline (promote step)")
     return {"champion-version": result.champion_version}

@@ -35,6 +35,8 @@ __all__ = [
 
 LINEAGE_TAGS = (
     "git_commit",
+    "git_dirty",  # "true" when trained from uncommitted changes (submit --allow-dirty), with their hash:
+    "git_diff_sha256",
     "data_snapshot_id",
     "feature_schema_fingerprint",
     "feature_service",
@@ -117,6 +119,7 @@ def register(
     from mlflow.exceptions import MlflowException
 
     from driftloop.errors import DataContractError
+    from workflows.steps._lineage import commit_tags
     from workflows.steps._model_card import model_card
     from workflows.steps._registry import CHALLENGER, CHAMPION, connect, download_artifact, version_by_alias
     from workflows.steps.evaluate import METRICS_ARTIFACT
@@ -132,7 +135,7 @@ def register(
         )
     parent = version_by_alias(client, model_name, CHAMPION)
     tags = {
-        "git_commit": git_commit,
+        **commit_tags(git_commit),  # "<sha>+dirty.<hash>" -> git_commit, git_dirty=true, git_diff_sha256
         "data_snapshot_id": snapshot_id,
         "feature_schema_fingerprint": params.get("feature_schema_fingerprint", ""),
         "feature_service": params.get("feature_service", ""),
@@ -159,7 +162,7 @@ def register(
     return RegisterResult(version=version, tags=tags, reference=reference)
 
 
-def _body(contract: StepContract, flags: dict[str, str]) -> dict[str, Any]:
+def _body(contract: StepContract, flags: dict[str, Any]) -> dict[str, Any]:
     keys = (
         "model_name",
         "run_id",

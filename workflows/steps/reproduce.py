@@ -56,9 +56,13 @@ def _git(*args: str) -> str | None:
 
 
 def _history_at_commit(
-    commit: str, training_set: Path, epochs: int, seed: int, current_code: bool = False
+    commit: str, training_set: Path, epochs: int, seed: int, current_code: bool = False, checkout_dirty: bool = False
 ) -> tuple[list[dict[str, float]], str]:
-    """Run the fit from the recorded commit's code (exported with `git archive`, never checked out)."""
+    """Run the fit from the recorded commit's code (exported with `git archive`, never checked out).
+
+    The checkout itself stands in for the commit only when it is that commit and clean (`checkout_dirty` False);
+    a version trained from uncommitted changes has been checked to match them before this is called.
+    """
     from driftloop.config import get_settings
 
     if current_code:
@@ -66,7 +70,7 @@ def _history_at_commit(
     head = _git("rev-parse", "HEAD")
     if (
         commit in {"", "unknown", "none"}
-        or (head and head.startswith(commit))
+        or (head and head.startswith(commit) and not checkout_dirty)
         or _git("cat-file", "-e", commit) is None
     ):
         label = (
@@ -122,8 +126,15 @@ def reproduce(model_name: str, version: str, current_code: bool = False) -> Repr
         data = read_training_set(training_set)
         _verify_snapshot(data.frame, data.schema, tags.get("data_snapshot_id") or params["snapshot_id"])
         commit = tags.get("git_commit") or params.get("git_commit", "unknown")
+        from driftloop.config import repo_root
+        from workflows.steps._lineage import check_reproducible, git_state
+
+        state = git_state(repo_root())
+        if not current_code:
+            check_reproducible(tags, state)  # trained from uncommitted changes: only from exactly those
         epochs, seed = int(params["epochs"]), int(params["seed"])
-        history, code = _history_at_commit(commit, training_set, epochs, seed, current_code)
+        checkout_differs = state.dirty and tags.get("git_dirty") != "true"
+        history, code = _history_at_commit(commit, training_set, epochs, seed, current_code, checkout_differs)
     result = ReproduceResult(model_name, str(version), code)
     for key in _COMPARED:
         recorded = {int(m.step): m.value for m in client.get_metric_history(run.info.run_id, key)}

@@ -146,13 +146,13 @@ def train(
         return TrainResult(run_id=run.info.run_id, device=device.type, history=fitted.history)
 
 
-def _body(contract: StepContract, flags: dict[str, str]) -> dict[str, Any]:
+def _body(contract: StepContract, flags: dict[str, Any]) -> dict[str, Any]:
     result = train(
         flags["model_name"],
         flags["snapshot_id"],
         input_artifact(contract, "training-set"),
-        int(flags["epochs"]),
-        int(flags["seed"]),
+        flags["epochs"],
+        flags["seed"],
         flags["git_commit"],
     )
     return {"run-id": result.run_id, "device": result.device}

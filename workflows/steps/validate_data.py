@@ -112,12 +112,12 @@ def validate_data(
     return result
 
 
-def _body(contract: StepContract, flags: dict[str, str]) -> dict[str, Any]:
+def _body(contract: StepContract, flags: dict[str, Any]) -> dict[str, Any]:
     result = validate_data(
         flags["model_name"],
         flags["dataset"],
-        float(flags["max_null_share"]),
-        float(flags["max_drift_share"]),
+        flags["max_null_share"],
+        flags["max_drift_share"],
         report_path=output_artifact(contract, "validation-report"),
         html_path=output_artifact(contract, "drift-report"),
     )

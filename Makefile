@@ -9,8 +9,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.driftloop-installed
 LOCK := requirements.lock
-APT_PACKAGES := prometheus prometheus-alertmanager git cowsay
-APT_BINARIES := prometheus prometheus-alertmanager promtool amtool git cowsay
+APT_PACKAGES := prometheus prometheus-alertmanager git cowsay chromium chromium-driver
+APT_BINARIES := prometheus prometheus-alertmanager promtool amtool git cowsay chromium chromedriver
 export PYTHONUNBUFFERED := 1
 
 .PHONY: help venv lock system demo test test-fast compile check submit lint bench clean
@@ -35,7 +35,7 @@ venv: $(STAMP) ## create/update .venv from requirements.lock (idempotent; ~0 s w
 lock: ## regenerate requirements.lock after changing pyproject.toml or lock-policy.txt (commit it)
 	$(PYTHON) scripts/lock.py
 
-system: ## install the Debian packages driftloop runs (prometheus, alertmanager, git, cowsay)
+system: ## install the Debian packages driftloop runs (prometheus, alertmanager, git, cowsay; chromium for the console tests)
 	@bash scripts/ensure-system-packages.sh $(APT_PACKAGES) -- $(APT_BINARIES)
 
 compile: venv ## compile the Hera pipelines into manifests/workflows/ (validated)

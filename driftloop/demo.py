@@ -25,6 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from driftloop.config import get_settings
 from features.generator import SCENARIOS
 from monitors.sidecar.champion import champion_version
+from workflows.engine.console import console_url
 
 __all__ = ["main"]
 
@@ -184,6 +185,7 @@ def drift_alert_retrains(shifted_from: float) -> None:
         print(f"   models:/{MODEL}/{version.version}: trigger={version.tags.get('trigger')} "
               f"trigger_ref={version.tags.get('trigger_ref')} (the alert's fingerprint in Alertmanager) "
               f"drifted_features={version.tags.get('drifted_features', '[]')}")  # fmt: skip
+        print(f"   console: {console_url(SETTINGS.argo_server, 'workflows', SETTINGS.namespace, workflow)}")
     else:
         print(f"   no new retrain this time ({decision['decision']}): {decision['reason']}")
     print("   timeline (seconds after the first drifted request):")
@@ -232,6 +234,9 @@ def run_demo() -> None:
         raise DemoStopped(f"the champion moved from version {champion} to {after} after a failed run")
     print(f"   exit {failed.returncode} as expected; models:/{MODEL}@champion is still version {after}")
     show_gitops(after)
+    print(f"\n   console: {console_url(SETTINGS.argo_server, 'workflows')} (the runs), "
+          f"{console_url(SETTINGS.argo_server, 'models', MODEL)} (the model)")  # fmt: skip
+    print(f"   log in once with the engine's token: {SETTINGS.home / 'engine' / 'token'} (the login form, or ?token=)")
 
 
 def deployer_status() -> dict[str, object]:

@@ -148,16 +148,13 @@ def test_every_http_library_imported_is_declared_and_the_argo_client_uses_httpx(
 # ---- authoring mistakes are the project's errors, with a hint ---------------------------------------------------
 def test_pipeline_and_stack_mistakes_raise_driftloop_errors_with_hints() -> None:
     from driftloop.stack.services import service
+    from workflows.pipelines import PipelineDAG
     from workflows.pipelines._registry import Pipeline, get_pipeline, register
-    from workflows.pipelines._templates import add_tasks
     from workflows.steps.contract import step
 
-    with pytest.raises(ConfigError, match=r"needs artifact\(s\) \['training-set'\]") as missing:
-        add_tasks([step("train")], {})
-    assert missing.value.hint and "before 'train'" in missing.value.hint
-    with pytest.raises(ConfigError, match="has no container template") as untemplated:
-        add_tasks([step("validate-data")], {})
-    assert untemplated.value.hint
+    with pytest.raises(ConfigError, match=r"input 'model-name' of task 'train' is required and not wired") as missing:
+        PipelineDAG("mistakes", image="driftloop:test").task(step("train"))
+    assert missing.value.hint and "Param('model-name'" in missing.value.hint
     existing = get_pipeline("training")
     with pytest.raises(ConfigError, match="two pipelines are named 'training'") as duplicate:
         register(Pipeline("training", "a copy", existing.build))

@@ -17,6 +17,7 @@ from driftloop.config import get_settings
 from workflows.engine._auth import AUTH_MODES, serving_token, token_source
 from workflows.engine._cli_render import failure_headline
 from workflows.engine._cli_runs import client, print_workflow, runs_group, server_log_lines, wait_for
+from workflows.engine.console import ModelSources
 
 __all__ = ["engine_group", "runs_group", "submit_command"]
 
@@ -109,6 +110,7 @@ def serve_command(host: str | None, port: int | None, auth: str, token_file: Pat
         namespace=settings.namespace,
         token=token,
         allowed_hosts=frozenset(settings.engine_allowed_hosts),
+        model_sources=_registry_sources(),
     )
 
     def stop(signum: int, _frame: FrameType | None) -> None:
@@ -116,6 +118,7 @@ def serve_command(host: str | None, port: int | None, auth: str, token_file: Pat
 
     signal.signal(signal.SIGTERM, stop)
     click.echo(f"driftloop engine serving the Argo API on {server.url} (home {settings.home})", err=True)
+    click.echo(f"operator console: {server.url}/workflows (log in once with the token)", err=True)
     if token is None:
         click.secho(
             "WARNING: authentication is OFF (--auth none): any local process or web page that reaches "
@@ -187,3 +190,11 @@ def submit_command(
         failed = failed or status.get("phase") != "Succeeded"
     if failed:
         raise click.exceptions.Exit(1)
+
+
+def _registry_sources() -> ModelSources:
+    """The console's registry view: MLflow and the GitOps history, from the layers above the engine."""
+    # imported here, not at the top: `driftloop runs …` never loads the registry or git code
+    from workflows.gitops.console_sources import RegistrySources
+
+    return RegistrySources()

@@ -20,18 +20,17 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from driftloop.errors import (
-    ConflictError,
     DriftloopError,
-    NotFoundError,
     ServiceUnavailableError,
-    ValidationError,
 )
-from workflows.engine._api_routes import MethodNotAllowed, Request, find_route
+from workflows.engine._api_errors import error_body, status_of
+from workflows.engine._api_routes import Request, find_route
 from workflows.engine._auth import AccessPolicy, Refusal
-from workflows.engine._limits import BodyTooLarge, parse_content_length, parse_json_object, short_message
+from workflows.engine._limits import parse_content_length, parse_json_object
 from workflows.engine._lint import lint_object
 from workflows.engine._lock import EngineLock
-from workflows.engine.controller import Controller, InvalidStateError
+from workflows.engine.console import ConsoleApp, ModelSources
+from workflows.engine.controller import Controller
 from workflows.engine.store import Store
 
 __all__ = ["MAX_REQUEST_THREADS", "EngineServer", "error_body", "status_of"]
@@ -43,34 +42,6 @@ log = logging.getLogger(__name__)
 # grow threads without bound and starve the runs. `argo` and the CLIs retry a 503.
 MAX_REQUEST_THREADS = 64
 _CLIENT_GONE = (ConnectionError, TimeoutError)  # BrokenPipe, ConnectionReset/Aborted; a client too slow to read
-
-# grpc codes: 3 InvalidArgument, 5 NotFound, 6 AlreadyExists, 9 FailedPrecondition, 13 Internal,
-# 14 Unavailable, 16 Unauthenticated, 7 PermissionDenied, 8 ResourceExhausted
-_ERROR_CODES: list[tuple[type[BaseException], int, int]] = [
-    (BodyTooLarge, 8, 413),
-    (MethodNotAllowed, 12, 405),
-    (ValidationError, 3, 400),
-    (NotFoundError, 5, 404),
-    (InvalidStateError, 9, 400),
-    (ConflictError, 6, 409),
-    (ServiceUnavailableError, 14, 503),
-    (DriftloopError, 3, 400),
-]
-
-
-def status_of(exc: BaseException) -> tuple[int, int]:
-    """(grpc code, HTTP status) for an exception, as grpc-gateway maps them."""
-    for cls, code, http_status in _ERROR_CODES:
-        if isinstance(exc, cls):
-            return code, http_status
-    return 13, 500
-
-
-def error_body(exc: BaseException) -> dict[str, Any]:
-    message = short_message(exc) if isinstance(exc, DriftloopError) else f"internal error: {str(exc)[:500]}"
-    if isinstance(exc, DriftloopError) and exc.hint:
-        message = f"{message} (hint: {exc.hint})"
-    return {"code": status_of(exc)[0], "message": message, "details": []}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -115,6 +86,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         path, _, query = self.path.partition("?")
+        if not path.startswith("/api/"):
+            self._console(method)
+            return
         try:
             refusal = self._guard(method)
             if refusal is not None:
@@ -142,6 +116,18 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # a bug must answer 500, not kill the connection silently
             log.exception("%s %s failed", method, path[:200])
             self._send(500, error_body(exc))
+
+    def _console(self, method: str) -> None:
+        """Everything outside /api/ is the operator console (its own login, CSRF and origin checks), after the
+        Host check every request passes."""
+        refusal = self.server.policy.check_host(self.headers.get("Host"))
+        if refusal is not None:
+            self._refuse(refusal)
+            return
+        try:
+            self.server.console.handle(method, self.path, self.headers, self.rfile.read).write_to(self)
+        except _CLIENT_GONE:
+            log.info("%s %s: the client went away before the answer", method, self.path[:200])
 
     def _send(self, status: int, body: dict[str, Any]) -> None:
         payload = json.dumps(body).encode()
@@ -202,7 +188,12 @@ class _HTTPServer(ThreadingHTTPServer):
     request_queue_size = 128  # listen backlog (socketserver's 5 drops a burst's SYNs: 1 s retries)
 
     def __init__(
-        self, address: tuple[str, int], controller: Controller, token: str | None, allowed_hosts: frozenset[str]
+        self,
+        address: tuple[str, int],
+        controller: Controller,
+        token: str | None,
+        allowed_hosts: frozenset[str],
+        model_sources: ModelSources | None = None,
     ) -> None:
         super().__init__(address, _Handler)
         self.controller = controller
@@ -210,6 +201,7 @@ class _HTTPServer(ThreadingHTTPServer):
         bound = str(address[0]).lower()
         hosts = allowed_hosts | ({bound} if bound not in {"", "0.0.0.0", "::"} else set())
         self.policy = AccessPolicy(token=token, port=int(self.server_address[1]), allowed_hosts=frozenset(hosts))
+        self.console = ConsoleApp(controller, self.policy, self.auth, model_sources)
         self._slots = threading.BoundedSemaphore(self.max_request_threads)
 
     def process_request(self, request: Any, client_address: Any) -> None:
@@ -271,15 +263,20 @@ class EngineServer:
         namespace: str,
         token: str | None,
         allowed_hosts: frozenset[str] = frozenset(),
+        model_sources: ModelSources | None = None,
     ) -> None:
-        """``token`` None serves without authentication (``--auth none``); say so loudly where you allow it."""
+        """``token`` None serves without authentication (``--auth none``); say so loudly where you allow it.
+
+        ``model_sources`` gives the console's model page the registry and GitOps history (the engine's layer
+        imports neither; ``driftloop engine serve`` passes them in).
+        """
         self.home = home
         self.lock = EngineLock(home)
         self.lock.acquire()
         try:
             self.store = Store.open(home)
             self.controller = Controller(self.store, home, namespace=namespace)
-            self.httpd = _HTTPServer((host, port), self.controller, token, allowed_hosts)
+            self.httpd = _HTTPServer((host, port), self.controller, token, allowed_hosts, model_sources)
         except OSError as exc:
             self.lock.release()
             raise ServiceUnavailableError(

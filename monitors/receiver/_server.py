@@ -1,5 +1,7 @@
 """``driftloop trigger serve``: Alertmanager's webhook in, one retraining Workflow per drift incident out.
 
+It also takes the ground-truth outcomes, ``POST /feedback`` (``monitors/feedback/_http.py``, docs/feedback.md).
+
 Request path (answers in milliseconds; Alertmanager cancels a slow receiver at ``group_interval``): token →
 size → content type → JSON → webhook v4 schema → one decision per alert, committed in one SQLite transaction →
 200. Only then does the background worker submit the ``pending`` incidents (retrying with backoff), so a crash
@@ -23,6 +25,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from driftloop.config import Settings
+from monitors.feedback._http import FEEDBACK_PATH, FeedbackEndpoint
 from monitors.receiver._auth import resolve_token, token_matches
 from monitors.receiver._metrics import ReceiverMetrics
 from monitors.receiver._payload import Alert, Notification, ValidationError, describe
@@ -59,6 +62,7 @@ class Receiver:
         self.store = DecisionStore(settings.home / "trigger" / "decisions.db")
         self.submitter = submitter or RetrainSubmitter(settings)
         self.metrics = ReceiverMetrics(self.models)
+        self.feedback = FeedbackEndpoint(settings, self._authorized, self.metrics.registry, self.models, MAX_BODY_BYTES)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
@@ -67,6 +71,7 @@ class Receiver:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY_BYTES)
         app.router.add_post("/alertmanager", self.alertmanager)
+        app.router.add_post(FEEDBACK_PATH, self.feedback.handle)
         app.router.add_get("/triggers", self.triggers)
         app.router.add_get("/metrics", self.metrics_page)
         app.router.add_get("/healthz", self.healthz)
@@ -251,6 +256,6 @@ def serve(settings: Settings, host: str, port: int) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     receiver = Receiver(settings)
     store_path: Path = receiver.store.path
-    print(f"driftloop trigger: POST http://{host}:{port}/alertmanager (bearer token), decisions in {store_path}",
-          flush=True)  # fmt: skip
+    print(f"driftloop trigger: POST http://{host}:{port}/alertmanager and {FEEDBACK_PATH} (bearer token), decisions in "
+          f"{store_path}, outcomes in {receiver.feedback.store.path}", flush=True)  # fmt: skip
     web.run_app(receiver.app(), host=host, port=port, print=None, access_log=None, shutdown_timeout=10)

@@ -113,8 +113,10 @@ class Monitor:
         source: ReferenceSource,
         metrics: MonitorMetrics | None = None,
         read_window: WindowReader | None = None,
+        quality: Any = None,  # monitors.feedback.quality.QualityWatch: live quality from joined outcomes
     ) -> None:
         self.config = config
+        self.quality = quality
         self.source = source
         self.metrics = metrics or MonitorMetrics(config.model)
         self.read_window = read_window or _default_reader()
@@ -169,6 +171,7 @@ class Monitor:
         for column, count in check.counts.items():
             self.metrics.schema_mismatch.labels(self.config.model, column).inc(count)
             log.warning("schema mismatch: %d record(s) with %s %s", count, column, check.reasons[column])
+        self._watch_quality(reference, check.cleaned)
         evaluation = Evaluation(reference.version, len(frame), None, check.counts, check.reasons, new_malformed)
         if len(frame) == 0:
             self.metrics.publish_empty()
@@ -194,6 +197,20 @@ class Monitor:
         )
         report = self._maybe_report(reference, check.cleaned, result)
         return Evaluation(reference.version, len(frame), result, check.counts, check.reasons, new_malformed, report)
+
+    def _watch_quality(self, reference: LoadedReference, current: pd.DataFrame) -> None:
+        """Live quality and unseen categories (monitors/feedback/quality.py); a failure there never stops drift."""
+        if self.quality is None:
+            return
+        try:
+            from monitors.feedback.quality import unseen_category_share
+
+            unseen = unseen_category_share(current, reference.profile)
+            self.quality.metrics.publish_reference(reference.version, reference.evaluation_auc, unseen)
+            self.quality.evaluate(self.read_window, self.config.lake_uri, self.config.model)
+        except Exception as exc:
+            self.metrics.errors.labels(self.config.model, "quality").inc()
+            log.error("live quality failed: %s: %s", type(exc).__name__, exc)
 
     def _maybe_report(self, reference: LoadedReference, current: pd.DataFrame, result: DriftResult) -> Path | None:
         if not (result.dataset_drift and self.config.html_reports):

@@ -26,7 +26,7 @@ from prometheus_client.registry import Collector
 
 from driftloop.config import Settings
 from monitors.feedback._parse import BodyError, parse_body
-from monitors.feedback._store import RESULTS, FeedbackStore
+from monitors.feedback._store import RESULTS, FeedbackStore, feedback_store
 
 __all__ = ["FEEDBACK_PATH", "FeedbackEndpoint", "KnownIds", "feedback_store"]
 
@@ -34,11 +34,6 @@ log = logging.getLogger("driftloop.feedback")
 FEEDBACK_PATH = "/feedback"
 REQUESTS = ("accepted", "unauthorized", "too_large", "unsupported_media_type", "invalid", "unavailable")
 _KEY = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-
-
-def feedback_store(settings: Settings) -> FeedbackStore:
-    """The one store of outcomes: ``<home>/feedback/outcomes.db`` (beside the lake under the home)."""
-    return FeedbackStore(settings.home / "feedback" / "outcomes.db")
 
 
 class KnownIds:

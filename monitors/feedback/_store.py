@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["RESULTS", "FeedbackStore", "IngestResult", "OutcomeRow"]
+__all__ = ["RESULTS", "FeedbackStore", "IngestResult", "OutcomeRow", "feedback_store"]
 
 RESULTS = ("accepted", "duplicate", "late", "unknown", "malformed")
 _SCHEMA = """
@@ -60,6 +60,11 @@ class IngestResult:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> IngestResult:
         return cls(dict(data["counts"]), list(data.get("problems", [])), True)
+
+
+def feedback_store(settings: Any) -> FeedbackStore:
+    """The one store of outcomes: ``<home>/feedback/outcomes.db`` (beside the lake under the home)."""
+    return FeedbackStore(settings.home / "feedback" / "outcomes.db")
 
 
 class FeedbackStore:

@@ -30,7 +30,14 @@ from monitors.receiver._auth import resolve_token, token_matches
 from monitors.receiver._metrics import ReceiverMetrics
 from monitors.receiver._payload import Alert, Notification, ValidationError, describe
 from monitors.receiver._store import DecisionStore, Outcome
-from monitors.receiver._submit import RetrainSubmitter, drifted_features, incident_key, workflow_name
+from monitors.receiver._submit import (
+    RETRAIN_TRIGGERS,
+    RetrainSubmitter,
+    alert_trigger,
+    drifted_features,
+    incident_key,
+    workflow_name,
+)
 
 __all__ = ["MAX_BODY_BYTES", "Receiver", "serve"]
 
@@ -154,6 +161,10 @@ class Receiver:
             return entry, Outcome("ignored", f"{name} resolved: recorded, not acted on")
         if alert.labels.get("retrain") != "true":
             return entry, Outcome("ignored", f'{name} is not labelled retrain="true": recorded, not acted on')
+        trigger = alert_trigger(alert.labels)
+        if trigger not in RETRAIN_TRIGGERS:
+            allowed = " | ".join(RETRAIN_TRIGGERS)
+            return entry, Outcome("ignored", f"{name}: trigger {trigger[:40]!r} is not one an alert starts ({allowed})")
         if model not in self.models:
             known = ", ".join(self.models)
             return entry, Outcome("ignored", f"{name}: model {model!r} is not served here (known: {known})")
@@ -173,7 +184,7 @@ class Receiver:
             log.warning("in-flight check failed (%s); deciding without it", exc)
             running = None
         if running:
-            return entry, Outcome("in-flight", f"drift retrain {running} of {model} is still running")
+            return entry, Outcome("in-flight", f"retrain {running} of {model} is still running")
         return entry, None
 
     async def triggers(self, request: web.Request) -> web.Response:
@@ -225,7 +236,8 @@ class Receiver:
         for incident in self.store.pending():
             if self._stop.is_set():
                 return
-            features = drifted_features(incident.alert, self.settings.prometheus_url, incident.model)
+            drift = alert_trigger(incident.alert["labels"]) == "drift"
+            features = drifted_features(incident.alert, self.settings.prometheus_url, incident.model) if drift else []
             started = time.perf_counter()
             try:
                 name = self.submitter.submit(incident.key, incident.model, incident.alert, features)
@@ -238,8 +250,9 @@ class Receiver:
                 continue
             self.metrics.submission_seconds.observe(time.perf_counter() - started)
             self.store.mark_submitted(incident.key)
-            log.warning("submitted retraining workflow %s for %s (trigger-ref %s, drifted: %s)",
-                        name, incident.model, incident.fingerprint, ",".join(features) or "-")  # fmt: skip
+            log.warning("submitted retraining workflow %s for %s (trigger %s, trigger-ref %s, drifted: %s)",
+                        name, incident.model, alert_trigger(incident.alert["labels"]), incident.fingerprint,
+                        ",".join(features) or "-")  # fmt: skip
 
     def follow_running(self) -> None:
         for key, model, workflow in self.store.running():

@@ -45,3 +45,31 @@ def test_distinct_incidents_get_distinct_valid_names() -> None:
     names = {workflow_name("Credit_Risk", incident_key("m", f"f{i}", "t")) for i in range(100)}
     assert len(names) == 100
     assert all(len(n) <= 63 and n.startswith("credit-risk-retrain-") for n in names)
+
+
+def test_the_quality_alert_starts_a_retrain_with_trigger_quality_that_the_pipeline_accepts() -> None:
+    from driftloop.registry_contract import TRIGGERS
+    from monitors.receiver._rules import LOCAL, alert_rules
+
+    rule = next(r for r in alert_rules(get_settings({}), LOCAL) if r.name == "DriftloopLiveQualityDropped")
+    labels = {**rule.to_prometheus()["labels"], "alertname": rule.name, "model": "credit-risk", "version": "4"}
+    workflow = RetrainSubmitter(get_settings({})).build("k", "credit-risk", {**ALERT, "labels": labels}, [])
+    parameters = {p["name"]: p["value"] for p in workflow["spec"]["arguments"]["parameters"]}
+    assert parameters["trigger"] == "quality" and parameters["trigger-ref"] == "abc123"
+    assert workflow["metadata"]["labels"]["driftloop.io/trigger"] == "quality" and "quality" in TRIGGERS
+    import yaml
+
+    from driftloop.config import repo_root
+
+    template = yaml.safe_load((repo_root() / "manifests/workflows/training.workflowtemplate.yaml").read_text())
+    trigger = next(p for p in template["spec"]["arguments"]["parameters"] if p["name"] == "trigger")
+    assert trigger["enum"] == list(TRIGGERS)  # Argo refuses a value outside the compiled enum
+
+
+def test_register_refuses_a_trigger_that_is_not_one() -> None:
+    from driftloop.errors import DataContractError
+    from workflows.steps.register import register
+
+    with pytest.raises(DataContractError) as caught:
+        register("credit-risk", "run", "snap", "alert", "fp", "sha", "wf", "uid")
+    assert "quality" in (caught.value.hint or "")

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from driftloop.registry_contract import REFERENCE_DIR, REFERENCE_TAG, run_model_uri
+from driftloop.registry_contract import REFERENCE_DIR, REFERENCE_TAG, TRIGGERS, run_model_uri
 from workflows.steps._io import run_step
 from workflows.steps.contract import StepContract
 
@@ -115,6 +115,10 @@ def register(
 ) -> RegisterResult:
     """Register ``runs:/<run_id>/model`` as a new version of ``model_name`` and alias it ``challenger``."""
     features = parse_drifted_features(drifted_features)  # a malformed list fails before MLflow is even imported
+    if trigger not in TRIGGERS:
+        from driftloop.errors import DataContractError
+
+        raise DataContractError(f"--trigger {trigger[:40]!r} is not a trigger", hint=f"one of: {' | '.join(TRIGGERS)}")
     import mlflow
     from mlflow.exceptions import MlflowException
 

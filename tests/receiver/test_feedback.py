@@ -181,3 +181,31 @@ def test_a_crash_mid_ingest_loses_nothing_and_counts_nothing_twice(tmp_path: Pat
         store.ingest([OutcomeRow(f"r{batch}-{i}", i % 2, time.time()) for i in range(200)], key=f"b{batch}")
     counts = store.counts()
     assert store.stored() == batches * 200 == counts["accepted"] and counts["duplicate"] == 0
+
+
+def test_traffic_with_outcomes_sends_the_true_labels_late(receiver: tuple[str, dict[str, str], Path]) -> None:
+    """`driftloop traffic --with-outcomes` against a scoring stub: every answered row's generator label reaches the
+    store under its (request id, row), no earlier than the delay after its request."""
+    from features.generator import generate
+    from monitors.sidecar.testing import BackgroundServer, stub_model_app
+
+    _, env, home = receiver
+    store = FeedbackStore(home / "feedback" / "outcomes.db")
+    before = store.stored()
+    with BackgroundServer(stub_model_app) as stub:
+        started = time.time()
+        result = driftloop(env, "traffic", "--target", stub.url, "--scenario", "concept-drift", "--rps", "10",
+                           "--duration", "1", "--batch", "3", "--rows", "30", "--seed", "3", "--with-outcomes",
+                           "--outcome-delay", "2", timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "outcomes: 30 accepted" in result.stdout  # 10 requests x 3 rows; not captured by a sidecar: unknown
+    assert store.stored() - before == 30
+    labels = generate("concept-drift", rows=30, seed=3)["default_12m"].tolist()
+    run = next(line for line in result.stdout.splitlines() if "outcomes:" in line)
+    assert "30 unknown" in run
+    with store._connect() as db:
+        rows = db.execute("SELECT request_id, row, outcome, received_at FROM outcomes WHERE request_id LIKE "
+                          "'traffic-%' ORDER BY received_at").fetchall()  # fmt: skip
+    assert rows[0][3] >= started + 2  # late by the delay
+    by_request = {(r[0].rsplit("-", 1)[1], r[1]): r[2] for r in rows}
+    assert [by_request[(str(n), row)] for n in range(10) for row in range(3)] == labels

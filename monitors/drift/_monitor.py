@@ -171,7 +171,7 @@ class Monitor:
         for column, count in check.counts.items():
             self.metrics.schema_mismatch.labels(self.config.model, column).inc(count)
             log.warning("schema mismatch: %d record(s) with %s %s", count, column, check.reasons[column])
-        self._watch_quality(reference, check.cleaned)
+        self._watch_quality(reference, check.cleaned, frame)
         evaluation = Evaluation(reference.version, len(frame), None, check.counts, check.reasons, new_malformed)
         if len(frame) == 0:
             self.metrics.publish_empty()
@@ -198,15 +198,22 @@ class Monitor:
         report = self._maybe_report(reference, check.cleaned, result)
         return Evaluation(reference.version, len(frame), result, check.counts, check.reasons, new_malformed, report)
 
-    def _watch_quality(self, reference: LoadedReference, current: pd.DataFrame) -> None:
-        """Live quality and unseen categories (monitors/feedback/quality.py); a failure there never stops drift."""
+    def _watch_quality(self, reference: LoadedReference, current: pd.DataFrame, frame: pd.DataFrame) -> None:
+        """Live quality, unseen categories and the scores' own drift (monitors/feedback/quality.py); a failure there
+        never stops drift detection."""
         if self.quality is None:
             return
         try:
-            from monitors.feedback.quality import unseen_category_share
+            from monitors.feedback.quality import prediction_psi, unseen_category_share
 
             unseen = unseen_category_share(current, reference.profile)
             self.quality.metrics.publish_reference(reference.version, reference.evaluation_auc, unseen)
+            deciles = reference.profile.metadata.get("score_deciles") or []
+            served = frame["_prediction"] if "_prediction" in frame.columns else pd.Series(dtype=float)
+            if "_model_version" in frame.columns:
+                served = served[frame["_model_version"].astype(str) == reference.version]
+            enough = len(served) >= self.quality.min_rows
+            self.quality.metrics.publish_psi(reference.version, prediction_psi(served, deciles) if enough else None)
             self.quality.evaluate(self.read_window, self.config.lake_uri, self.config.model)
         except Exception as exc:
             self.metrics.errors.labels(self.config.model, "quality").inc()

@@ -136,7 +136,8 @@ class MlflowReference:
         if label not in self._by_version:
             directory = self._download(client, version.run_id, label)
             profile = ReferenceProfile.load(_profile_dir(directory))
-            auc = _evaluation_auc(client, version.run_id)
+            recorded = profile.metadata.get(EVALUATION_AUC_METRIC)  # registered by this driftloop: no extra call
+            auc = float(recorded) if recorded is not None else _evaluation_auc(client, version.run_id)
             self._by_version[label] = LoadedReference(label, profile, directory, auc)
         return self._by_version[label]
 

@@ -29,6 +29,7 @@ __all__ = [
     "VersionQuality",
     "join_outcomes",
     "live_quality",
+    "prediction_psi",
     "unseen_category_share",
 ]
 
@@ -94,6 +95,17 @@ def unseen_category_share(window: pd.DataFrame, profile: Any) -> dict[str, float
     return shares
 
 
+def prediction_psi(predictions: pd.Series, deciles: list[float]) -> float | None:
+    """Population stability index of the served scores against the evaluation holdout's deciles (10 bins of 10 %
+    each by construction): the output's own drift, no labels needed. Above ~0.2 the score distribution moved."""
+    scores = pd.to_numeric(predictions, errors="coerce").dropna().to_numpy(np.float64)
+    if len(deciles) != 9 or not len(scores):
+        return None
+    bins = np.searchsorted(np.asarray(deciles, dtype=np.float64), scores, side="right")
+    actual = np.maximum(np.bincount(bins, minlength=10) / len(scores), 1e-4)
+    return float(np.sum((actual - 0.1) * np.log(actual / 0.1)))
+
+
 class QualityMetrics:
     def __init__(self, model: str, registry: CollectorRegistry) -> None:
         self.model = model
@@ -112,6 +124,10 @@ class QualityMetrics:
             "driftloop_evaluation_auc", "The champion's ROC AUC on its evaluation holdout (what live AUC is held to).",
             labels, registry=registry,
         )  # fmt: skip
+        self.prediction_psi = Gauge(
+            "driftloop_prediction_psi", "Population stability index of served scores against the champion's "
+            "evaluation holdout deciles (the output's drift; > 0.2: moved).", labels, registry=registry,
+        )  # fmt: skip
         self.unseen = Gauge("driftloop_unseen_category_share", "Share of a categorical feature's values in the window "
                             "that the champion's reference never saw.", ["model", "version", "feature"],
                             registry=registry)  # fmt: skip
@@ -119,6 +135,7 @@ class QualityMetrics:
         self._segments: set[tuple[str, ...]] = set()
         self._unseen: set[tuple[str, ...]] = set()
         self._evaluation: set[tuple[str, ...]] = set()
+        self._psi: set[tuple[str, ...]] = set()
 
     def publish(self, results: list[VersionQuality]) -> None:
         series: set[tuple[str, ...]] = set()
@@ -139,6 +156,14 @@ class QualityMetrics:
         for gone in self._segments - segments:
             self.segment_auc.remove(*gone)
         self._series, self._segments = series, segments
+
+    def publish_psi(self, version: str, psi: float | None) -> None:
+        current: set[tuple[str, ...]] = {(self.model, version)} if psi is not None else set()
+        for key in self._psi - current:
+            self.prediction_psi.remove(*key)
+        if psi is not None:
+            self.prediction_psi.labels(self.model, version).set(psi)
+        self._psi = current
 
     def publish_reference(self, version: str, evaluation_auc: float | None, unseen: dict[str, float]) -> None:
         current: set[tuple[str, ...]] = {(self.model, version)} if evaluation_auc is not None else set()

@@ -42,7 +42,8 @@ def _served(scenario: str, seed: int = 5) -> tuple[pd.DataFrame, np.ndarray, np.
 def reference_dir(tmp_path: Path) -> Path:
     features, scores, labels = _served("baseline", seed=1)
     folder = tmp_path / "reference"
-    metadata = {"version": "4", "holdout_roc_auc": roc_auc(labels, scores)}
+    deciles = [float(q) for q in np.quantile(scores, np.linspace(0.1, 0.9, 9))]  # what `evaluate` records
+    metadata = {"version": "4", "holdout_roc_auc": roc_auc(labels, scores), "score_deciles": deciles}
     build_profile(features, metadata=metadata).save(folder / "profile")
     return folder
 
@@ -82,6 +83,7 @@ def test_concept_drift_drops_live_auc_while_input_drift_stays_quiet(tmp_path: Pa
     assert 0 <= _value(monitor, "driftloop_live_calibration_error") < 1
     assert _value(monitor, "driftloop_live_segment_auc", segment="term=36 months") is not None
     assert _value(monitor, "driftloop_unseen_category_share", feature="purpose") == 0.0
+    assert _value(monitor, "driftloop_prediction_psi") < 0.1  # the scores did not move either: only labels tell
 
 
 def test_covariate_shift_moves_the_inputs_but_not_live_auc(tmp_path: Path, reference_dir: Path) -> None:
@@ -91,6 +93,7 @@ def test_covariate_shift_moves_the_inputs_but_not_live_auc(tmp_path: Path, refer
     assert evaluation.result is not None and evaluation.result.dataset_drift
     live, reference = _value(monitor, "driftloop_live_auc"), _value(monitor, "driftloop_evaluation_auc")
     assert abs(live - reference) < 0.05, (live, reference)
+    assert _value(monitor, "driftloop_prediction_psi") > 0.2  # the output drifted with the inputs
 
 
 def test_too_few_labels_export_nothing_and_outcomes_join_by_request_and_row(

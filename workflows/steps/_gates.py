@@ -125,8 +125,12 @@ class Explainability:
         flagged = [name for name in top if name in self.not_for_decisions]
         if flagged:
             ranks = ", ".join(f"{name} (#{top.index(name) + 1}, AUC loss {importance[name]:.4f})" for name in flagged)
-            return False, (
-                f"blocked by the explainability gate: {ranks} must not drive decisions but is among the top "
-                f"{self.top_k} drivers (feature schema for_decisions=false / DRIFTLOOP_NOT_FOR_DECISIONS)"
-            ), evidence
+            return (
+                False,
+                (
+                    f"blocked by the explainability gate: {ranks} must not drive decisions but is among the top "
+                    f"{self.top_k} drivers (feature schema for_decisions=false / DRIFTLOOP_NOT_FOR_DECISIONS)"
+                ),
+                evidence,
+            )
         return True, f"explainability gate passed (top drivers: {', '.join(top) or 'none'})", evidence

@@ -91,6 +91,7 @@ def evaluate(
 ) -> EvaluationResult:
     """Score the run's model on the newest 20% of the training set and apply the gate; logs everything to the run."""
     import mlflow
+    import numpy as np
 
     from driftloop.config import get_settings
     from workflows.steps._dataset import read_training_set, split
@@ -115,6 +116,7 @@ def evaluate(
         "holdout_rows": len(holdout),
         "metrics": metrics,
         "segments": segment_metrics(holdout, scores),
+        "score_deciles": [float(q) for q in np.quantile(scores, np.linspace(0.1, 0.9, 9))],
         CHAMPION: {"label": champion_label, "roc_auc": champion_auc},
         "gate": {"min_auc": min_auc, "max_regression": max_regression, "passed": passed, "reason": reason},
         "gates": {"auc": {"passed": auc_passed, "reason": auc_reason},

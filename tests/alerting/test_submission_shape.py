@@ -73,3 +73,24 @@ def test_register_refuses_a_trigger_that_is_not_one() -> None:
     with pytest.raises(DataContractError) as caught:
         register("credit-risk", "run", "snap", "alert", "fp", "sha", "wf", "uid")
     assert "quality" in (caught.value.hint or "")
+
+
+def test_the_in_flight_selector_finds_drift_and_quality_retrains_only() -> None:
+    """The receiver asks the Argo Server for running retrains with one set-based selector; the engine (and
+    Kubernetes) read it the same way."""
+    from workflows.engine._selectors import matches_labels, parse_label_selector
+
+    captured: list[str] = []
+
+    class Client:
+        def list_workflows(self, label_selector: str) -> list[dict[str, object]]:
+            captured.append(label_selector)
+            return [{"metadata": {"name": "credit-risk-retrain-1"}, "status": {"phase": "Running"}}]
+
+    submitter = RetrainSubmitter(get_settings({}))
+    submitter.client = Client()  # type: ignore[assignment]
+    assert submitter.in_flight("credit-risk") == "credit-risk-retrain-1"
+    requirements = parse_label_selector(captured[0])
+    labels = {"driftloop.io/model": "credit-risk"}
+    assert [matches_labels({**labels, "driftloop.io/trigger": t}, requirements)
+            for t in ("drift", "quality", "manual", "schedule")] == [True, True, False, False]  # fmt: skip

@@ -84,6 +84,8 @@ def test_concept_drift_drops_live_auc_while_input_drift_stays_quiet(tmp_path: Pa
     assert _value(monitor, "driftloop_live_segment_auc", segment="term=36 months") is not None
     assert _value(monitor, "driftloop_unseen_category_share", feature="purpose") == 0.0
     assert _value(monitor, "driftloop_prediction_psi") < 0.1  # the scores did not move either: only labels tell
+    quality = evaluation.to_dict()["quality"]  # what `driftloop monitor --once --json` prints
+    assert quality["versions"][0]["roc_auc"] == live and quality["evaluation_auc"] == reference
 
 
 def test_covariate_shift_moves_the_inputs_but_not_live_auc(tmp_path: Path, reference_dir: Path) -> None:

@@ -41,10 +41,11 @@ system: ## install the Debian packages driftloop runs (prometheus, alertmanager,
 compile: venv ## compile the Hera pipelines into manifests/workflows/ (validated)
 	$(VENV)/bin/driftloop compile
 
-check: venv ## fail when the committed manifests or the dependency lock are stale
+check: venv ## fail when the committed manifests or the dependency lock are stale, or a secret is in the repository
 	$(VENV)/bin/driftloop compile --check
 	$(PYTHON) scripts/lock.py --check
 	$(VENV)/bin/driftloop alerting --check
+	$(PY) scripts/secrets_check.py
 
 lint: venv ## ruff (check + format) and mypy on package code
 	$(VENV)/bin/ruff check driftloop workflows monitors features tests bench

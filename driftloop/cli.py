@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "monitor": ("monitors.drift.cli", "monitor_command", "Continuously compute drift on the lake and export Prometheus metrics."),
     "alerting": ("monitors.receiver.cli", "alerting_command", "Generate/check manifests/monitoring/ (rules, routing, receiver) from Python."),
     "trigger": ("monitors.receiver.cli", "trigger_group", "The Alertmanager receiver that submits exactly one retrain per drift incident."),
+    "feedback": ("monitors.feedback.cli", "feedback_command", "Post ground-truth outcomes (request_id, outcome, observed_at) to the receiver."),
     "promote": ("workflows.gitops.cli", "promote_command", "Promote a model version: schema gates, one GitOps commit, then the champion alias."),
     "rollback": ("workflows.gitops.cli", "rollback_command", "Restore the previous champion in the registry and in git (a new commit)."),
     "history": ("workflows.gitops.cli", "history_command", "Which version was champion when, by which commit and by whom (--json)."),

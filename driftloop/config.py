@@ -98,6 +98,42 @@ SETTING_DOCS: dict[str, tuple[str, str]] = {
         "",
         "Extra parameters of drift retrains, comma-separated name=value (e.g. dataset=s3://…/recent,epochs=4).",
     ),
+    "feedback_max_rows": ("10000", "Outcome rows one `POST /feedback` (or one `driftloop feedback` batch) may carry."),
+    "feedback_late_after": (
+        "604800",
+        "Seconds: an outcome observed more than this before it arrived is counted late (still stored and joined).",
+    ),
+    "monitor_quality_window_rows": (
+        "5000",
+        "Live quality: the monitor joins outcomes to at most this many of the latest captured rows (same minutes).",
+    ),
+    "monitor_quality_min_rows": (
+        "200",
+        "Fewer labelled rows than this for a model version (or segment): no live quality is exported for it.",
+    ),
+    "quality_auc_tolerance": (
+        "0.05",
+        "DriftloopLiveQualityDropped fires when live ROC AUC is this far below the champion's evaluation AUC.",
+    ),
+    "quality_min_auc": ("0.6", "…or when live ROC AUC is below this floor (a champion without a recorded AUC)."),
+    "fairness_max_auc_gap": (
+        "0.2",
+        "Fairness gate of `evaluate`: the largest ROC AUC gap between the values of a segment column (term, "
+        "home_ownership) a candidate may show (1 disables).",
+    ),
+    "fairness_max_parity_gap": (
+        "0.4",
+        "Fairness gate: the largest gap in positive-prediction rate at the decision threshold between a segment "
+        "column's values (demographic-parity difference; 1 disables). Lenient by default: 60-month loans really "
+        "default more, so parity is a policy choice (covariate-shift data shows a gap near 0.28).",
+    ),
+    "decision_threshold": ("0.5", "Score at or above which a prediction counts as positive (accuracy, parity)."),
+    "explain_top_k": ("3", "Explainability gate: how many of the top permutation-importance drivers are checked."),
+    "not_for_decisions": (
+        "",
+        "Features (comma list) that must not drive decisions, besides those the feature schema marks; the "
+        "explainability gate blocks a model where one is among the top drivers.",
+    ),
     "gitops_repo": ("", "GitOps repository (path or git URL) the model pins go to (empty: <home>/gitops.git)."),
     "gitops_branch": ("main", "Branch of the GitOps repository that Argo CD (or `driftloop deployer`) follows."),
     "deployer_url": ("http://127.0.0.1:9097", "`driftloop deployer`: where its /status, /metrics and /healthz answer."),
@@ -148,6 +184,17 @@ class Settings:
     trigger_token_file: str
     trigger_cooldown: float
     trigger_parameters: str
+    feedback_max_rows: int
+    feedback_late_after: float
+    monitor_quality_window_rows: int
+    monitor_quality_min_rows: int
+    quality_auc_tolerance: float
+    quality_min_auc: float
+    fairness_max_auc_gap: float
+    fairness_max_parity_gap: float
+    decision_threshold: float
+    explain_top_k: int
+    not_for_decisions: tuple[str, ...]
     gitops_repo: str
     gitops_branch: str
     deployer_url: str
@@ -187,6 +234,17 @@ def _positive(name: str, source: dict[str, str], kind: type[int] | type[float], 
             f"{PREFIX}{name.upper()}={text!r} is not a positive {noun}",
             hint=f"e.g. export {PREFIX}{name.upper()}={example}",
         ) from None
+    return value
+
+
+def _unit(name: str, source: dict[str, str]) -> float:
+    """A setting that is a number in (0, 1]: a share, a probability or a metric gap."""
+    value = float(_positive(name, source, float, SETTING_DOCS[name][0]))
+    if value > 1:
+        raise ConfigError(
+            f"{PREFIX}{name.upper()}={value:g} is above 1",
+            hint=f"a number between 0 and 1, e.g. {PREFIX}{name.upper()}={SETTING_DOCS[name][0]}",
+        )
     return value
 
 
@@ -313,6 +371,17 @@ def get_settings(env: dict[str, str] | None = None) -> Settings:
         trigger_token_file=_raw("trigger_token_file", source),
         trigger_cooldown=_positive("trigger_cooldown", source, float, "3600"),
         trigger_parameters=_raw("trigger_parameters", source),
+        feedback_max_rows=_positive("feedback_max_rows", source, int, "10000"),
+        feedback_late_after=_positive("feedback_late_after", source, float, "604800"),
+        monitor_quality_window_rows=_positive("monitor_quality_window_rows", source, int, "5000"),
+        monitor_quality_min_rows=_positive("monitor_quality_min_rows", source, int, "200"),
+        quality_auc_tolerance=_unit("quality_auc_tolerance", source),
+        quality_min_auc=_unit("quality_min_auc", source),
+        fairness_max_auc_gap=_unit("fairness_max_auc_gap", source),
+        fairness_max_parity_gap=_unit("fairness_max_parity_gap", source),
+        decision_threshold=_unit("decision_threshold", source),
+        explain_top_k=_positive("explain_top_k", source, int, "3"),
+        not_for_decisions=tuple(n.strip() for n in _raw("not_for_decisions", source).split(",") if n.strip()),
         gitops_repo=_raw("gitops_repo", source) or str(_path(_raw("home", source)) / "gitops.git"),
         gitops_branch=_raw("gitops_branch", source),
         deployer_url=_raw("deployer_url", source).rstrip("/"),

@@ -10,6 +10,8 @@ the lightest process (the sidecar's placeholder) can import it.
   (training features: the data gate's and the HTML report's reference), ``profile/`` (the monitor's
   precomputed drift profile), ``stats.json`` and ``schema.json``.
 - The run tag ``model_uri`` holds the URI ``train`` logged the model at (fallback ``runs:/<run>/model``).
+- The run metric ``holdout_roc_auc`` (``evaluate``) is what the monitor holds the champion's live ROC AUC to, and
+  ``TRIGGERS`` the values a run's ``trigger`` may take.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 __all__ = [
     "CHALLENGER",
     "CHAMPION",
+    "EVALUATION_AUC_METRIC",
     "MODEL_PATH",
     "MODEL_URI_TAG",
     "PREVIOUS_CHAMPION",
@@ -25,6 +28,7 @@ __all__ = [
     "REFERENCE_SAMPLE",
     "REFERENCE_SAMPLE_ARTIFACT",
     "REFERENCE_TAG",
+    "TRIGGERS",
     "alias_uri",
     "previous_alias",
     "run_model_uri",
@@ -42,6 +46,11 @@ REFERENCE_SAMPLE = "sample.parquet"
 REFERENCE_PROFILE = "profile"
 REFERENCE_SAMPLE_ARTIFACT = f"{REFERENCE_DIR}/{REFERENCE_SAMPLE}"
 REFERENCE_TAG = "reference"  # model-version tag: what the reference artifacts hold (JSON)
+EVALUATION_AUC_METRIC = "holdout_roc_auc"  # run metric `evaluate` logs; the monitor holds live ROC AUC to it
+
+# What may start a training run (the pipeline's `trigger` parameter enum, the register step's `trigger` tag):
+# a person, the schedule, the drift alert, or the live-quality alert (outcomes joined to predictions).
+TRIGGERS = ("manual", "schedule", "drift", "quality")
 
 
 def previous_alias(alias: str) -> str:

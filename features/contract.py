@@ -29,6 +29,7 @@ class FeatureSpec:
     domain: tuple[str, ...] = ()  # categorical values; empty for numeric columns
     minimum: float | None = None
     maximum: float | None = None
+    for_decisions: bool = True  # False: the model must not lean on it (the explainability gate of `evaluate`)
 
     @property
     def categorical(self) -> bool:
@@ -37,6 +38,8 @@ class FeatureSpec:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["domain"] = list(self.domain)
+        if self.for_decisions:  # the default is not written: contracts (and their hashes) stay as they were
+            del data["for_decisions"]
         return data
 
     @classmethod
@@ -112,6 +115,7 @@ def _spec_from_field(view: str, field: Any) -> FeatureSpec:
         domain=domain,
         minimum=float(tags["min"]) if "min" in tags else None,
         maximum=float(tags["max"]) if "max" in tags else None,
+        for_decisions=tags.get("decisions", "true") == "true",
     )
 
 

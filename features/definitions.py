@@ -33,6 +33,8 @@ def to_field(spec: FeatureSpec) -> Field:
         tags["min"] = repr(spec.minimum)
     if spec.maximum is not None:
         tags["max"] = repr(spec.maximum)
+    if not spec.for_decisions:
+        tags["decisions"] = "false"
     return Field(name=spec.name, dtype=_FEAST_TYPES[spec.dtype], tags=tags)
 
 

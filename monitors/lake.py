@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 # Columns of LakeWindow.frame besides the features, in this order.
-META_COLUMNS = ("_request_id", "_ts", "_model_version", "_status", "_latency_ms", "_prediction")
+META_COLUMNS = ("_request_id", "_ts", "_model_version", "_status", "_latency_ms", "_row", "_prediction")
 _MALFORMED_COLUMNS = ("_request_id", "_ts", "_model_version", "_status", "_latency_ms", "_error", "_raw")
 
 STORED_SCHEMA = pa.schema(

@@ -37,6 +37,7 @@ class TrafficReport:
     errors: Counter[str] = field(default_factory=Counter)
     latencies_ms: list[float] = field(default_factory=list)
     request_ids: list[str] = field(default_factory=list)  # every request sent, in order
+    sent_at: list[float] = field(default_factory=list)  # unix time each request left, in the same order
     answered_ids: list[str] = field(default_factory=list)  # those that got an HTTP answer (any status)
 
     @property
@@ -64,10 +65,16 @@ class TrafficReport:
 
 def scenario_records(scenario: str, rows: int, seed: int) -> pd.DataFrame:
     """The model inputs of a generated scenario: the generator's frame without key, timestamp and label."""
+    return scenario_rows(scenario, rows, seed)[0]
+
+
+def scenario_rows(scenario: str, rows: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """The model inputs of a generated scenario and their true outcomes (the generator's label), row for row."""
     from features.columns import ENTITY_KEY, LABEL, TIMESTAMP
     from features.generator import generate
 
-    return generate(scenario, rows=rows, seed=seed).drop(columns=[ENTITY_KEY, TIMESTAMP, LABEL])
+    frame = generate(scenario, rows=rows, seed=seed)
+    return frame.drop(columns=[ENTITY_KEY, TIMESTAMP, LABEL]), frame[LABEL].to_numpy()
 
 
 def encode_body(frame: pd.DataFrame, body_format: str) -> bytes:
@@ -110,6 +117,7 @@ async def _replay(
                 await asyncio.sleep(delay)
             request_id = f"traffic-{run}-{n}"
             report.request_ids.append(request_id)
+            report.sent_at.append(time.time())
             tasks.append(asyncio.create_task(_send(session, target, bodies[n % len(bodies)], request_id, report)))
             report.sent += 1
         await asyncio.gather(*tasks)
@@ -158,9 +166,14 @@ def _scoring_url(target: str) -> str:
 @click.option("--format", "body_format", type=click.Choice(BODY_FORMATS), default="dataframe_split", show_default=True)
 @click.option("--rows", type=click.IntRange(min=1), default=5000, show_default=True, help="Distinct rows generated.")
 @click.option("--seed", type=int, default=11, show_default=True, help="Generator seed (same seed, same requests).")
+@click.option("--with-outcomes", is_flag=True,
+              help="Also send the generator's true outcome of every answered row to the receiver's POST /feedback.")  # fmt: skip
+@click.option("--outcome-delay", type=click.FloatRange(min=0), default=0.0, show_default=True, metavar="SECONDS",
+              help="With --with-outcomes: each outcome leaves this long after its request (labels come late).")  # fmt: skip
 def traffic_command(
-    scenario: str, rps: float, duration: float, target: str | None, batch: int, body_format: str, rows: int, seed: int
-) -> None:
+    scenario: str, rps: float, duration: float, target: str | None, batch: int, body_format: str, rows: int, seed: int,
+    with_outcomes: bool, outcome_delay: float,
+) -> None:  # fmt: skip
     """Replay a scenario as inference requests against the model server (through the sidecar).
 
     Rows come from the deterministic data generator (baseline, covariate-shift, concept-drift,
@@ -173,12 +186,19 @@ def traffic_command(
       driftloop traffic --scenario baseline --rps 50 --duration 30
       driftloop traffic --scenario covariate-shift --rps 200 --duration 60 --batch 10
       driftloop traffic --scenario schema-change --target http://127.0.0.1:5001   # straight to the model server
+      driftloop traffic --scenario concept-drift --with-outcomes --outcome-delay 5   # labels, 5 s late
     """
-    url = _scoring_url(target or get_settings().serving_url)
-    frame = scenario_records(scenario, rows=rows, seed=seed)
+    settings = get_settings()
+    url = _scoring_url(target or settings.serving_url)
+    frame, labels = scenario_rows(scenario, rows=rows, seed=seed)
     click.echo(f"replaying {scenario} ({len(frame)} rows, {batch}/request) at {rps:g} req/s for {duration:g}s -> {url}")
     report = replay(frame, url, rps=rps, duration_s=duration, batch=batch, body_format=body_format)
     click.echo(report.summary())
+    if with_outcomes and report.answered:
+        from monitors.feedback.outcomes import send_outcomes
+
+        counts = send_outcomes(settings, report, labels, batch=batch, delay_s=outcome_delay)
+        click.echo("  outcomes: " + ", ".join(f"{n} {name}" for name, n in counts.items()))
     if report.answered == 0:
         raise ServiceUnavailableError(
             f"no request reached {url} ({sum(report.errors.values())} transport errors)",

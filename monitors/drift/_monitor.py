@@ -86,6 +86,7 @@ class Evaluation:
     mismatch_reasons: dict[str, str]
     malformed: int
     report: Path | None = None
+    quality: dict[str, Any] | None = None  # live quality (monitors/feedback/quality.py); None without a QualityWatch
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -97,6 +98,7 @@ class Evaluation:
             },
             "malformed": self.malformed,
             "report": None if self.report is None else str(self.report),
+            **({} if self.quality is None else {"quality": self.quality}),
         }
 
 
@@ -113,8 +115,10 @@ class Monitor:
         source: ReferenceSource,
         metrics: MonitorMetrics | None = None,
         read_window: WindowReader | None = None,
+        quality: Any = None,  # monitors.feedback.quality.QualityWatch: live quality from joined outcomes
     ) -> None:
         self.config = config
+        self.quality = quality
         self.source = source
         self.metrics = metrics or MonitorMetrics(config.model)
         self.read_window = read_window or _default_reader()
@@ -169,7 +173,9 @@ class Monitor:
         for column, count in check.counts.items():
             self.metrics.schema_mismatch.labels(self.config.model, column).inc(count)
             log.warning("schema mismatch: %d record(s) with %s %s", count, column, check.reasons[column])
-        evaluation = Evaluation(reference.version, len(frame), None, check.counts, check.reasons, new_malformed)
+        quality = self._watch_quality(reference, check.cleaned, frame)
+        evaluation = Evaluation(reference.version, len(frame), None, check.counts, check.reasons, new_malformed,
+                                quality=quality)  # fmt: skip
         if len(frame) == 0:
             self.metrics.publish_empty()
             self.metrics.succeeded()
@@ -193,7 +199,34 @@ class Monitor:
             result.drifted_columns or "none",
         )
         report = self._maybe_report(reference, check.cleaned, result)
-        return Evaluation(reference.version, len(frame), result, check.counts, check.reasons, new_malformed, report)
+        return Evaluation(reference.version, len(frame), result, check.counts, check.reasons, new_malformed, report,
+                          quality)  # fmt: skip
+
+    def _watch_quality(
+        self, reference: LoadedReference, current: pd.DataFrame, frame: pd.DataFrame
+    ) -> dict[str, Any] | None:
+        """Live quality, unseen categories and the scores' own drift (monitors/feedback/quality.py); a failure there
+        never stops drift detection."""
+        if self.quality is None:
+            return None
+        try:
+            from monitors.feedback.quality import prediction_psi, unseen_category_share
+
+            unseen = unseen_category_share(current, reference.profile)
+            self.quality.metrics.publish_reference(reference.version, reference.evaluation_auc, unseen)
+            deciles = reference.profile.metadata.get("score_deciles") or []
+            served = frame["_prediction"] if "_prediction" in frame.columns else pd.Series(dtype=float)
+            if "_model_version" in frame.columns:
+                served = served[frame["_model_version"].astype(str) == reference.version]
+            psi = prediction_psi(served, deciles) if len(served) >= self.quality.min_rows else None
+            self.quality.metrics.publish_psi(reference.version, psi)
+            versions = self.quality.evaluate(self.read_window, self.config.lake_uri, self.config.model)
+        except Exception as exc:
+            self.metrics.errors.labels(self.config.model, "quality").inc()
+            log.error("live quality failed: %s: %s", type(exc).__name__, exc)
+            return {"error": f"{type(exc).__name__}: {exc}"}
+        return {"versions": [v.to_dict() for v in versions], "evaluation_auc": reference.evaluation_auc,
+                "prediction_psi": psi, "unseen_category_share": unseen}  # fmt: skip
 
     def _maybe_report(self, reference: LoadedReference, current: pd.DataFrame, result: DriftResult) -> Path | None:
         if not (result.dataset_drift and self.config.html_reports):

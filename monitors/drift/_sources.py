@@ -17,7 +17,13 @@ from typing import Protocol
 import pandas as pd
 
 from driftloop.errors import NotFoundError, ServiceUnavailableError
-from driftloop.registry_contract import CHAMPION, REFERENCE_DIR, REFERENCE_PROFILE, REFERENCE_SAMPLE
+from driftloop.registry_contract import (
+    CHAMPION,
+    EVALUATION_AUC_METRIC,
+    REFERENCE_DIR,
+    REFERENCE_PROFILE,
+    REFERENCE_SAMPLE,
+)
 from monitors.drift._inputs import is_profile_dir
 from monitors.drift.reference import ReferenceProfile
 
@@ -36,6 +42,7 @@ class LoadedReference:
     version: str
     profile: ReferenceProfile
     directory: Path  # the reference/ folder: profile/ and, when the register step logged it, sample.parquet
+    evaluation_auc: float | None = None  # the version's holdout ROC AUC (what its live AUC is compared with)
 
     def sample(self) -> pd.DataFrame:
         """The logged reference sample when there is one, else a stand-in rebuilt from the profile."""
@@ -68,8 +75,18 @@ class LocalReference:
             profile = ReferenceProfile.load(_profile_dir(self.directory))
             version = str(profile.metadata.get("version", "local"))
             folder = self.directory if not is_profile_dir(self.directory) else self.directory.parent
-            self._loaded = LoadedReference(version, profile, folder)
+            recorded = profile.metadata.get(EVALUATION_AUC_METRIC)
+            self._loaded = LoadedReference(version, profile, folder, None if recorded is None else float(recorded))
         return self._loaded
+
+
+def _evaluation_auc(client: object, run_id: str) -> float | None:
+    """The run's ``holdout_roc_auc`` (logged by the evaluate step), or None when it has none or MLflow fails."""
+    try:
+        value = client.get_run(run_id).data.metrics.get(EVALUATION_AUC_METRIC)  # type: ignore[attr-defined]
+    except Exception:  # the live-quality comparison is optional: the monitor still watches drift
+        return None
+    return None if value is None else float(value)
 
 
 class MlflowReference:
@@ -119,7 +136,9 @@ class MlflowReference:
         if label not in self._by_version:
             directory = self._download(client, version.run_id, label)
             profile = ReferenceProfile.load(_profile_dir(directory))
-            self._by_version[label] = LoadedReference(label, profile, directory)
+            recorded = profile.metadata.get(EVALUATION_AUC_METRIC)  # registered by this driftloop: no extra call
+            auc = float(recorded) if recorded is not None else _evaluation_auc(client, version.run_id)
+            self._by_version[label] = LoadedReference(label, profile, directory, auc)
         return self._by_version[label]
 
     def _download(self, client: object, run_id: str, version: str) -> Path:

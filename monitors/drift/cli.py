@@ -278,6 +278,7 @@ def monitor_command(
     from prometheus_client import start_http_server
 
     from driftloop.config import get_settings
+    from monitors.drift._metrics import MonitorMetrics
     from monitors.drift._monitor import Monitor, MonitorConfig
     from monitors.drift._sources import LocalReference, MlflowReference, ReferenceSource
 
@@ -303,7 +304,16 @@ def monitor_command(
     )
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    monitor = Monitor(config, source)
+    from monitors.feedback._store import feedback_store
+    from monitors.feedback.quality import QualityMetrics, QualityWatch
+
+    metrics = MonitorMetrics(model_name)
+    quality = QualityWatch(
+        feedback_store(settings), QualityMetrics(model_name, metrics.registry),
+        last_rows=settings.monitor_quality_window_rows, last_minutes=config.last_minutes,
+        min_rows=settings.monitor_quality_min_rows,
+    )  # fmt: skip
+    monitor = Monitor(config, source, metrics, quality=quality)
     if once:
         evaluation = monitor.evaluate()
         if as_json:

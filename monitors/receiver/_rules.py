@@ -18,6 +18,7 @@ __all__ = [
     "DRIFTED_FEATURES_ANNOTATION",
     "LOCAL",
     "PRODUCTION",
+    "QUALITY_TRIGGER",
     "RUNBOOK_BASE",
     "AlertRule",
     "Profile",
@@ -31,6 +32,8 @@ RECEIVER_NAME = "driftloop-trigger"
 ONCALL_NAME = "oncall"
 GROUP_BY = ["alertname", "model"]
 DRIFTED_FEATURES_ANNOTATION = "drifted_features"
+QUALITY_TRIGGER = "quality"
+RETRAIN_ALERTS = 'alertname=~"DriftloopFeatureDrift|DriftloopLiveQualityDropped"'
 # Rendered by Prometheus at each evaluation of the firing alert: the features that drifted (comma-separated, sorted)
 # for the alert's model and version. The alert carries them to the receiver, which passes them to the retrain, so the
 # features are the ones seen when the alert fired, not whatever a later query returns.
@@ -48,6 +51,7 @@ class Profile:
     scrape_interval: str
     evaluation_interval: str
     drift_for: str  # the drift condition must hold this long: a flicker does not retrain
+    quality_for: str  # live ROC AUC must stay low this long (outcomes trickle in: the window's AUC wobbles)
     schema_for: str
     stale_after_s: int  # the monitor's last success may be this old
     stale_for: str
@@ -63,6 +67,7 @@ LOCAL = Profile(
     scrape_interval="1s",
     evaluation_interval="1s",
     drift_for="1s",
+    quality_for="2s",
     schema_for="0s",
     stale_after_s=60,
     stale_for="10s",
@@ -77,6 +82,7 @@ PRODUCTION = Profile(
     scrape_interval="30s",
     evaluation_interval="30s",
     drift_for="15m",
+    quality_for="30m",
     schema_for="0s",
     stale_after_s=900,
     stale_for="5m",
@@ -99,13 +105,17 @@ class AlertRule:
     description: str
     runbook: str  # anchor in docs/alerting.md
     extra_annotations: tuple[tuple[str, str], ...] = ()
+    trigger: str = ""  # the retrain's `trigger` when not "drift" (a `trigger` label the receiver reads)
 
     def to_prometheus(self) -> dict[str, Any]:
+        labels = {"severity": self.severity, "retrain": "true" if self.retrain else "false"}
+        if self.trigger:
+            labels["trigger"] = self.trigger
         return {
             "alert": self.name,
             "expr": self.expr,
             "for": self.for_,
-            "labels": {"severity": self.severity, "retrain": "true" if self.retrain else "false"},
+            "labels": labels,
             "annotations": {
                 "summary": self.summary,
                 "description": self.description,
@@ -136,6 +146,7 @@ def alert_rules(settings: Settings, profile: Profile) -> list[AlertRule]:
             runbook="driftloopfeaturedrift",
             extra_annotations=((DRIFTED_FEATURES_ANNOTATION, _DRIFTED_FEATURES_TEMPLATE),),
         ),
+        _quality_rule(settings, profile),
         AlertRule(
             name="DriftloopPayloadSchemaMismatch",
             # new mismatches in the window: the counter grew, or a (model, column) series appeared
@@ -196,6 +207,35 @@ def alert_rules(settings: Settings, profile: Profile) -> list[AlertRule]:
     ]
 
 
+def _quality_rule(settings: Settings, profile: Profile) -> AlertRule:
+    """Live ROC AUC (outcomes joined to served predictions) below the champion's evaluation AUC minus a tolerance, or
+    below a floor, with enough labelled rows, for ``quality_for``: the concept drift input drift cannot see."""
+    smooth, tolerance, floor = profile.smooth, settings.quality_auc_tolerance, settings.quality_min_auc
+    live = f"max by (model, version) (max_over_time(driftloop_live_auc[{smooth}]))"
+    return AlertRule(
+        name="DriftloopLiveQualityDropped",
+        # max_over_time: every sample in the window is low (a missed scrape or one good window keeps it quiet)
+        expr=(
+            f"({live} < on (model, version) (max by (model, version) (driftloop_evaluation_auc) - {tolerance:g})"
+            f" or {live} < {floor:g})"
+            " and on (model, version)"
+            f" max by (model, version) (min_over_time(driftloop_live_labelled_rows[{smooth}]))"
+            f" >= {settings.monitor_quality_min_rows}"
+        ),
+        for_=profile.quality_for,
+        severity="warning",
+        retrain=True,
+        trigger=QUALITY_TRIGGER,
+        summary='{{ $labels.model }} version {{ $labels.version }}: live ROC AUC {{ $value | printf "%.3f" }}',
+        description=(
+            "Served predictions of {{ $labels.model }} (champion version {{ $labels.version }}) joined to their "
+            f"outcomes score a ROC AUC more than {tolerance:g} below its evaluation AUC (or below {floor:g}) for "
+            f"{profile.quality_for}; the receiver submits a retraining workflow with trigger=quality."
+        ),
+        runbook="driftloopLiveQualityDropped".lower(),
+    )
+
+
 def rule_groups(settings: Settings, profile: Profile) -> list[dict[str, Any]]:
     """Prometheus rule groups (the body of a rules file and of a PrometheusRule's spec)."""
     return [
@@ -239,10 +279,11 @@ def alertmanager_config(
             {"name": ONCALL_NAME, **(oncall or {})},
         ],
         "inhibit_rules": [
-            # while payloads do not match the schema, their drift is an artefact of the rename: do not retrain on it
+            # while payloads do not match the schema, their drift (and the quality they score) is an artefact of the
+            # rename: do not retrain on it
             {
                 "source_matchers": ['alertname="DriftloopPayloadSchemaMismatch"'],
-                "target_matchers": ['alertname="DriftloopFeatureDrift"'],
+                "target_matchers": [RETRAIN_ALERTS],
                 "equal": ["model"],
             }
         ],

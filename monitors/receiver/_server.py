@@ -1,5 +1,7 @@
 """``driftloop trigger serve``: Alertmanager's webhook in, one retraining Workflow per drift incident out.
 
+It also takes the ground-truth outcomes, ``POST /feedback`` (``monitors/feedback/_http.py``, docs/feedback.md).
+
 Request path (answers in milliseconds; Alertmanager cancels a slow receiver at ``group_interval``): token →
 size → content type → JSON → webhook v4 schema → one decision per alert, committed in one SQLite transaction →
 200. Only then does the background worker submit the ``pending`` incidents (retrying with backoff), so a crash
@@ -23,11 +25,19 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from driftloop.config import Settings
+from monitors.feedback._http import FEEDBACK_PATH, FeedbackEndpoint
 from monitors.receiver._auth import resolve_token, token_matches
 from monitors.receiver._metrics import ReceiverMetrics
 from monitors.receiver._payload import Alert, Notification, ValidationError, describe
 from monitors.receiver._store import DecisionStore, Outcome
-from monitors.receiver._submit import RetrainSubmitter, drifted_features, incident_key, workflow_name
+from monitors.receiver._submit import (
+    RETRAIN_TRIGGERS,
+    RetrainSubmitter,
+    alert_trigger,
+    drifted_features,
+    incident_key,
+    workflow_name,
+)
 
 __all__ = ["MAX_BODY_BYTES", "Receiver", "serve"]
 
@@ -59,6 +69,7 @@ class Receiver:
         self.store = DecisionStore(settings.home / "trigger" / "decisions.db")
         self.submitter = submitter or RetrainSubmitter(settings)
         self.metrics = ReceiverMetrics(self.models)
+        self.feedback = FeedbackEndpoint(settings, self._authorized, self.metrics.registry, self.models, MAX_BODY_BYTES)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
@@ -67,6 +78,7 @@ class Receiver:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY_BYTES)
         app.router.add_post("/alertmanager", self.alertmanager)
+        app.router.add_post(FEEDBACK_PATH, self.feedback.handle)
         app.router.add_get("/triggers", self.triggers)
         app.router.add_get("/metrics", self.metrics_page)
         app.router.add_get("/healthz", self.healthz)
@@ -149,6 +161,10 @@ class Receiver:
             return entry, Outcome("ignored", f"{name} resolved: recorded, not acted on")
         if alert.labels.get("retrain") != "true":
             return entry, Outcome("ignored", f'{name} is not labelled retrain="true": recorded, not acted on')
+        trigger = alert_trigger(alert.labels)
+        if trigger not in RETRAIN_TRIGGERS:
+            allowed = " | ".join(RETRAIN_TRIGGERS)
+            return entry, Outcome("ignored", f"{name}: trigger {trigger[:40]!r} is not one an alert starts ({allowed})")
         if model not in self.models:
             known = ", ".join(self.models)
             return entry, Outcome("ignored", f"{name}: model {model!r} is not served here (known: {known})")
@@ -168,7 +184,7 @@ class Receiver:
             log.warning("in-flight check failed (%s); deciding without it", exc)
             running = None
         if running:
-            return entry, Outcome("in-flight", f"drift retrain {running} of {model} is still running")
+            return entry, Outcome("in-flight", f"retrain {running} of {model} is still running")
         return entry, None
 
     async def triggers(self, request: web.Request) -> web.Response:
@@ -220,7 +236,8 @@ class Receiver:
         for incident in self.store.pending():
             if self._stop.is_set():
                 return
-            features = drifted_features(incident.alert, self.settings.prometheus_url, incident.model)
+            drift = alert_trigger(incident.alert["labels"]) == "drift"
+            features = drifted_features(incident.alert, self.settings.prometheus_url, incident.model) if drift else []
             started = time.perf_counter()
             try:
                 name = self.submitter.submit(incident.key, incident.model, incident.alert, features)
@@ -233,8 +250,9 @@ class Receiver:
                 continue
             self.metrics.submission_seconds.observe(time.perf_counter() - started)
             self.store.mark_submitted(incident.key)
-            log.warning("submitted retraining workflow %s for %s (trigger-ref %s, drifted: %s)",
-                        name, incident.model, incident.fingerprint, ",".join(features) or "-")  # fmt: skip
+            log.warning("submitted retraining workflow %s for %s (trigger %s, trigger-ref %s, drifted: %s)",
+                        name, incident.model, alert_trigger(incident.alert["labels"]), incident.fingerprint,
+                        ",".join(features) or "-")  # fmt: skip
 
     def follow_running(self) -> None:
         for key, model, workflow in self.store.running():
@@ -251,6 +269,6 @@ def serve(settings: Settings, host: str, port: int) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     receiver = Receiver(settings)
     store_path: Path = receiver.store.path
-    print(f"driftloop trigger: POST http://{host}:{port}/alertmanager (bearer token), decisions in {store_path}",
-          flush=True)  # fmt: skip
+    print(f"driftloop trigger: POST http://{host}:{port}/alertmanager and {FEEDBACK_PATH} (bearer token), decisions in "
+          f"{store_path}, outcomes in {receiver.feedback.store.path}", flush=True)  # fmt: skip
     web.run_app(receiver.app(), host=host, port=port, print=None, access_log=None, shutdown_timeout=10)

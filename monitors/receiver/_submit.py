@@ -1,6 +1,7 @@
 """Submitting the retraining Workflow for one incident, through the one Argo client (Hera, settings' URL + token).
 
-The Workflow is the compiled ``manifests/workflows/<pipeline>.retrain.workflow.yaml`` with ``trigger=drift`` and
+The Workflow is the compiled ``manifests/workflows/<pipeline>.retrain.workflow.yaml`` with ``trigger=drift`` (or
+``quality``, for the live-quality alert: its ``trigger`` label) and
 ``trigger-ref=<fingerprint>``, ``drifted-features=<JSON list>`` (which the register step records on the new model
 version), and a *name derived from the incident key*: if the receiver dies after the Argo
 Server created the run but before the store recorded it, the retry on restart gets AlreadyExists and records
@@ -23,12 +24,14 @@ import yaml
 
 from driftloop.config import Settings, repo_root
 from driftloop.errors import ConfigError, ConflictError
-from monitors.receiver._rules import DRIFTED_FEATURES_ANNOTATION
+from monitors.receiver._rules import DRIFTED_FEATURES_ANNOTATION, QUALITY_TRIGGER
 
 __all__ = [
     "LABEL_FINGERPRINT",
     "LABEL_INCIDENT",
+    "RETRAIN_TRIGGERS",
     "RetrainSubmitter",
+    "alert_trigger",
     "drifted_features",
     "incident_key",
     "retrain_manifest",
@@ -42,6 +45,12 @@ LABEL_INCIDENT = "driftloop.io/incident"
 ANNOTATION_PREFIX = "driftloop.io/"
 log = logging.getLogger("driftloop.trigger")
 _ACTIVE_PHASES = {"", "Pending", "Running"}
+RETRAIN_TRIGGERS = ("drift", QUALITY_TRIGGER)  # what an alert may start (a subset of registry_contract.TRIGGERS)
+
+
+def alert_trigger(labels: dict[str, str]) -> str:
+    """The retrain's ``trigger``: the alert's ``trigger`` label (the live-quality rule sets ``quality``), else drift."""
+    return labels.get("trigger") or "drift"
 
 
 def incident_key(model: str, fingerprint: str, starts_at: str) -> str:
@@ -84,8 +93,8 @@ class RetrainSubmitter:
         return out
 
     def in_flight(self, model: str) -> str | None:
-        """The name of a drift retrain of ``model`` still Pending/Running, or None."""
-        selector = f"{LABEL_MODEL}={model},{LABEL_TRIGGER}=drift"
+        """The name of an alert-started retrain (drift or quality) of ``model`` still Pending/Running, or None."""
+        selector = f"{LABEL_MODEL}={model},{LABEL_TRIGGER} in ({','.join(RETRAIN_TRIGGERS)})"
         for workflow in self.client.list_workflows(label_selector=selector):
             if (workflow.get("status") or {}).get("phase", "") in _ACTIVE_PHASES:
                 return str(workflow["metadata"]["name"])
@@ -101,10 +110,11 @@ class RetrainSubmitter:
         metadata["name"] = workflow_name(model, incident)
         metadata["namespace"] = self.settings.namespace
         fingerprint = alert["fingerprint"]
+        trigger = alert_trigger(alert["labels"])
         metadata["labels"] = {
             **(metadata.get("labels") or {}),
             LABEL_MODEL: model,
-            LABEL_TRIGGER: "drift",
+            LABEL_TRIGGER: trigger,
             LABEL_FINGERPRINT: fingerprint,
             LABEL_INCIDENT: hashlib.sha256(incident.encode()).hexdigest()[:16],
         }
@@ -123,7 +133,7 @@ class RetrainSubmitter:
         values = {
             **self.extra_parameters(),
             "model-name": model,
-            "trigger": "drift",
+            "trigger": trigger,
             "trigger-ref": fingerprint,
             "drifted-features": json.dumps(features, separators=(",", ":")),
         }

@@ -101,7 +101,7 @@ def test_every_cluster_alert_reaches_the_receiver_through_the_operator_scoping(t
     translated.write_text(yaml.safe_dump(to_alertmanager_config(_committed(), "x")[0]))
     rule_file = yaml.safe_load((MONITORING / "driftloop.prometheusrule.yaml").read_text())
     rules = [rule for group in rule_file["spec"]["groups"] for rule in group["rules"]]
-    assert len(rules) == 5
+    assert len(rules) == 6
     for rule in rules:
         labels = [f"alertname={rule['alert']}", *(f"{k}={v}" for k, v in rule["labels"].items())]
         receivers = _routes(amtool, translated, *labels).split(",")

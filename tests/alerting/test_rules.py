@@ -41,7 +41,7 @@ def test_promtool_accepts_the_local_prometheus_config_and_rules(settings: Any) -
     config = write_prometheus_files(settings)
     checked = _run(promtool, "check", "config", str(config))
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "5 rules found" in checked.stdout + checked.stderr
+    assert "6 rules found" in checked.stdout + checked.stderr
 
 
 def test_promtool_accepts_the_production_rules(tmp_path: Path) -> None:
@@ -50,7 +50,7 @@ def test_promtool_accepts_the_production_rules(tmp_path: Path) -> None:
     path = tmp_path / "rules.yml"
     path.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}))
     checked = _run(promtool, "check", "rules", str(path))
-    assert checked.returncode == 0 and "SUCCESS: 5 rules found" in checked.stdout, checked.stdout + checked.stderr
+    assert checked.returncode == 0 and "SUCCESS: 6 rules found" in checked.stdout, checked.stdout + checked.stderr
 
 
 def _alert(name: str, labels: dict[str, str], value: str = "", features: str = "") -> dict[str, Any]:
@@ -62,7 +62,7 @@ def _alert(name: str, labels: dict[str, str], value: str = "", features: str = "
         if key == DRIFTED_FEATURES_ANNOTATION:
             annotations[key] = features
             continue
-        text = text.replace("{{ $value | humanizePercentage }}", value)
+        text = text.replace("{{ $value | humanizePercentage }}", value).replace('{{ $value | printf "%.3f" }}', value)
         for label, label_value in labels.items():
             text = text.replace(f"{{{{ $labels.{label} }}}}", label_value)
         annotations[key] = text
@@ -71,6 +71,49 @@ def _alert(name: str, labels: dict[str, str], value: str = "", features: str = "
 
 def _drift_labels(version: str = "3") -> dict[str, str]:
     return {"model": MODEL, "version": version, "severity": "warning", "retrain": "true"}
+
+
+def _quality_labels(version: str = "3") -> dict[str, str]:
+    return {"model": MODEL, "version": version, "severity": "warning", "retrain": "true", "trigger": "quality"}
+
+
+def _quality_case(live: str, evaluation: str | None, rows: str, expected: list[dict[str, Any]],
+                  versions: tuple[str, str] = ("3", "3")) -> dict[str, Any]:  # fmt: skip
+    """Live AUC, the champion's evaluation AUC and the labelled rows as the monitor exports them, and what the
+    DriftloopLiveQualityDropped rule must say at 3 s (still pending) and 12 s (settled)."""
+    series = "{}{{job='driftloop-monitor',model='credit-risk',version='{}'}}"
+    inputs = [
+        {"series": series.format("driftloop_live_auc", versions[0]), "values": live},
+        {"series": series.format("driftloop_live_labelled_rows", versions[0]), "values": rows},
+    ]
+    if evaluation is not None:
+        inputs.append({"series": series.format("driftloop_evaluation_auc", versions[1]), "values": evaluation})
+    return {
+        "interval": "1s",
+        "input_series": inputs,
+        "alert_rule_test": [
+            {"eval_time": "1s", "alertname": "DriftloopLiveQualityDropped", "exp_alerts": []},
+            {"eval_time": "12s", "alertname": "DriftloopLiveQualityDropped", "exp_alerts": expected},
+        ],
+    }
+
+
+def _quality_tests() -> list[dict[str, Any]]:
+    fired = [_alert("DriftloopLiveQualityDropped", _quality_labels(), "0.620")]
+    return [
+        # fires: live AUC 0.62 against an evaluation AUC of 0.75 (tolerance 0.05) with 1000 labelled rows
+        _quality_case("0.62x30", "0.75x30", "1000x30", fired),
+        # quiet: within the tolerance of the evaluation AUC
+        _quality_case("0.72x30", "0.75x30", "1000x30", []),
+        # quiet: low, but over too few labelled rows to mean anything
+        _quality_case("0.62x30", "0.75x30", "50x30", []),
+        # quiet: flapping around the threshold never stays low for the smoothing window
+        _quality_case(" ".join(["0.62 0.74"] * 15), "0.75x30", "1000x30", []),
+        # quiet: the evaluation AUC belongs to another version (a new champion): only the floor applies
+        _quality_case("0.62x30", "0.75x30", "1000x30", [], versions=("2", "3")),
+        # fires: no evaluation AUC recorded, but live AUC is under the floor (0.6)
+        _quality_case("0.55x30", None, "1000x30", [_alert("DriftloopLiveQualityDropped", _quality_labels(), "0.550")]),
+    ]
 
 
 def _tests() -> list[dict[str, Any]]:
@@ -204,7 +247,8 @@ def test_promtool_unit_tests_prove_each_rule_fires_and_stays_quiet(settings: Any
     write_prometheus_files(settings)
     rules = settings.home / "prometheus" / "rules.yml"
     tests = tmp_path / "rules_test.yml"
-    tests.write_text(yaml.safe_dump({"rule_files": [str(rules)], "evaluation_interval": "1s", "tests": _tests()}))
+    cases = _tests() + _quality_tests()
+    tests.write_text(yaml.safe_dump({"rule_files": [str(rules)], "evaluation_interval": "1s", "tests": cases}))
     result = _run(promtool, "test", "rules", str(tests))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout + result.stderr
@@ -240,6 +284,7 @@ def test_amtool_accepts_the_alertmanager_configs(settings: Any, where: str) -> N
     ("labels", "receivers"),
     [
         (["alertname=DriftloopFeatureDrift", "retrain=true", "severity=warning"], "driftloop-trigger"),
+        (["alertname=DriftloopLiveQualityDropped", "retrain=true", "trigger=quality"], "driftloop-trigger"),
         (["alertname=DriftloopPayloadSchemaMismatch", "retrain=false", "severity=page"], "oncall,driftloop-trigger"),
     ],
 )
@@ -268,7 +313,7 @@ def test_rules_carry_labels_and_a_runbook_into_docs_alerting() -> None:
             anchor = rendered["annotations"]["runbook_url"].split("#")[1]
             assert f"### {rule.name}" in docs and anchor == rule.name.lower()
     retraining = [rule.name for rule in alert_rules(get_settings({}), LOCAL) if rule.retrain]
-    assert retraining == ["DriftloopFeatureDrift"]  # the schema alert pages a human and never retrains
+    assert retraining == ["DriftloopFeatureDrift", "DriftloopLiveQualityDropped"]  # the schema alert never retrains
 
 
 def test_the_committed_monitoring_manifests_are_fresh_and_valid() -> None:

@@ -40,7 +40,7 @@ def test_prometheus_and_alertmanager_run_twice_side_by_side(tmp_path: Path, monk
                 assert manager.start(service(name)).healthy
         for (settings, _), _manager in zip(stacks, managers, strict=True):
             rules = httpx.get(f"{settings.prometheus_url}/api/v1/rules", timeout=5).json()["data"]["groups"]
-            assert next(r["name"] for r in rules[0]["rules"]) == "DriftloopFeatureDrift" and len(rules[0]["rules"]) == 5
+            assert next(r["name"] for r in rules[0]["rules"]) == "DriftloopFeatureDrift" and len(rules[0]["rules"]) == 6
             status = httpx.get(f"{settings.alertmanager_url}/api/v2/status", timeout=5).json()
             assert status["cluster"]["status"] == "disabled"  # --cluster.listen-address=: no gossip port at all
             assert f"{settings.trigger_url}/alertmanager" in status["config"]["original"]

@@ -45,3 +45,52 @@ def test_distinct_incidents_get_distinct_valid_names() -> None:
     names = {workflow_name("Credit_Risk", incident_key("m", f"f{i}", "t")) for i in range(100)}
     assert len(names) == 100
     assert all(len(n) <= 63 and n.startswith("credit-risk-retrain-") for n in names)
+
+
+def test_the_quality_alert_starts_a_retrain_with_trigger_quality_that_the_pipeline_accepts() -> None:
+    from driftloop.registry_contract import TRIGGERS
+    from monitors.receiver._rules import LOCAL, alert_rules
+
+    rule = next(r for r in alert_rules(get_settings({}), LOCAL) if r.name == "DriftloopLiveQualityDropped")
+    labels = {**rule.to_prometheus()["labels"], "alertname": rule.name, "model": "credit-risk", "version": "4"}
+    workflow = RetrainSubmitter(get_settings({})).build("k", "credit-risk", {**ALERT, "labels": labels}, [])
+    parameters = {p["name"]: p["value"] for p in workflow["spec"]["arguments"]["parameters"]}
+    assert parameters["trigger"] == "quality" and parameters["trigger-ref"] == "abc123"
+    assert workflow["metadata"]["labels"]["driftloop.io/trigger"] == "quality" and "quality" in TRIGGERS
+    import yaml
+
+    from driftloop.config import repo_root
+
+    template = yaml.safe_load((repo_root() / "manifests/workflows/training.workflowtemplate.yaml").read_text())
+    trigger = next(p for p in template["spec"]["arguments"]["parameters"] if p["name"] == "trigger")
+    assert trigger["enum"] == list(TRIGGERS)  # Argo refuses a value outside the compiled enum
+
+
+def test_register_refuses_a_trigger_that_is_not_one() -> None:
+    from driftloop.errors import DataContractError
+    from workflows.steps.register import register
+
+    with pytest.raises(DataContractError) as caught:
+        register("credit-risk", "run", "snap", "alert", "fp", "sha", "wf", "uid")
+    assert "quality" in (caught.value.hint or "")
+
+
+def test_the_in_flight_selector_finds_drift_and_quality_retrains_only() -> None:
+    """The receiver asks the Argo Server for running retrains with one set-based selector; the engine (and
+    Kubernetes) read it the same way."""
+    from workflows.engine._selectors import matches_labels, parse_label_selector
+
+    captured: list[str] = []
+
+    class Client:
+        def list_workflows(self, label_selector: str) -> list[dict[str, object]]:
+            captured.append(label_selector)
+            return [{"metadata": {"name": "credit-risk-retrain-1"}, "status": {"phase": "Running"}}]
+
+    submitter = RetrainSubmitter(get_settings({}))
+    submitter.client = Client()  # type: ignore[assignment]
+    assert submitter.in_flight("credit-risk") == "credit-risk-retrain-1"
+    requirements = parse_label_selector(captured[0])
+    labels = {"driftloop.io/model": "credit-risk"}
+    assert [matches_labels({**labels, "driftloop.io/trigger": t}, requirements)
+            for t in ("drift", "quality", "manual", "schedule")] == [True, True, False, False]  # fmt: skip

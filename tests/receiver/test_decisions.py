@@ -75,11 +75,12 @@ def test_only_firing_retrain_alerts_of_a_known_model_act(loop: Loop) -> None:
         alert("aa0001", started, status="resolved"),
         alert("aa0002", started, alertname="DriftloopPayloadSchemaMismatch", retrain="false", severity="page"),
         alert("aa0003", started, model="someone-else"),
+        alert("aa0004", started, trigger="manual"),  # an alert never starts a manual (or schedule) run
     )
-    assert _decisions(loop.post(body)) == ["ignored", "ignored", "ignored"]
-    reasons = [row["reason"] for row in loop.history()[:3]]
+    assert _decisions(loop.post(body)) == ["ignored", "ignored", "ignored", "ignored"]
+    reasons = [row["reason"] for row in loop.history()[:4]]
     assert any("resolved" in r for r in reasons) and any('retrain="true"' in r for r in reasons)
-    assert any("someone-else" in r for r in reasons)
+    assert any("someone-else" in r for r in reasons) and any("trigger 'manual'" in r for r in reasons)
 
 
 def test_submit_then_duplicate_then_cooldown_then_history(loop: Loop) -> None:

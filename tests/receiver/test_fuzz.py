@@ -87,3 +87,59 @@ def test_generated_requests_never_5xx_never_submit(loop: Loop) -> None:
     assert httpx.get(loop.url + "/healthz", timeout=5).status_code == 200
     assert len(loop.drift_workflows()) == before
     assert sum(row["decision"] == "submit" for row in loop.history(limit=100_000)) == submitted_before
+
+
+@st.composite
+def _outcomes(draw: st.DrawFn) -> Any:
+    """A list of outcome rows, each valid or with one field replaced by generated JSON (or dropped)."""
+    rows = []
+    for index in range(draw(st.integers(0, 6))):
+        row: dict[str, Any] = {"request_id": f"fuzz-{index}", "outcome": index % 2, "observed_at": 1.7e9 + index}
+        if draw(st.booleans()):
+            name = draw(st.sampled_from(["request_id", "outcome", "observed_at", "row", "extra"]))
+            if draw(st.booleans()):
+                row[name] = draw(_json)
+            else:
+                row.pop(name, None)
+        rows.append(row)
+    return rows if draw(st.booleans()) else {"outcomes": rows}
+
+
+@pytest.mark.slow
+def test_generated_feedback_never_5xx_and_stores_only_valid_rows(loop: Loop) -> None:
+    """POST /feedback under generated bodies and headers: never a 5xx; what it stores is what it counted accepted."""
+    from driftloop.config import get_settings
+    from monitors.feedback._store import feedback_store
+
+    client = httpx.Client(base_url=loop.url, timeout=10)
+    store = feedback_store(get_settings(loop.env))
+    before = store.stored()
+    accepted = 0
+    seen: dict[int, int] = {}
+
+    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(body=_bodies | _outcomes().map(lambda value: ("json", value)), authorization=_authorization,
+           content_type=_content_type, key=st.none() | st.text(max_size=20))  # fmt: skip
+    def probe(body: tuple[str, Any], authorization: str, content_type: str, key: str | None) -> None:
+        nonlocal accepted
+        kind, value = body
+        content = value if kind == "raw" else json.dumps(value).encode()
+        headers = {"Authorization": authorization.encode("utf-8")}
+        if content_type:
+            headers["Content-Type"] = content_type.encode()
+        if key is not None:
+            headers["Idempotency-Key"] = key.encode("utf-8")
+        try:
+            response = client.post("/feedback", content=content, headers=headers)
+        except httpx.LocalProtocolError:
+            return
+        seen[response.status_code] = seen.get(response.status_code, 0) + 1
+        assert response.status_code < 500, (response.status_code, response.text, content[:200])
+        if response.status_code == 200 and not response.json()["replayed"]:
+            accepted += response.json()["counts"]["accepted"]
+
+    probe()
+    client.close()
+    assert 200 in seen and 401 in seen and 422 in seen, seen
+    assert store.stored() - before == accepted  # nothing stored that was not counted, nothing counted twice
+    assert httpx.get(loop.url + "/healthz", timeout=5).status_code == 200

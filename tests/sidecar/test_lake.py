@@ -38,7 +38,8 @@ def test_rows_land_in_hour_partitions_and_read_back(tmp_path: Path) -> None:
     window = read_window(str(tmp_path), "credit-risk")
     frame = window.frame
     assert list(frame.columns) == [
-        "age", "income", "purpose", "_request_id", "_ts", "_model_version", "_status", "_latency_ms", "_prediction"
+        "age", "income", "purpose", "_request_id", "_ts", "_model_version", "_status", "_latency_ms", "_row",
+        "_prediction"
     ]  # fmt: skip
     assert frame["_request_id"].tolist() == [f"r{i}" for i in range(5)]
     assert frame["age"].tolist() == [20, 21, 22, 23, 24]

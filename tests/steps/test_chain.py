@@ -85,7 +85,7 @@ def test_every_lineage_tag_is_present_and_correct(first) -> None:  # type: ignor
 
 
 def test_reference_data_and_model_card_are_logged(first) -> None:  # type: ignore[no-untyped-def]
-    _, trained, _, registered, _ = first
+    _, trained, evaluated, registered, _ = first
     client = connect()
     sample = pd.read_parquet(download_artifact(client, trained.run_id, "reference/sample.parquet"))
     schema = json.loads(download_artifact(client, trained.run_id, "reference/schema.json").read_text())
@@ -96,6 +96,14 @@ def test_reference_data_and_model_card_are_logged(first) -> None:  # type: ignor
     assert schema["features"][-1]["domain"] and set(stats) == set(names)
     card = download_artifact(client, trained.run_id, "model_card.md").read_text()
     assert f"v{registered.version}" in card and "Limitations" in card and "term=" in card
+    assert "## Fairness" in card and "## Explainability" in card  # the gates' evidence (docs/feedback.md)
+    gates = evaluated.metrics["gates"]
+    assert gates["fairness"]["passed"] and gates["explainability"]["passed"], gates
+    importance = json.loads(download_artifact(client, trained.run_id, "evaluation/permutation_importance.json").read_text())
+    assert set(importance["permutation_importance"]) == set(names)
+    profile = json.loads(download_artifact(client, trained.run_id, "reference/profile/profile.json").read_text())
+    assert profile["metadata"]["holdout_roc_auc"] == pytest.approx(evaluated.metrics["metrics"]["roc_auc"])
+    assert len(profile["metadata"]["score_deciles"]) == 9  # what the monitor's driftloop_prediction_psi compares to
 
 
 def test_validate_data_checks_drift_against_the_champions_reference(first, scenario_path, baseline_path) -> None:  # type: ignore[no-untyped-def]

@@ -12,6 +12,7 @@ from dataclasses import replace
 from hera.workflows import WorkflowTemplate
 from hera.workflows import models as m
 
+from driftloop.registry_contract import TRIGGERS
 from workflows.pipelines._registry import LABEL_MODEL, LABEL_PIPELINE, LABEL_TRIGGER, BuildOptions, Pipeline, register
 from workflows.pipelines._wiring import PipelineDAG
 from workflows.pipelines.runtime import CPU_TASK, GPU_TASK, GpuSpec, ResourceSpec, TaskRuntime
@@ -21,7 +22,6 @@ from workflows.steps.record_outcome import RECORD_OUTCOME
 __all__ = ["TRAINING", "TRIGGERS", "build_training", "training_runtimes"]
 
 VALIDATE_DATA, BUILD_TRAINING_SET, TRAIN, EVALUATE, REGISTER, PROMOTE = STEPS
-TRIGGERS = ("manual", "schedule", "drift")
 PROMOTE_WHEN = "{{tasks.evaluate.outputs.parameters.passed}} == true"
 
 EXIT_TASK = TaskRuntime(
@@ -33,7 +33,7 @@ EXIT_TASK = TaskRuntime(
 _PARAMETERS: tuple[Param, ...] = (
     Param("dataset", "Labelled entity rows to train on: a parquet path/URI or a scenario name.", "baseline"),
     Param("git-commit", "Commit of the code that trains (filled in by `driftloop submit`).", "unknown"),
-    Param("trigger", "What started this run: manual | schedule | drift.", "manual", enum=TRIGGERS),
+    Param("trigger", "What started this run: manual | schedule | drift | quality.", "manual", enum=TRIGGERS),
     Param("trigger-ref", "What triggered it, e.g. the drift alert's fingerprint.", ""),
 )
 

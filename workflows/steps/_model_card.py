@@ -18,6 +18,34 @@ def _table(rows: list[tuple[str, str]]) -> str:
     return "\n".join(["| | |", "|---|---|"] + [f"| {key} | {value} |" for key, value in rows])
 
 
+def _fairness(report: dict[str, Any]) -> list[str]:
+    fairness = {k: v for k, v in (report.get("fairness") or {}).items() if k != "thresholds"}
+    gate = (report.get("gates") or {}).get("fairness", {})
+    if not fairness:
+        return []
+    rows = []
+    for column, found in fairness.items():
+        for kind, label in (("auc_gap", "ROC AUC gap"), ("parity_gap", "positive-rate gap")):
+            value = found.get(kind)
+            rows.append((f"{column}: {label}", "n/a" if value is None else f"{value:.4f}"))
+    return ["## Fairness", _table(rows), "", f"Gate: {gate.get('reason', 'not evaluated')}", ""]
+
+
+def _explainability(report: dict[str, Any]) -> list[str]:
+    found = report.get("explainability") or {}
+    importance = found.get("permutation_importance") or {}
+    if not importance:
+        return []
+    flagged = set(found.get("not_for_decisions") or ())
+    rows = [(name + (" (not for decisions)" if name in flagged else ""), f"{value:.4f}")
+            for name, value in importance.items()]  # fmt: skip
+    gate = (report.get("gates") or {}).get("explainability", {})
+    return [
+        "## Explainability (permutation importance: ROC AUC lost when the feature is shuffled)",
+        _table(rows), "", f"Gate: {gate.get('reason', 'not evaluated')}", "",
+    ]  # fmt: skip
+
+
 def model_card(
     model_name: str, version: str, tags: dict[str, str], params: dict[str, str], report: dict[str, Any]
 ) -> str:
@@ -57,6 +85,8 @@ def model_card(
             [(name, f"{m['roc_auc']:.4f} ({int(m['rows'])} rows)") for name, m in segments.items()] or [("(none)", "")]
         ),
         "",
+        *_fairness(report),
+        *_explainability(report),
         "## Limitations",
         *[f"- {text}" for text in LIMITATIONS],
         "",

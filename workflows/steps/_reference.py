@@ -41,19 +41,25 @@ def column_stats(frame: pd.DataFrame, schema: FeatureSchema) -> dict[str, Any]:
     return stats
 
 
-def _save_profile(sample: pd.DataFrame, schema: FeatureSchema, directory: Path) -> str:
+def _save_profile(
+    sample: pd.DataFrame, schema: FeatureSchema, directory: Path, metadata: dict[str, Any] | None = None
+) -> str:
     """The drift monitor's precomputed profile of the same sample, so its drift tests match Evidently's on it."""
     try:
         from monitors.drift.reference import save_reference
     except ImportError:
         return "skipped: monitors.drift.reference is not installed"
     column_types = {spec.name: "categorical" if spec.categorical else "numerical" for spec in schema.features}
-    save_reference(sample, directory, column_types, metadata={"feature_schema_fingerprint": schema.fingerprint()})
+    info = {**(metadata or {}), "feature_schema_fingerprint": schema.fingerprint()}
+    save_reference(sample, directory, column_types, metadata=info)
     return "saved"
 
 
-def write_reference(training_rows: pd.DataFrame, schema: FeatureSchema, directory: Path) -> dict[str, str]:
-    """Write sample, stats, schema and profile under ``directory``; returns a status line per part."""
+def write_reference(
+    training_rows: pd.DataFrame, schema: FeatureSchema, directory: Path, metadata: dict[str, Any] | None = None
+) -> dict[str, str]:
+    """Write sample, stats, schema and profile under ``directory``; returns a status line per part. ``metadata``
+    goes into the profile (the evaluation's ROC AUC and score deciles, which the monitor holds live traffic to)."""
     directory.mkdir(parents=True, exist_ok=True)
     features = training_rows[schema.names]
     sample = features.sample(n=min(SAMPLE_ROWS, len(features)), random_state=0).sort_index()
@@ -61,7 +67,7 @@ def write_reference(training_rows: pd.DataFrame, schema: FeatureSchema, director
     (directory / "stats.json").write_text(json.dumps(column_stats(features, schema), indent=2))
     (directory / "schema.json").write_text(json.dumps(schema.to_json(), indent=2))
     try:
-        profile = _save_profile(sample, schema, directory / REFERENCE_PROFILE)
+        profile = _save_profile(sample, schema, directory / REFERENCE_PROFILE, metadata)
     except Exception as exc:  # the model still registers; the monitor then refuses this version, naming why
         profile = f"failed: {exc.__class__.__name__}: {exc}"
         log.warning("the drift profile of the reference could not be built (%s): the monitor cannot watch it", profile)

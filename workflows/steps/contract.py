@@ -224,7 +224,7 @@ STEPS: tuple[StepContract, ...] = (
             _MODEL,
             _RUN_ID,
             _SNAPSHOT,
-            Param("trigger", "manual | schedule | drift."),
+            Param("trigger", "manual | schedule | drift | quality."),
             Param("trigger-ref", "What triggered it, e.g. the alert fingerprint."),
             Param(
                 "drifted-features",

@@ -1,7 +1,10 @@
-"""Step ``evaluate``: holdout metrics and the gate against the current champion.
+"""Step ``evaluate``: holdout metrics and the gates — against the current champion, fairness, explainability.
 
 Metrics: ROC AUC, accuracy, log loss, calibration error, p95 batch latency, ROC AUC per segment. The champion is
-scored on the same holdout when it can read it (else its recorded AUC is used). Outputs ``passed`` and ``reason``.
+scored on the same holdout when it can read it (else its recorded AUC is used). The fairness gate bounds the ROC AUC
+gap and the positive-rate gap between segment values; the explainability gate logs seeded permutation importance
+(``evaluation/permutation_importance.json``) and blocks a model whose top drivers include a feature that must not
+drive decisions (``workflows/steps/_gates.py``). Outputs ``passed`` and ``reason`` (every gate that blocked, why).
 
     python -m workflows.steps.evaluate --model-name credit-risk --run-id <run>
 """
@@ -21,9 +24,10 @@ from workflows.steps.contract import StepContract
 
 log = logging.getLogger("driftloop.steps.evaluate")
 
-__all__ = ["METRICS_ARTIFACT", "EvaluationResult", "evaluate", "main"]
+__all__ = ["IMPORTANCE_ARTIFACT", "METRICS_ARTIFACT", "EvaluationResult", "evaluate", "gates", "main"]
 
 METRICS_ARTIFACT = "evaluation/metrics.json"
+IMPORTANCE_ARTIFACT = "evaluation/permutation_importance.json"
 
 
 @dataclass
@@ -60,6 +64,22 @@ def _champion_auc(
         return recorded, f"{label} (recorded metric)"
 
 
+def gates(
+    model: Any, holdout: Any, columns: list[str], scores: Any, schema: Any, settings: Any
+) -> tuple[list[tuple[str, bool, str]], dict[str, Any]]:
+    """The fairness and explainability gates: ``[(gate, passed, reason)]`` and their evidence for the report."""
+    from workflows.steps._evaluation import score
+    from workflows.steps._gates import Explainability, Fairness, permutation_importance
+
+    fairness = Fairness(settings.fairness_max_auc_gap, settings.fairness_max_parity_gap, settings.decision_threshold)
+    fair, fair_reason, fair_evidence = fairness.judge(holdout, scores)
+    importance = permutation_importance(lambda frame: score(model, frame, columns), holdout, columns)
+    explain = Explainability.of(schema, settings.not_for_decisions, settings.explain_top_k)
+    clear, clear_reason, clear_evidence = explain.judge(importance)
+    verdicts = [("fairness", fair, fair_reason), ("explainability", clear, clear_reason)]
+    return verdicts, {"fairness": fair_evidence, "explainability": clear_evidence}
+
+
 def evaluate(
     model_name: str,
     run_id: str,
@@ -71,7 +91,9 @@ def evaluate(
 ) -> EvaluationResult:
     """Score the run's model on the newest 20% of the training set and apply the gate; logs everything to the run."""
     import mlflow
+    import numpy as np
 
+    from driftloop.config import get_settings
     from workflows.steps._dataset import read_training_set, split
     from workflows.steps._evaluation import Gate, batch_latency_p95_ms, holdout_metrics, segment_metrics
     from workflows.steps._registry import connect
@@ -85,17 +107,28 @@ def evaluate(
     metrics, scores = holdout_metrics(model, holdout, columns)
     metrics["p95_batch_latency_ms"] = batch_latency_p95_ms(model, holdout, columns)
     champion_auc, champion_label = _champion_auc(client, model_name, run_id, holdout, columns)
-    passed, reason = Gate(min_auc, max_regression).judge(metrics["roc_auc"], champion_auc, champion_label)
+    auc_passed, auc_reason = Gate(min_auc, max_regression).judge(metrics["roc_auc"], champion_auc, champion_label)
+    verdicts, evidence = gates(model, holdout, columns, scores, data.schema, get_settings())
+    blocked = [reason for _, ok, reason in verdicts if not ok]
+    passed = auc_passed and not blocked
+    reason = "; ".join(([] if auc_passed else [auc_reason]) + blocked) if not passed else auc_reason
     report = {
         "holdout_rows": len(holdout),
         "metrics": metrics,
         "segments": segment_metrics(holdout, scores),
+        "score_deciles": [float(q) for q in np.quantile(scores, np.linspace(0.1, 0.9, 9))],
         CHAMPION: {"label": champion_label, "roc_auc": champion_auc},
         "gate": {"min_auc": min_auc, "max_regression": max_regression, "passed": passed, "reason": reason},
-    }
+        "gates": {"auc": {"passed": auc_passed, "reason": auc_reason},
+                  **{name: {"passed": ok, "reason": why} for name, ok, why in verdicts}},
+        **evidence,
+    }  # fmt: skip
     for name, value in metrics.items():
         client.log_metric(run_id, f"holdout_{name}", value)
     client.log_text(run_id, json.dumps(report, indent=2), METRICS_ARTIFACT)
+    client.log_text(run_id, json.dumps(evidence["explainability"], indent=2), IMPORTANCE_ARTIFACT)
+    for name, ok, _ in verdicts:
+        client.set_tag(run_id, f"evaluation.{name}", "passed" if ok else "blocked")
     client.set_tag(run_id, "evaluation.passed", str(passed).lower())
     client.set_tag(run_id, "evaluation.reason", reason)
     if metrics_path is not None:

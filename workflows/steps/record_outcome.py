@@ -35,7 +35,7 @@ RECORD_OUTCOME = StepContract(
         Param("status", "Final status: Succeeded, Failed or Error.", "{{workflow.status}}"),
         Param("failures", "JSON list of the failed nodes.", "{{workflow.failures}}"),
         Param("model", "Model the run trained.", "{{workflow.parameters.model-name}}"),
-        Param("trigger", "manual | schedule | drift.", "{{workflow.parameters.trigger}}"),
+        Param("trigger", "manual | schedule | drift | quality.", "{{workflow.parameters.trigger}}"),
         Param("trigger-ref", "What triggered it, e.g. the alert fingerprint.", "{{workflow.parameters.trigger-ref}}"),
     ),
 )

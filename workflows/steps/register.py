@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from driftloop.registry_contract import REFERENCE_DIR, REFERENCE_TAG, run_model_uri
+from driftloop.registry_contract import EVALUATION_AUC_METRIC, REFERENCE_DIR, REFERENCE_TAG, TRIGGERS, run_model_uri
 from workflows.steps._io import run_step
 from workflows.steps.contract import StepContract
 
@@ -82,7 +82,9 @@ class RegisterResult:
     reference: dict[str, str]
 
 
-def _log_reference(client: Any, run_id: str, schema_json: dict[str, Any]) -> dict[str, str]:
+def _log_reference(
+    client: Any, run_id: str, schema_json: dict[str, Any], metadata: dict[str, Any] | None = None
+) -> dict[str, str]:
     """Reference data from the run's own training set (train portion only: what the model learnt from)."""
     import tempfile
     from pathlib import Path
@@ -96,10 +98,21 @@ def _log_reference(client: Any, run_id: str, schema_json: dict[str, Any]) -> dic
     with tempfile.TemporaryDirectory() as tmp:
         training_set = read_training_set(download_artifact(client, run_id, TRAINING_SET_ARTIFACT, Path(tmp) / "in"))
         status = write_reference(
-            split(training_set.frame)[0], FeatureSchema.from_json(schema_json), Path(tmp) / REFERENCE_DIR
+            split(training_set.frame)[0], FeatureSchema.from_json(schema_json), Path(tmp) / REFERENCE_DIR, metadata
         )
         client.log_artifacts(run_id, str(Path(tmp) / REFERENCE_DIR), REFERENCE_DIR)
     return status
+
+
+def _monitor_metadata(report: dict[str, Any]) -> dict[str, Any]:
+    """What the monitor holds live traffic to: the evaluation's ROC AUC and holdout score deciles (when evaluated)."""
+    out: dict[str, Any] = {}
+    auc = (report.get("metrics") or {}).get("roc_auc")
+    if isinstance(auc, int | float):
+        out[EVALUATION_AUC_METRIC] = float(auc)
+    if report.get("score_deciles"):
+        out["score_deciles"] = list(report["score_deciles"])
+    return out
 
 
 def register(
@@ -115,6 +128,10 @@ def register(
 ) -> RegisterResult:
     """Register ``runs:/<run_id>/model`` as a new version of ``model_name`` and alias it ``challenger``."""
     features = parse_drifted_features(drifted_features)  # a malformed list fails before MLflow is even imported
+    if trigger not in TRIGGERS:
+        from driftloop.errors import DataContractError
+
+        raise DataContractError(f"--trigger {trigger[:40]!r} is not a trigger", hint=f"one of: {' | '.join(TRIGGERS)}")
     import mlflow
     from mlflow.exceptions import MlflowException
 
@@ -147,15 +164,15 @@ def register(
         "parent_champion_version": parent.version if parent is not None else "none",
     }
     schema_json = json.loads(download_artifact(client, run_id, SCHEMA_ARTIFACT).read_text())
-    reference = _log_reference(client, run_id, schema_json)
-    model_uri = run_model_uri(run_id, run.data.tags)
-    registered = mlflow.register_model(model_uri, model_name, tags=tags)
-    version = str(registered.version)
     try:
         report = json.loads(download_artifact(client, run_id, METRICS_ARTIFACT).read_text())
     except (MlflowException, OSError, ValueError) as exc:  # not evaluated yet: a model card without metrics
         log.warning("run %s has no readable %s (%s): the model card lists no metrics", run_id, METRICS_ARTIFACT, exc)
         report = {}
+    reference = _log_reference(client, run_id, schema_json, _monitor_metadata(report))
+    model_uri = run_model_uri(run_id, run.data.tags)
+    registered = mlflow.register_model(model_uri, model_name, tags=tags)
+    version = str(registered.version)
     client.log_text(run_id, model_card(model_name, version, tags, params, report), "model_card.md")
     client.set_model_version_tag(model_name, version, REFERENCE_TAG, json.dumps(reference))
     client.set_registered_model_alias(model_name, CHALLENGER, version)

@@ -33,8 +33,15 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from driftloop.config import Settings
 from driftloop.errors import ConflictError, DriftloopError
-from monitors.deployer._servers import ModelServer, SmokeFailed, route_window, sidecar_routing, smoke_test
-from monitors.deployer.analysis import Verdict, judge
+from monitors.deployer._servers import (
+    ModelServer,
+    SmokeFailed,
+    monitor_reading,
+    route_window,
+    sidecar_routing,
+    smoke_test,
+)
+from monitors.deployer.analysis import Verdict, conditions, judge, local_values
 from monitors.sidecar._routes import DEFAULT_ROUTE
 from workflows.gitops.pin import ModelPin
 
@@ -88,6 +95,7 @@ class Deployer:
         self.state_path = self.dir / "state.json"
         self.repo = gitops_repo()
         self.metrics = _Metrics()
+        self.checks = conditions(settings)  # the AnalysisTemplate's, with this deployment's thresholds
         self.servers: dict[str, ModelServer] = {}
         self.serving: str | None = None
         self.generation = 0
@@ -247,9 +255,11 @@ class Deployer:
                 self._set(phase=f"canary {share}%")
                 assert old is not None
                 self._route({old: 100.0 - share, version: float(share)})
-                verdict = self._analyse(f"v{version}", share)
+                verdict = self._analyse(f"v{version}", share, version)
                 if verdict.outcome != "pass":
-                    self._abort(pin, "analysis_failed", f"canary at {share}%: {verdict.outcome}: {verdict.reason}")
+                    failed = ", ".join(verdict.failed) or "no verdict"  # the conditions that stopped it, by name
+                    self._abort(pin, "analysis_failed",
+                                f"canary at {share}%: {verdict.outcome} ({failed}): {verdict.reason}")  # fmt: skip
                     return
             self._promote(version, old)
         except Exception as exc:  # the sidecar or git unreachable, a timeout: not the model's fault; retried later
@@ -262,21 +272,31 @@ class Deployer:
             "deployed", version, f"serving all traffic (canary steps: {list(steps) or 'none, first deployment'})"
         )
 
-    def _analyse(self, route: str, share: int) -> Verdict:
+    def _analyse(self, route: str, share: int, version: str | None = None) -> Verdict:
         """The AnalysisTemplate's conditions on this step's window; inconclusive past the timeout aborts."""
-        start, began = route_window(self.settings.serving_url, route), time.monotonic()
+        version = version or route.removeprefix("v")
+        sidecar, monitor, model = self.settings.serving_url, self.settings.monitor_url, self.settings.model_name
+        start, began = route_window(sidecar, route), time.monotonic()
+        monitor_start = monitor_reading(monitor, model)
         while True:
             self.stop.wait(0.5)
-            requests, errors, p99 = route_window(self.settings.serving_url, route).since(start)
-            verdict = judge(requests, errors, p99)
+            canary = route_window(sidecar, route).since(start)
+            monitor_now = monitor_reading(monitor, model)
+            if monitor_start is None:  # the monitor was not up when the window began: its counters start now
+                monitor_start = monitor_now
+            values, notes = local_values(self.settings.deployer_min_requests, canary, version, monitor_start,
+                                         monitor_now)  # fmt: skip
+            verdict = judge(self.checks, values, notes)
             elapsed = time.monotonic() - began
+            requests, errors, p99 = canary
             self._set(analysis={"route": route, "share": share, "requests": requests, "errors": errors, "p99_s": p99,
-                                "verdict": verdict.outcome, "elapsed_s": round(elapsed, 1)})  # fmt: skip
+                                "verdict": verdict.outcome, "elapsed_s": round(elapsed, 1),
+                                "conditions": [m.__dict__ for m in verdict.measurements]})  # fmt: skip
             if verdict.outcome == "fail" or (verdict.outcome == "pass" and elapsed >= self.options.canary_window_s):
                 return verdict
             if elapsed >= self.options.analysis_timeout_s or self.stop.is_set():
                 return Verdict("inconclusive", f"{verdict.reason} within {elapsed:.0f}s; send traffic while a "
-                                               "promotion runs (`driftloop traffic`)")  # fmt: skip
+                                               "promotion runs (`driftloop traffic`)", verdict.measurements)  # fmt: skip
 
     def _promote(self, version: str, old: str | None) -> None:
         self._set(phase="promoting")

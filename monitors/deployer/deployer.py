@@ -8,13 +8,13 @@ On a new pin of its environment (``manifests/serving/overlays/<env>/model-pin.ya
 3. **smoke-test** it with the reference sample (one finite prediction per row);
 4. **canary** — shift a share of the sidecar's traffic to it (the routing file, ``monitors/sidecar/_routes.py``) for
    each step of ``DRIFTLOOP_DEPLOYER_CANARY_STEPS`` and judge the window with the AnalysisTemplate's conditions
-   (``monitors/deployer/analysis.py``); a first deployment skips the steps, as a Rollout's first revision does;
+   (``analysis.py``: the sidecar's and the monitor's metrics); a first deployment skips the steps, like a Rollout;
 5. **promote** — all traffic to the new one, wait until the sidecar has no request in flight to the old one, stop it.
 
 A failed smoke test or analysis sends all traffic back to the old version, stops the new one and records a
 ``deployer-rollback`` commit (a new commit pinning the old version, never a rewrite) — the git revert Argo CD lacks.
-State (``$DRIFTLOOP_HOME/deployer/state.json``) is written after every change, so a restarted deployer adopts the
-servers still running and converges on the pinned version.
+State (``$DRIFTLOOP_HOME/deployer/state.json``) is written after every change: a restarted deployer adopts the
+servers still running, stops a canary it left half-way, and converges on the pinned version (``recover``).
 """
 
 from __future__ import annotations
@@ -141,25 +141,38 @@ class Deployer:
             self.metrics.serving.labels(version=self.serving).set(1)
 
     def recover(self) -> None:
-        """Adopt the model servers a previous run left (alive and ours); stop the others' records."""
+        """Adopt the model servers a previous run left (alive and ours); stop the others' records.
+
+        After a crash mid-canary the sidecar may still send the canary a share: all traffic goes back to the version
+        that was serving, the canary stops once nothing is in flight to it, and ``step`` deploys the pin afresh. The
+        routing generation goes on from the highest written, so the sidecar never takes the file for one it applied.
+        """
         try:
             state = json.loads(self.state_path.read_text())
         except (FileNotFoundError, ValueError):
             state = {}
-        self.generation = int(state.get("generation", 0))
+        self.generation = max(int(state.get("generation", 0)), _file_generation(self.routes_path))
         for record in state.get("servers", []):
             server = ModelServer(str(record["version"]), int(record["port"]), int(record["pid"]), record["model_dir"])
             if server.is_ours() and server.ready():
                 self.servers[server.version] = server
         serving = state.get("serving")
         self.serving = serving if serving in self.servers else None
-        for version in [v for v in self.servers if v != self.serving]:  # a canary interrupted by the crash
-            self._retire(version)
+        interrupted = [v for v in self.servers if v != self.serving]  # a canary interrupted by the crash
         if self.serving is not None:
             log.info("adopted v%s (pid %d) from the previous run", self.serving, self.servers[self.serving].pid)
-            self._route({self.serving: 100.0})
+            try:  # like a promotion: weight 0 first, wait until nothing is in flight to it, then out of the file
+                self._route({self.serving: 100.0, **dict.fromkeys(interrupted, 0.0)})
+                for version in interrupted:
+                    self._drained(f"v{version}")
+                self._route({self.serving: 100.0})
+            except TimeoutError as exc:
+                log.warning("%s; stopping the interrupted canary anyway", exc)
         elif self.routes_path.exists():
             self.routes_path.unlink()  # it points at servers that are gone: back to the sidecar's --upstream
+        for version in interrupted:
+            log.info("stopping v%s, a canary the previous run left half-way", version)
+            self._retire(version)
         self._save()
 
     # -- traffic -----------------------------------------------------------------------------------------------
@@ -369,6 +382,15 @@ class Deployer:
         self.servers.clear()
         self.serving = None
         self._save()
+
+
+def _file_generation(path: Path) -> int:
+    """The generation of the routing file on disk (0 when there is none or it is not ours)."""
+    try:
+        generation = json.loads(path.read_text()).get("generation", 0)
+        return generation if type(generation) is int else 0  # not a bool
+    except (OSError, ValueError, AttributeError):
+        return 0
 
 
 def _write_atomic(path: Path, text: str) -> None:

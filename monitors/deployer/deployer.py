@@ -21,15 +21,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from driftloop.config import Settings
 from driftloop.errors import ConflictError, DriftloopError
@@ -41,6 +38,7 @@ from monitors.deployer._servers import (
     sidecar_routing,
     smoke_test,
 )
+from monitors.deployer._state import DeployerMetrics, file_generation, routes_file, write_atomic
 from monitors.deployer.analysis import Verdict, conditions, judge, local_values
 from monitors.sidecar._routes import DEFAULT_ROUTE
 from workflows.gitops.pin import ModelPin
@@ -48,13 +46,6 @@ from workflows.gitops.pin import ModelPin
 __all__ = ["Deployer", "DeployerOptions", "routes_file"]
 
 log = logging.getLogger("driftloop.deployer")
-
-EVENTS = ("deployed", "digest_mismatch", "smoke_failed", "analysis_failed", "error")
-
-
-def routes_file(home: Path) -> Path:
-    """The routing file the deployer writes and the stack's sidecar follows (``--routes``)."""
-    return home / "deployer" / "routes.json"
 
 
 @dataclass(frozen=True)
@@ -65,21 +56,6 @@ class DeployerOptions:
     analysis_timeout_s: float = 1800.0  # …and at most this long without a verdict (then: abort, never a silent pass)
     poll_s: float = 2.0
     start_timeout_s: float = 180.0
-
-
-@dataclass
-class _Metrics:
-    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
-
-    def __post_init__(self) -> None:
-        self.events = Counter("driftloop_deployer_events_total", "Deployments by outcome.", ["event"],
-                              registry=self.registry)  # fmt: skip
-        for event in EVENTS:
-            self.events.labels(event=event)
-        self.serving = Gauge("driftloop_deployer_serving_info", "1 for the version serving all traffic.", ["version"],
-                             registry=self.registry)  # fmt: skip
-        self.canary_weight = Gauge("driftloop_deployer_canary_weight", "Share (%) of traffic on the canary.",
-                                   registry=self.registry)  # fmt: skip
 
 
 class Deployer:
@@ -94,7 +70,7 @@ class Deployer:
         self.routes_path = routes_file(settings.home)
         self.state_path = self.dir / "state.json"
         self.repo = gitops_repo()
-        self.metrics = _Metrics()
+        self.metrics = DeployerMetrics()
         self.checks = conditions(settings)  # the AnalysisTemplate's, with this deployment's thresholds
         self.servers: dict[str, ModelServer] = {}
         self.serving: str | None = None
@@ -133,7 +109,7 @@ class Deployer:
         self.dir.mkdir(parents=True, exist_ok=True)
         state = {"serving": self.serving, "generation": self.generation,
                  "servers": [s.as_dict() for s in self.servers.values()]}  # fmt: skip
-        _write_atomic(self.state_path, json.dumps(state, indent=2))
+        write_atomic(self.state_path, json.dumps(state, indent=2))
         for version in self._labelled:  # no .clear(): it is not implemented in prometheus' multi-process mode
             self.metrics.serving.labels(version=version).set(0)
         if self.serving is not None:
@@ -144,14 +120,15 @@ class Deployer:
         """Adopt the model servers a previous run left (alive and ours); stop the others' records.
 
         After a crash mid-canary the sidecar may still send the canary a share: all traffic goes back to the version
-        that was serving, the canary stops once nothing is in flight to it, and ``step`` deploys the pin afresh. The
-        routing generation goes on from the highest written, so the sidecar never takes the file for one it applied.
+        that was serving and the canary is drained; ``step`` then adopts its server if git still pins it (``_adopt``:
+        digest re-checked, canary steps from the first) and stops it otherwise. The routing generation goes on from
+        the highest written, so the sidecar never takes the file for one it already applied.
         """
         try:
             state = json.loads(self.state_path.read_text())
         except (FileNotFoundError, ValueError):
             state = {}
-        self.generation = max(int(state.get("generation", 0)), _file_generation(self.routes_path))
+        self.generation = max(int(state.get("generation", 0)), file_generation(self.routes_path))
         for record in state.get("servers", []):
             server = ModelServer(str(record["version"]), int(record["port"]), int(record["pid"]), record["model_dir"])
             if server.is_ours() and server.ready():
@@ -167,12 +144,12 @@ class Deployer:
                     self._drained(f"v{version}")
                 self._route({self.serving: 100.0})
             except TimeoutError as exc:
-                log.warning("%s; stopping the interrupted canary anyway", exc)
+                log.warning("%s; the interrupted canary may still get requests", exc)
         elif self.routes_path.exists():
             self.routes_path.unlink()  # it points at servers that are gone: back to the sidecar's --upstream
-        for version in interrupted:
-            log.info("stopping v%s, a canary the previous run left half-way", version)
-            self._retire(version)
+        if self.serving is None:
+            for version in interrupted:  # nothing to fall back on: a first deployment is simply started again
+                self._retire(version)
         self._save()
 
     # -- traffic -----------------------------------------------------------------------------------------------
@@ -182,7 +159,7 @@ class Deployer:
         routes = [{"name": f"v{v}", "url": self.servers[v].url, "weight": w, "model_version": v}
                   for v, w in weights.items()]  # fmt: skip
         self.dir.mkdir(parents=True, exist_ok=True)
-        _write_atomic(self.routes_path, json.dumps({"generation": self.generation, "routes": routes}))
+        write_atomic(self.routes_path, json.dumps({"generation": self.generation, "routes": routes}))
         canary = [w for v, w in weights.items() if v != self.serving and w < 100]
         self.metrics.canary_weight.set(canary[0] if canary else 0)
         if wait:
@@ -230,6 +207,9 @@ class Deployer:
         pin = current_pin(self.repo, self.model, self.options.environment)
         self.seen_head = head
         self._set(pinned=pin.model_version if pin.is_pinned else None, head=head, error=None)
+        for version in [v for v in self.servers if v not in (self.serving, pin.model_version)]:
+            self._retire(version)  # a canary a crash left (see recover) that git has moved on from
+            self._save()
         if not pin.is_pinned or pin.model_version == self.serving:
             self._set(phase="idle")
             return
@@ -243,17 +223,20 @@ class Deployer:
 
         version = pin.model_version
         self._set(phase="verifying", target=version)
-        try:
-            model_dir = verified_download(pin, self.dir / "models" / f"v{version}")
-        except ConflictError as exc:
-            self.failed.add((version, pin.sha256))
-            self._event("digest_mismatch", version, exc.message)
-            self._set(phase="refused")
-            return
-        self._set(phase="starting-server")
-        new = ModelServer.start(version, model_dir, self.dir / "logs" / f"v{version}.log", self.settings.mlflow_uri)
-        self.servers[version] = new
-        self._save()
+        new = self._adopt(pin)
+        if new is None:
+            try:
+                model_dir = verified_download(pin, self.dir / "models" / f"v{version}")
+            except ConflictError as exc:
+                self.failed.add((version, pin.sha256))
+                self._event("digest_mismatch", version, exc.message)
+                self._set(phase="refused")
+                return
+            self._set(phase="starting-server")
+            log_file = self.dir / "logs" / f"v{version}.log"
+            new = ModelServer.start(version, model_dir, log_file, self.settings.mlflow_uri)
+            self.servers[version] = new
+            self._save()
         old = self.serving
         steps = self.options.canary_steps if old is not None else ()  # a first deployment skips the steps
         try:
@@ -284,6 +267,20 @@ class Deployer:
         self._event(
             "deployed", version, f"serving all traffic (canary steps: {list(steps) or 'none, first deployment'})"
         )
+
+    def _adopt(self, pin: ModelPin) -> ModelServer | None:
+        """The pinned version's server a crashed run left mid-canary, if it answers and its directory still has the
+        pin's sha256 (recomputed here): canaried again from the first step without a new download and start."""
+        from workflows.gitops.digest import model_digest
+
+        spare = self.servers.get(pin.model_version)
+        if spare is None:
+            return None
+        if spare.ready() and model_digest(Path(spare.model_dir)) == pin.sha256:
+            log.info("v%s: adopting its model server (pid %d) left by the previous run", spare.version, spare.pid)
+            return spare
+        self._retire(spare.version)
+        return None
 
     def _analyse(self, route: str, share: int, version: str | None = None) -> Verdict:
         """The AnalysisTemplate's conditions on this step's window; inconclusive past the timeout aborts."""
@@ -382,20 +379,3 @@ class Deployer:
         self.servers.clear()
         self.serving = None
         self._save()
-
-
-def _file_generation(path: Path) -> int:
-    """The generation of the routing file on disk (0 when there is none or it is not ours)."""
-    try:
-        generation = json.loads(path.read_text()).get("generation", 0)
-        return generation if type(generation) is int else 0  # not a bool
-    except (OSError, ValueError, AttributeError):
-        return 0
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)

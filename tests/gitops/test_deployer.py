@@ -1,8 +1,8 @@
 """`driftloop deployer` end to end: real git, MLflow server, sidecar, deployer process and model server processes.
 
 One stack for the module (the tests run in order and build on each other, like the life of one environment):
-first deployment -> canary under traffic with no failed request -> crash and restart -> crash in the middle of a
-canary and restart -> planted digest mismatch refused -> failing smoke test rolled back by a commit -> `driftloop
+first deployment -> canary under traffic with no failed request -> crash in the middle of a canary and restart
+(both servers adopted) -> planted digest mismatch refused -> failing smoke test rolled back by a commit -> `driftloop
 rollback` restores registry, git and serving -> `history` shows every event.
 
 The drift monitor is its own exporter (``MonitorMetrics`` on ``start_http_server``, what ``driftloop monitor``
@@ -185,18 +185,6 @@ def test_promotion_canaries_and_swaps_with_no_failed_request(stack: Stack, regis
     wait(lambda: not Path(f"/proc/{old_pid}").exists(), "the old model server stopped", 30)
 
 
-def test_a_restarted_deployer_adopts_the_running_version(stack: Stack) -> None:
-    v2 = stack.versions["v2"]
-    pid = stack.status()["servers"][v2]["pid"]
-    assert stack.process is not None
-    os.killpg(stack.process.pid, signal.SIGKILL)  # a crash: no clean-up at all
-    stack.process.wait()
-    assert _score(stack)  # the model server outlives the deployer: serving goes on
-    stack.start_deployer()
-    status = wait(lambda: (s := stack.status()).get("phase") == "idle" and s, "the restarted deployer idle", log=stack)
-    assert status["serving"] == v2 and status["servers"][v2]["pid"] == pid  # adopted, not restarted
-
-
 def _model_servers(home: Path) -> list[int]:
     """PIDs of every model server of this stack still running (``monitors.deployer._serve`` on a dir under home)."""
     found = []
@@ -210,7 +198,9 @@ def _model_servers(home: Path) -> list[int]:
     return found
 
 
-def test_a_deployer_killed_mid_canary_converges_after_restart(stack: Stack, register: Callable[[float], str]) -> None:
+def test_a_deployer_killed_mid_canary_adopts_both_servers_and_converges(
+    stack: Stack, register: Callable[[float], str]
+) -> None:
     v2 = stack.versions["v2"]
     stack.versions["v3"] = v3 = register(25.0)
     old_pid = stack.status()["servers"][v2]["pid"]
@@ -219,7 +209,7 @@ def test_a_deployer_killed_mid_canary_converges_after_restart(stack: Stack, regi
     status = wait(lambda: (s := stack.status()).get("phase", "").startswith("canary") and s, "the canary", log=stack)
     canary_pid = status["servers"][v3]["pid"]
     assert stack.process is not None
-    os.killpg(stack.process.pid, signal.SIGKILL)
+    os.killpg(stack.process.pid, signal.SIGKILL)  # a crash: no clean-up at all
     stack.process.wait()
     assert sorted(_model_servers(stack.home)) == sorted([old_pid, canary_pid])  # both outlive the deployer
     with Traffic(f"{stack.sidecar}/invocations") as traffic:
@@ -228,9 +218,10 @@ def test_a_deployer_killed_mid_canary_converges_after_restart(stack: Stack, regi
         status = wait(lambda: (s := stack.status()).get("serving") == v3 and s.get("phase") == "idle" and s,
                       f"v{v3} served after the restart", log=stack)  # fmt: skip
     assert set(traffic.statuses) == {200} and not traffic.errors, (traffic.statuses, traffic.errors)
-    assert list(status["servers"]) == [v3] and status["servers"][v3]["pid"] != canary_pid  # canaried afresh
+    assert f"adopted v{v2} (pid {old_pid})" in stack.log()  # the serving one adopted, kept until the swap
+    assert list(status["servers"]) == [v3] and status["servers"][v3]["pid"] == canary_pid  # the canary adopted
     assert status["analysis"]["verdict"] == "pass" and status["last_event"]["event"] == "deployed"
-    wait(lambda: _model_servers(stack.home) == [status["servers"][v3]["pid"]], "no orphan model server", 30)
+    wait(lambda: _model_servers(stack.home) == [canary_pid], "no orphan model server", 30)
     assert _pinned() == v3 and _champion() == v3
     events = [(e.event, e.version) for e in history(gitops_repo(), MODEL, "production")]
     assert events[:2] == [("promote", v3), ("promote", v2)]  # one promotion: no second commit, no rollback

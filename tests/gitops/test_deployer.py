@@ -218,7 +218,7 @@ def test_a_deployer_killed_mid_canary_adopts_both_servers_and_converges(
         status = wait(lambda: (s := stack.status()).get("serving") == v3 and s.get("phase") == "idle" and s,
                       f"v{v3} served after the restart", log=stack)  # fmt: skip
     assert set(traffic.statuses) == {200} and not traffic.errors, (traffic.statuses, traffic.errors)
-    assert f"adopted v{v2} (pid {old_pid})" in stack.log()  # the serving one adopted, kept until the swap
+    assert f"adopted v{v2} (pid {old_pid})" in (stack.home / "deployer-test.log").read_text()  # kept until the swap
     assert list(status["servers"]) == [v3] and status["servers"][v3]["pid"] == canary_pid  # the canary adopted
     assert status["analysis"]["verdict"] == "pass" and status["last_event"]["event"] == "deployed"
     wait(lambda: _model_servers(stack.home) == [canary_pid], "no orphan model server", 30)

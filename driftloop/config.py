@@ -120,6 +120,11 @@ SETTING_DOCS: dict[str, tuple[str, str]] = {
         "20",
         "Canary analysis: fewer canary requests in a window is no verdict (inconclusive), never a pass.",
     ),
+    "deployer_drift_gate": (
+        "dry-run",
+        "Canary analysis: `gate` lets drift-share fail a canary; `dry-run` measures and reports it without gating "
+        "(Argo Rollouts' dryRun): data drift comes with the traffic, and it must not block the retrain it triggers.",
+    ),
     "deployer_max_schema_mismatch": (
         "0",
         "Canary analysis: most payload-schema mismatches (monitor) during a canary window that still pass.",
@@ -171,6 +176,7 @@ class Settings:
     deployer_max_p99: float
     deployer_min_requests: int
     deployer_max_schema_mismatch: float
+    deployer_drift_gate: str
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -343,7 +349,16 @@ def get_settings(env: dict[str, str] | None = None) -> Settings:
         deployer_max_p99=_positive("deployer_max_p99", source, float, "0.5"),
         deployer_min_requests=_positive("deployer_min_requests", source, int, "20"),
         deployer_max_schema_mismatch=_positive("deployer_max_schema_mismatch", source, float, "0", allow_zero=True),
+        deployer_drift_gate=_choice("deployer_drift_gate", source, ("dry-run", "gate")),
     )
+
+
+def _choice(name: str, source: dict[str, str], allowed: tuple[str, ...]) -> str:
+    value = _raw(name, source)
+    if value not in allowed:
+        raise ConfigError(f"{PREFIX}{name.upper()}={value!r} is not one of {', '.join(allowed)}",
+                          hint=f"e.g. export {PREFIX}{name.upper()}={allowed[-1]}")  # fmt: skip
+    return value
 
 
 def _canary_steps(text: str) -> tuple[int, ...]:

@@ -36,6 +36,8 @@ HEADER = f"""\
 # the Rollout pauses for a person (inconclusiveLimit: 0) instead of erroring on result[0] or passing silently.
 # `len(result) > 0 &&` guards a provider that answers nothing anyway. "No data": fewer canary requests than the
 # minimum, or no monitor series at all; a monitor that reports too few rows to test drift counts as 0 (no evidence).
+# dryRun: drift-share is measured and shown, not gating (DRIFTLOOP_DEPLOYER_DRIFT_GATE=gate makes it gate): data
+# drift comes with the traffic, and gating on it would refuse the retrain a drift alert started.
 """
 
 
@@ -58,19 +60,19 @@ def analysis_template(settings: Settings | None = None) -> dict[str, Any]:
         }
         for c in conditions(settings)
     ]
-    return {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "AnalysisTemplate",
-        "metadata": {"name": TEMPLATE_NAME},
-        "spec": {
-            "args": [
-                {"name": "canary-hash"},
-                {"name": "namespace"},
-                {"name": "prometheus-address", "value": PROMETHEUS},
-            ],
-            "metrics": metrics,
-        },
+    spec: dict[str, Any] = {
+        "args": [
+            {"name": "canary-hash"},
+            {"name": "namespace"},
+            {"name": "prometheus-address", "value": PROMETHEUS},
+        ],
+        "metrics": metrics,
     }
+    dry_run = [{"metricName": c.name} for c in conditions(settings) if c.dry_run]
+    if dry_run:  # measured and shown in the AnalysisRun, never its phase (DRIFTLOOP_DEPLOYER_DRIFT_GATE)
+        spec["dryRun"] = dry_run
+    return {"apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisTemplate", "metadata": {"name": TEMPLATE_NAME},
+            "spec": spec}  # fmt: skip
 
 
 def render(settings: Settings | None = None) -> str:

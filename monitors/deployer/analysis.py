@@ -18,6 +18,12 @@ waits for data up to ``DRIFTLOOP_DEPLOYER_ANALYSIS_TIMEOUT`` and then aborts (a 
 (monitor conditions: no ``driftloop_window_rows`` series). A monitor that reports but has too few rows to test drift
 yields 0 — "no evidence of drift" — explicitly (``or on() (0 * max(driftloop_window_rows…))``), and the deployer's
 status says so.
+
+**drift-share is a dry run by default** (``DRIFTLOOP_DEPLOYER_DRIFT_GATE=dry-run``; Argo Rollouts' ``spec.dryRun``):
+measured, shown in the AnalysisRun and the deployer's status, never the verdict. Data drift comes with the traffic, not
+with the canary: gating on it would refuse the very retrain a drift alert started (its model was trained before the
+window drifted further) and every rollback while the data stays shifted, and the Rollout would fight the loop.
+``gate`` makes it a condition like the others.
 """
 
 from __future__ import annotations
@@ -53,6 +59,7 @@ class Condition:
     limit: float
     strict: bool = False
     unit: str = ""
+    dry_run: bool = False  # measured and reported, never the verdict (Argo Rollouts' spec.dryRun)
 
     @property
     def promql(self) -> str:
@@ -83,7 +90,7 @@ class Condition:
             outcome = "pass"
         else:
             outcome = "fail"
-        return Measurement(self.name, outcome, value, self.limit, self._ok, note)
+        return Measurement(self.name, outcome, value, self.limit, self._ok, note, self.dry_run)
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,7 @@ class Measurement:
     limit: float
     comparison: str
     note: str = ""
+    dry_run: bool = False
 
     def __str__(self) -> str:
         if self.value is None:
@@ -101,7 +109,8 @@ class Measurement:
         else:
             verb = "ok" if self.outcome == "pass" else "violates"
             text = f"{self.condition} {self.value:.4g} ({verb} {self.comparison} {self.limit:g})"
-        return f"{text} [{self.note}]" if self.note else text
+        notes = [n for n in (self.note, "dry-run: not gating" if self.dry_run else "") if n]
+        return f"{text} [{'; '.join(notes)}]" if notes else text
 
 
 @dataclass(frozen=True)
@@ -112,7 +121,7 @@ class Verdict:
 
     @property
     def failed(self) -> list[str]:
-        return [m.condition for m in self.measurements if m.outcome == "fail"]
+        return [m.condition for m in self.measurements if m.outcome == "fail" and not m.dry_run]
 
 
 def conditions(settings: Settings) -> tuple[Condition, ...]:
@@ -147,6 +156,7 @@ def conditions(settings: Settings) -> tuple[Condition, ...]:
             f"max(driftloop_drift_share{{{model}}}) or on() ({monitor_up})",
             settings.monitor_drift_share,
             strict=True,  # the monitor's dataset drift is share >= threshold
+            dry_run=settings.deployer_drift_gate != "gate",
         ),
         Condition(
             "payload-schema-mismatch",
@@ -161,13 +171,15 @@ def conditions(settings: Settings) -> tuple[Condition, ...]:
 def judge(
     checks: tuple[Condition, ...], values: Mapping[str, float | None], notes: Mapping[str, str] | None = None
 ) -> Verdict:
-    """Every condition on its value: any failure fails (naming each), else any missing value is inconclusive."""
+    """Every condition on its value: any failure fails (naming each), else any missing value is inconclusive.
+    A dry-run condition is measured and reported but decides nothing."""
     notes = notes or {}
     measured = tuple(c.judge(values.get(c.name), notes.get(c.name, "")) for c in checks)
-    failed = [m for m in measured if m.outcome == "fail"]
+    gating = [m for m in measured if not m.dry_run]
+    failed = [m for m in gating if m.outcome == "fail"]
     if failed:
         return Verdict("fail", "; ".join(map(str, failed)), measured)
-    pending = [m for m in measured if m.outcome == "inconclusive"]
+    pending = [m for m in gating if m.outcome == "inconclusive"]
     if pending:
         return Verdict("inconclusive", "; ".join(map(str, pending)), measured)
     return Verdict("pass", "; ".join(map(str, measured)), measured)

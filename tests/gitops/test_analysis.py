@@ -22,7 +22,8 @@ from workflows.gitops.validate import validate_documents
 
 MODEL = "credit-risk"
 DEFAULTS = get_settings({})
-CHECKS = conditions(DEFAULTS)
+CHECKS = conditions(get_settings({"DRIFTLOOP_DEPLOYER_DRIFT_GATE": "gate"}))  # all four gating
+DEFAULT_CHECKS = conditions(DEFAULTS)  # drift-share a dry run
 NAMES = ("error-rate", "p99-latency", "drift-share", "payload-schema-mismatch")
 GOOD = {"error-rate": 0.0, "p99-latency": 0.05, "drift-share": 0.0, "payload-schema-mismatch": 0.0}
 BAD = {"error-rate": 0.2, "p99-latency": 0.9, "drift-share": 0.5, "payload-schema-mismatch": 3.0}
@@ -43,6 +44,17 @@ def test_the_committed_template_is_generated_from_the_conditions_and_validates()
     assert metrics["error-rate"]["failureCondition"].endswith(f"> {DEFAULTS.deployer_max_error_rate:g}")
     assert metrics["p99-latency"]["failureCondition"].endswith(f"> {DEFAULTS.deployer_max_p99:g}")
     assert metrics["drift-share"]["failureCondition"].endswith(f">= {DEFAULTS.monitor_drift_share:g}")
+    assert document["spec"]["dryRun"] == [{"metricName": "drift-share"}]  # measured, not gating, by default
+    gated = _template.analysis_template(get_settings({"DRIFTLOOP_DEPLOYER_DRIFT_GATE": "gate"}))
+    assert "dryRun" not in gated["spec"] and validate_documents([gated], "gated") == []
+
+
+def test_drift_share_is_reported_but_does_not_gate_by_default() -> None:
+    verdict = judge(DEFAULT_CHECKS, GOOD | {"drift-share": BAD["drift-share"]})
+    assert verdict.outcome == "pass" and verdict.failed == []
+    assert "drift-share 0.5 (violates < 0.3) [dry-run: not gating]" in verdict.reason
+    assert judge(DEFAULT_CHECKS, GOOD | {"drift-share": None}).outcome == "pass"  # nor waits for it
+    assert judge(DEFAULT_CHECKS, GOOD | {"error-rate": BAD["error-rate"]}).failed == ["error-rate"]
 
 
 def test_thresholds_are_settings_read_by_the_template_and_the_judge() -> None:
@@ -171,3 +183,19 @@ def test_the_generated_promql_turns_empty_results_into_no_data_and_bad_canaries_
     path.write_text(yaml.safe_dump({"rule_files": [], "evaluation_interval": "1m", "tests": tests}, width=10_000))
     done = subprocess.run(["promtool", "test", "rules", str(path)], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [
+        ("DRIFTLOOP_DEPLOYER_DRIFT_GATE", "maybe", "is not one of dry-run, gate"),
+        ("DRIFTLOOP_DEPLOYER_MAX_SCHEMA_MISMATCH", "-1", "is not a non-negative number"),
+        ("DRIFTLOOP_DEPLOYER_MAX_ERROR_RATE", "0", "is not a positive number"),
+        ("DRIFTLOOP_DEPLOYER_MIN_REQUESTS", "many", "is not a positive integer"),
+    ],
+)
+def test_bad_thresholds_are_refused_naming_the_variable(variable: str, value: str, problem: str) -> None:
+    from driftloop.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"{variable}={value!r} {problem}"):
+        get_settings({variable: value})

@@ -14,7 +14,7 @@ On a new pin of its environment (``manifests/serving/overlays/<env>/model-pin.ya
 A failed smoke test or analysis sends all traffic back to the old version, stops the new one and records a
 ``deployer-rollback`` commit (a new commit pinning the old version, never a rewrite) — the git revert Argo CD lacks.
 State (``$DRIFTLOOP_HOME/deployer/state.json``) is written after every change: a restarted deployer adopts the
-servers still running, stops a canary it left half-way, and converges on the pinned version (``recover``).
+servers still running (a canary it left half-way too, canaried again) and converges on the pinned version.
 """
 
 from __future__ import annotations

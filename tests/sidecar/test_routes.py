@@ -136,3 +136,19 @@ def test_p99_interpolates_like_histogram_quantile() -> None:
     requests, errors, p99 = now.since(start)  # 100 new: 50 below 0.1 s, 50 in (0.1, 0.5]
     assert (requests, errors) == (100, 3) and p99 == pytest.approx(0.1 + 0.4 * (99 - 50) / 50)
     assert RouteWindow(5, 0, ((0.1, 0.0), (float("inf"), 0.0))).since(RouteWindow(5, 0, ())) == (0, 0, None)
+
+
+def test_a_restarted_deployer_continues_the_routing_generation_past_what_it_wrote(tmp_path: Path) -> None:
+    """A crash between writing the routing file and the state: the next file must not reuse that generation, or the
+    sidecar (which applies a file only when its generation changes) would keep the canary's weights."""
+    from driftloop.config import get_settings
+    from monitors.deployer.deployer import Deployer, DeployerOptions
+
+    settings = get_settings({"DRIFTLOOP_HOME": str(tmp_path / "home")})
+    deployer = Deployer(settings, DeployerOptions())
+    deployer.dir.mkdir(parents=True)
+    deployer.state_path.write_text(json.dumps({"serving": None, "generation": 3, "servers": []}))
+    _write(deployer.routes_path, 5, [{"name": "v9", "url": "http://127.0.0.1:9", "weight": 100}])
+    deployer.recover()
+    assert deployer.generation == 5 and not deployer.routes_path.exists()  # nothing alive: back to --upstream
+    assert json.loads(deployer.state_path.read_text())["generation"] == 5

@@ -30,7 +30,7 @@ HEADER = f"""\
 # or their settings there, then run `driftloop alerting` (CI runs `driftloop alerting --check`). `driftloop deployer`
 # judges its local canaries with the same conditions and thresholds.
 # Canary analysis on the Prometheus provider: the sidecar's series of the canary pods (rollouts-pod-template-hash,
-# see the sidecar's ServiceMonitor) and the drift monitor's series of the namespace.
+# see the sidecar's ServiceMonitor) and the drift monitor's series of the model.
 # Empty results (argo-rollouts #1466, #1905): every query ends in `or on() vector({NO_DATA:g})`, so it always returns
 # one sample; {NO_DATA:g} means "no data" and satisfies neither condition, which makes the measurement Inconclusive --
 # the Rollout pauses for a person (inconclusiveLimit: 0) instead of erroring on result[0] or passing silently.
@@ -76,8 +76,10 @@ def analysis_template(settings: Settings | None = None) -> dict[str, Any]:
 
 
 def render(settings: Settings | None = None) -> str:
+    settings = settings or get_settings({})
+    listed = "".join(f"#   {c.name} ({c.source}): {c.summary}\n" for c in conditions(settings))
     document = analysis_template(settings)
-    return HEADER + yaml.safe_dump(document, sort_keys=False, default_flow_style=False, width=1000)
+    return HEADER + "# The conditions:\n" + listed + yaml.safe_dump(document, sort_keys=False, width=1000)
 
 
 def validate(text: str, label: str = "manifests/serving/base/analysis-template.yaml") -> int:

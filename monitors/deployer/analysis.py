@@ -150,8 +150,7 @@ def conditions(settings: Settings) -> tuple[Condition, ...]:
         ),
         Condition(
             "drift-share",
-            "share of features whose live distribution drifted from the canary model's training reference "
-            "(the monitor's dataset-drift threshold)",
+            "share of features whose live distribution drifted from the canary model's training reference",
             "monitor",
             f"max(driftloop_drift_share{{{model}}}) or on() ({monitor_up})",
             settings.monitor_drift_share,
@@ -160,7 +159,7 @@ def conditions(settings: Settings) -> tuple[Condition, ...]:
         ),
         Condition(
             "payload-schema-mismatch",
-            "payload records whose columns or types differ from the model's reference (monitor)",
+            "payload records whose columns or types differ from the model's reference",
             "monitor",
             f"sum(increase(driftloop_payload_schema_mismatch_total{{{model}}}[{RANGE}])) or on() ({monitor_up})",
             settings.deployer_max_schema_mismatch,

@@ -149,6 +149,22 @@ SETTING_DOCS: dict[str, tuple[str, str]] = {
         "(Argo Rollouts would pause for a person instead).",
     ),
     "deployer_poll": ("2", "Seconds between two looks of the deployer at the GitOps branch head."),
+    # the canary analysis (monitors/deployer/analysis.py): the AnalysisTemplate and the local deployer share these
+    "deployer_max_error_rate": ("0.01", "Canary analysis: highest share of 5xx answers of the canary that passes."),
+    "deployer_max_p99": ("0.5", "Canary analysis: highest p99 latency (seconds) of the canary's model server."),
+    "deployer_min_requests": (
+        "20",
+        "Canary analysis: fewer canary requests in a window is no verdict (inconclusive), never a pass.",
+    ),
+    "deployer_drift_gate": (
+        "dry-run",
+        "Canary analysis: `gate` lets drift-share fail a canary; `dry-run` measures and reports it without gating "
+        "(Argo Rollouts' dryRun): data drift comes with the traffic, and it must not block the retrain it triggers.",
+    ),
+    "deployer_max_schema_mismatch": (
+        "0",
+        "Canary analysis: most payload-schema mismatches (monitor) during a canary window that still pass.",
+    ),
 }
 
 
@@ -203,6 +219,11 @@ class Settings:
     deployer_canary_window: float
     deployer_analysis_timeout: float
     deployer_poll: float
+    deployer_max_error_rate: float
+    deployer_max_p99: float
+    deployer_min_requests: int
+    deployer_max_schema_mismatch: float
+    deployer_drift_gate: str
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -221,17 +242,20 @@ def _path(value: str) -> Path:
     return path if path.is_absolute() else (repo_root() / path).resolve()
 
 
-def _positive(name: str, source: dict[str, str], kind: type[int] | type[float], example: str) -> Any:
-    """A setting that must be a positive int/float, else a ConfigError naming the variable and an example."""
+def _positive(
+    name: str, source: dict[str, str], kind: type[int] | type[float], example: str, allow_zero: bool = False
+) -> Any:
+    """A setting that must be a positive (or, ``allow_zero``, non-negative) int/float, else a ConfigError naming the
+    variable and an example."""
     text = _raw(name, source)
     try:
         value = kind(text)
-        if not value > 0:
+        if not (value >= 0 if allow_zero else value > 0):
             raise ValueError
     except ValueError:
-        noun = "integer" if kind is int else "number"
+        noun = ("non-negative " if allow_zero else "positive ") + ("integer" if kind is int else "number")
         raise ConfigError(
-            f"{PREFIX}{name.upper()}={text!r} is not a positive {noun}",
+            f"{PREFIX}{name.upper()}={text!r} is not a {noun}",
             hint=f"e.g. export {PREFIX}{name.upper()}={example}",
         ) from None
     return value
@@ -390,7 +414,20 @@ def get_settings(env: dict[str, str] | None = None) -> Settings:
         deployer_canary_window=_positive("deployer_canary_window", source, float, "10"),
         deployer_analysis_timeout=_positive("deployer_analysis_timeout", source, float, "1800"),
         deployer_poll=_positive("deployer_poll", source, float, "2"),
+        deployer_max_error_rate=_positive("deployer_max_error_rate", source, float, "0.01"),
+        deployer_max_p99=_positive("deployer_max_p99", source, float, "0.5"),
+        deployer_min_requests=_positive("deployer_min_requests", source, int, "20"),
+        deployer_max_schema_mismatch=_positive("deployer_max_schema_mismatch", source, float, "0", allow_zero=True),
+        deployer_drift_gate=_choice("deployer_drift_gate", source, ("dry-run", "gate")),
     )
+
+
+def _choice(name: str, source: dict[str, str], allowed: tuple[str, ...]) -> str:
+    value = _raw(name, source)
+    if value not in allowed:
+        raise ConfigError(f"{PREFIX}{name.upper()}={value!r} is not one of {', '.join(allowed)}",
+                          hint=f"e.g. export {PREFIX}{name.upper()}={allowed[-1]}")  # fmt: skip
+    return value
 
 
 def _canary_steps(text: str) -> tuple[int, ...]:

@@ -8,10 +8,21 @@ from __future__ import annotations
 import click
 
 from driftloop.config import get_settings
-from driftloop.stack._process import ProcessManager, ServiceState
+from driftloop.stack._process import ProcessManager, ServiceState, free_port, pid_alive
 from driftloop.stack.services import SERVICES, Service, service
 
-__all__ = ["SERVICES", "ProcessManager", "Service", "ServiceState", "ordered", "stack_down", "stack_group", "stack_up"]
+__all__ = [
+    "SERVICES",
+    "ProcessManager",
+    "Service",
+    "ServiceState",
+    "free_port",
+    "ordered",
+    "pid_alive",
+    "stack_down",
+    "stack_group",
+    "stack_up",
+]
 
 
 def ordered(names: tuple[str, ...] | list[str] = ()) -> list[Service]:

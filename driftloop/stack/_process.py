@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from driftloop.config import Settings
 from driftloop.errors import ServiceUnavailableError
 from driftloop.stack.services import Service
 
-__all__ = ["ProcessManager", "ServiceState"]
+__all__ = ["ProcessManager", "ServiceState", "free_port", "pid_alive"]
 
 _POLL_S = 0.5
 _STOP_TIMEOUT_S = 15.0
@@ -35,7 +36,8 @@ class ServiceState:
     url: str
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """The process ``pid`` exists; a zombie child of ours counts as gone (and is reaped here)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -47,6 +49,13 @@ def _alive(pid: int) -> bool:
         return waited == 0
     except ChildProcessError:
         return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` right now (the OS picks it)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
 
 
 def _healthy(url: str, headers: dict[str, str] | None = None) -> bool:
@@ -90,7 +99,7 @@ class ProcessManager:
         healthy = _healthy(url, service.health_headers(self.settings)) if pid is not None else False
         if pid is None:
             status = "stopped"
-        elif not _alive(pid):
+        elif not pid_alive(pid):
             status = "stale"
         else:
             status = "running" if healthy else "starting"
@@ -124,7 +133,7 @@ class ProcessManager:
             state = self.state(service)
             if state.healthy:
                 return state
-            if not _alive(pid):
+            if not pid_alive(pid):
                 self.pid_file(service).unlink(missing_ok=True)
                 raise ServiceUnavailableError(
                     f"{service.name} exited during start-up:\n{self.tail(service)}",
@@ -143,13 +152,13 @@ class ProcessManager:
         if pid is None:
             return False
         stopped = False
-        if _alive(pid):
+        if pid_alive(pid):
             stopped = True
             self._signal(pid, signal.SIGTERM)
             deadline = time.monotonic() + _STOP_TIMEOUT_S
-            while _alive(pid) and time.monotonic() < deadline:
+            while pid_alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.2)
-            if _alive(pid):
+            if pid_alive(pid):
                 self._signal(pid, signal.SIGKILL)
         self.pid_file(service).unlink(missing_ok=True)
         return stopped
@@ -162,14 +171,14 @@ class ProcessManager:
         """
         running = [(svc, pid) for svc in services if (pid := self._pid(svc)) is not None]
         for _, pid in running:
-            if _alive(pid):
+            if pid_alive(pid):
                 self._signal(pid, signal.SIGTERM)
-        stopped = [svc for svc, pid in running if _alive(pid)]
+        stopped = [svc for svc, pid in running if pid_alive(pid)]
         deadline = time.monotonic() + _STOP_TIMEOUT_S
-        while any(_alive(pid) for _, pid in running) and time.monotonic() < deadline:
+        while any(pid_alive(pid) for _, pid in running) and time.monotonic() < deadline:
             time.sleep(0.1)
         for svc, pid in running:
-            if _alive(pid):
+            if pid_alive(pid):
                 self._signal(pid, signal.SIGKILL)
             self.pid_file(svc).unlink(missing_ok=True)
         return stopped

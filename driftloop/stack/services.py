@@ -177,7 +177,7 @@ SERVICES.append(
         description="Follows the GitOps branch; canaries each new pin through the sidecar (DRIFTLOOP_DEPLOYER_URL).",
         command=lambda s: [sys.executable, "-m", "driftloop", "deployer"],
         health_url=lambda s: f"{s.deployer_url}/healthz",
-        depends_on=("sidecar",),
+        depends_on=("sidecar", "monitor"),  # its canary analysis reads both /metrics
     )
 )
 

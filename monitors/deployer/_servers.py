@@ -10,7 +10,6 @@ import contextlib
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,18 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-__all__ = ["ModelServer", "RouteWindow", "SmokeFailed", "free_port", "route_window", "sidecar_routing", "smoke_test"]
+from driftloop.stack import free_port, pid_alive
+
+__all__ = [
+    "ModelServer",
+    "MonitorReading",
+    "RouteWindow",
+    "SmokeFailed",
+    "monitor_reading",
+    "route_window",
+    "sidecar_routing",
+    "smoke_test",
+]
 
 SMOKE_ROWS = 8
 SMOKE_ROUNDS = 3
@@ -30,26 +40,6 @@ SMOKE_ROUNDS = 3
 
 class SmokeFailed(Exception):
     """The new version did not start or did not answer the reference sample with one finite number per row."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        waited, _ = os.waitpid(pid, os.WNOHANG)  # reap our own child: a zombie is gone
-        return waited == 0
-    except ChildProcessError:
-        return True
 
 
 @dataclass
@@ -78,7 +68,7 @@ class ModelServer:
         return {"version": self.version, "port": self.port, "pid": self.pid, "model_dir": self.model_dir}
 
     def alive(self) -> bool:
-        return _alive(self.pid)
+        return pid_alive(self.pid)
 
     def is_ours(self) -> bool:
         """Alive, and the PID still runs our server on this model directory (not a recycled PID)."""
@@ -203,3 +193,43 @@ def route_window(sidecar_url: str, route: str) -> RouteWindow:
             elif sample.name == "driftloop_sidecar_route_latency_seconds_bucket":
                 buckets[float(sample.labels["le"])] = sample.value
     return RouteWindow(requests, errors, tuple(sorted(buckets.items())))
+
+
+@dataclass(frozen=True)
+class MonitorReading:
+    """The drift monitor's series of one model at one moment (``None`` for a series it does not export)."""
+
+    window_rows: float | None  # exported on every evaluation, an empty window too: "the monitor reports"
+    drift_share: dict[str, float]  # model version -> share of drifted features (only versions it scored)
+    schema_mismatches: float  # cumulative, all columns
+
+    @classmethod
+    def parse(cls, text: str, model: str) -> MonitorReading:
+        rows: float | None = None
+        shares: dict[str, float] = {}
+        mismatches = 0.0
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.labels.get("model") != model:
+                    continue
+                if sample.name == "driftloop_window_rows":
+                    rows = sample.value
+                elif sample.name == "driftloop_drift_share":
+                    shares[sample.labels.get("version", "")] = sample.value
+                elif sample.name == "driftloop_payload_schema_mismatch_total":
+                    mismatches += sample.value
+        return cls(rows, shares, mismatches)
+
+
+def monitor_reading(monitor_url: str, model: str) -> MonitorReading | None:
+    """The monitor's ``/metrics`` (the series the AnalysisTemplate queries), or None when it does not answer."""
+    try:
+        answer = httpx.get(f"{monitor_url}/metrics", timeout=3.0)
+    except httpx.HTTPError:
+        return None
+    if answer.status_code != 200:
+        return None
+    try:
+        return MonitorReading.parse(answer.text, model)
+    except ValueError:  # not the exposition format: not a monitor
+        return None

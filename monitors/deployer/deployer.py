@@ -8,46 +8,44 @@ On a new pin of its environment (``manifests/serving/overlays/<env>/model-pin.ya
 3. **smoke-test** it with the reference sample (one finite prediction per row);
 4. **canary** — shift a share of the sidecar's traffic to it (the routing file, ``monitors/sidecar/_routes.py``) for
    each step of ``DRIFTLOOP_DEPLOYER_CANARY_STEPS`` and judge the window with the AnalysisTemplate's conditions
-   (``monitors/deployer/analysis.py``); a first deployment skips the steps, as a Rollout's first revision does;
+   (``analysis.py``: the sidecar's and the monitor's metrics); a first deployment skips the steps, like a Rollout;
 5. **promote** — all traffic to the new one, wait until the sidecar has no request in flight to the old one, stop it.
 
 A failed smoke test or analysis sends all traffic back to the old version, stops the new one and records a
 ``deployer-rollback`` commit (a new commit pinning the old version, never a rewrite) — the git revert Argo CD lacks.
-State (``$DRIFTLOOP_HOME/deployer/state.json``) is written after every change, so a restarted deployer adopts the
-servers still running and converges on the pinned version.
+State (``$DRIFTLOOP_HOME/deployer/state.json``) is written after every change: a restarted deployer adopts the
+servers still running (a canary it left half-way too, canaried again) and converges on the pinned version.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
-
 from driftloop.config import Settings
 from driftloop.errors import ConflictError, DriftloopError
-from monitors.deployer._servers import ModelServer, SmokeFailed, route_window, sidecar_routing, smoke_test
-from monitors.deployer.analysis import Verdict, judge
+from monitors.deployer._servers import (
+    ModelServer,
+    SmokeFailed,
+    monitor_reading,
+    route_window,
+    sidecar_routing,
+    smoke_test,
+)
+from monitors.deployer._state import DeployerMetrics, file_generation, routes_file, write_atomic
+from monitors.deployer.analysis import Verdict, conditions, judge, local_values
 from monitors.sidecar._routes import DEFAULT_ROUTE
 from workflows.gitops.pin import ModelPin
 
 __all__ = ["Deployer", "DeployerOptions", "routes_file"]
 
 log = logging.getLogger("driftloop.deployer")
-
-EVENTS = ("deployed", "digest_mismatch", "smoke_failed", "analysis_failed", "error")
-
-
-def routes_file(home: Path) -> Path:
-    """The routing file the deployer writes and the stack's sidecar follows (``--routes``)."""
-    return home / "deployer" / "routes.json"
 
 
 @dataclass(frozen=True)
@@ -58,21 +56,6 @@ class DeployerOptions:
     analysis_timeout_s: float = 1800.0  # …and at most this long without a verdict (then: abort, never a silent pass)
     poll_s: float = 2.0
     start_timeout_s: float = 180.0
-
-
-@dataclass
-class _Metrics:
-    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
-
-    def __post_init__(self) -> None:
-        self.events = Counter("driftloop_deployer_events_total", "Deployments by outcome.", ["event"],
-                              registry=self.registry)  # fmt: skip
-        for event in EVENTS:
-            self.events.labels(event=event)
-        self.serving = Gauge("driftloop_deployer_serving_info", "1 for the version serving all traffic.", ["version"],
-                             registry=self.registry)  # fmt: skip
-        self.canary_weight = Gauge("driftloop_deployer_canary_weight", "Share (%) of traffic on the canary.",
-                                   registry=self.registry)  # fmt: skip
 
 
 class Deployer:
@@ -87,7 +70,8 @@ class Deployer:
         self.routes_path = routes_file(settings.home)
         self.state_path = self.dir / "state.json"
         self.repo = gitops_repo()
-        self.metrics = _Metrics()
+        self.metrics = DeployerMetrics()
+        self.checks = conditions(settings)  # the AnalysisTemplate's, with this deployment's thresholds
         self.servers: dict[str, ModelServer] = {}
         self.serving: str | None = None
         self.generation = 0
@@ -125,7 +109,7 @@ class Deployer:
         self.dir.mkdir(parents=True, exist_ok=True)
         state = {"serving": self.serving, "generation": self.generation,
                  "servers": [s.as_dict() for s in self.servers.values()]}  # fmt: skip
-        _write_atomic(self.state_path, json.dumps(state, indent=2))
+        write_atomic(self.state_path, json.dumps(state, indent=2))
         for version in self._labelled:  # no .clear(): it is not implemented in prometheus' multi-process mode
             self.metrics.serving.labels(version=version).set(0)
         if self.serving is not None:
@@ -133,25 +117,39 @@ class Deployer:
             self.metrics.serving.labels(version=self.serving).set(1)
 
     def recover(self) -> None:
-        """Adopt the model servers a previous run left (alive and ours); stop the others' records."""
+        """Adopt the model servers a previous run left (alive and ours); stop the others' records.
+
+        After a crash mid-canary the sidecar may still send the canary a share: all traffic goes back to the version
+        that was serving and the canary is drained; ``step`` then adopts its server if git still pins it (``_adopt``:
+        digest re-checked, canary steps from the first) and stops it otherwise. The routing generation goes on from
+        the highest written, so the sidecar never takes the file for one it already applied.
+        """
         try:
             state = json.loads(self.state_path.read_text())
         except (FileNotFoundError, ValueError):
             state = {}
-        self.generation = int(state.get("generation", 0))
+        self.generation = max(int(state.get("generation", 0)), file_generation(self.routes_path))
         for record in state.get("servers", []):
             server = ModelServer(str(record["version"]), int(record["port"]), int(record["pid"]), record["model_dir"])
             if server.is_ours() and server.ready():
                 self.servers[server.version] = server
         serving = state.get("serving")
         self.serving = serving if serving in self.servers else None
-        for version in [v for v in self.servers if v != self.serving]:  # a canary interrupted by the crash
-            self._retire(version)
+        interrupted = [v for v in self.servers if v != self.serving]  # a canary interrupted by the crash
         if self.serving is not None:
             log.info("adopted v%s (pid %d) from the previous run", self.serving, self.servers[self.serving].pid)
-            self._route({self.serving: 100.0})
+            try:  # like a promotion: weight 0 first, wait until nothing is in flight to it, then out of the file
+                self._route({self.serving: 100.0, **dict.fromkeys(interrupted, 0.0)})
+                for version in interrupted:
+                    self._drained(f"v{version}")
+                self._route({self.serving: 100.0})
+            except TimeoutError as exc:
+                log.warning("%s; the interrupted canary may still get requests", exc)
         elif self.routes_path.exists():
             self.routes_path.unlink()  # it points at servers that are gone: back to the sidecar's --upstream
+        if self.serving is None:
+            for version in interrupted:  # nothing to fall back on: a first deployment is simply started again
+                self._retire(version)
         self._save()
 
     # -- traffic -----------------------------------------------------------------------------------------------
@@ -161,7 +159,7 @@ class Deployer:
         routes = [{"name": f"v{v}", "url": self.servers[v].url, "weight": w, "model_version": v}
                   for v, w in weights.items()]  # fmt: skip
         self.dir.mkdir(parents=True, exist_ok=True)
-        _write_atomic(self.routes_path, json.dumps({"generation": self.generation, "routes": routes}))
+        write_atomic(self.routes_path, json.dumps({"generation": self.generation, "routes": routes}))
         canary = [w for v, w in weights.items() if v != self.serving and w < 100]
         self.metrics.canary_weight.set(canary[0] if canary else 0)
         if wait:
@@ -209,6 +207,9 @@ class Deployer:
         pin = current_pin(self.repo, self.model, self.options.environment)
         self.seen_head = head
         self._set(pinned=pin.model_version if pin.is_pinned else None, head=head, error=None)
+        for version in [v for v in self.servers if v not in (self.serving, pin.model_version)]:
+            self._retire(version)  # a canary a crash left (see recover) that git has moved on from
+            self._save()
         if not pin.is_pinned or pin.model_version == self.serving:
             self._set(phase="idle")
             return
@@ -222,17 +223,20 @@ class Deployer:
 
         version = pin.model_version
         self._set(phase="verifying", target=version)
-        try:
-            model_dir = verified_download(pin, self.dir / "models" / f"v{version}")
-        except ConflictError as exc:
-            self.failed.add((version, pin.sha256))
-            self._event("digest_mismatch", version, exc.message)
-            self._set(phase="refused")
-            return
-        self._set(phase="starting-server")
-        new = ModelServer.start(version, model_dir, self.dir / "logs" / f"v{version}.log", self.settings.mlflow_uri)
-        self.servers[version] = new
-        self._save()
+        new = self._adopt(pin)
+        if new is None:
+            try:
+                model_dir = verified_download(pin, self.dir / "models" / f"v{version}")
+            except ConflictError as exc:
+                self.failed.add((version, pin.sha256))
+                self._event("digest_mismatch", version, exc.message)
+                self._set(phase="refused")
+                return
+            self._set(phase="starting-server")
+            log_file = self.dir / "logs" / f"v{version}.log"
+            new = ModelServer.start(version, model_dir, log_file, self.settings.mlflow_uri)
+            self.servers[version] = new
+            self._save()
         old = self.serving
         steps = self.options.canary_steps if old is not None else ()  # a first deployment skips the steps
         try:
@@ -247,9 +251,11 @@ class Deployer:
                 self._set(phase=f"canary {share}%")
                 assert old is not None
                 self._route({old: 100.0 - share, version: float(share)})
-                verdict = self._analyse(f"v{version}", share)
+                verdict = self._analyse(f"v{version}", share, version)
                 if verdict.outcome != "pass":
-                    self._abort(pin, "analysis_failed", f"canary at {share}%: {verdict.outcome}: {verdict.reason}")
+                    failed = ", ".join(verdict.failed) or "no verdict"  # the conditions that stopped it, by name
+                    self._abort(pin, "analysis_failed",
+                                f"canary at {share}%: {verdict.outcome} ({failed}): {verdict.reason}")  # fmt: skip
                     return
             self._promote(version, old)
         except Exception as exc:  # the sidecar or git unreachable, a timeout: not the model's fault; retried later
@@ -262,21 +268,45 @@ class Deployer:
             "deployed", version, f"serving all traffic (canary steps: {list(steps) or 'none, first deployment'})"
         )
 
-    def _analyse(self, route: str, share: int) -> Verdict:
+    def _adopt(self, pin: ModelPin) -> ModelServer | None:
+        """The pinned version's server a crashed run left mid-canary, if it answers and its directory still has the
+        pin's sha256 (recomputed here): canaried again from the first step without a new download and start."""
+        from workflows.gitops.digest import model_digest
+
+        spare = self.servers.get(pin.model_version)
+        if spare is None:
+            return None
+        if spare.ready() and model_digest(Path(spare.model_dir)) == pin.sha256:
+            log.info("v%s: adopting its model server (pid %d) left by the previous run", spare.version, spare.pid)
+            return spare
+        self._retire(spare.version)
+        return None
+
+    def _analyse(self, route: str, share: int, version: str | None = None) -> Verdict:
         """The AnalysisTemplate's conditions on this step's window; inconclusive past the timeout aborts."""
-        start, began = route_window(self.settings.serving_url, route), time.monotonic()
+        version = version or route.removeprefix("v")
+        sidecar, monitor, model = self.settings.serving_url, self.settings.monitor_url, self.settings.model_name
+        start, began = route_window(sidecar, route), time.monotonic()
+        monitor_start = monitor_reading(monitor, model)
         while True:
             self.stop.wait(0.5)
-            requests, errors, p99 = route_window(self.settings.serving_url, route).since(start)
-            verdict = judge(requests, errors, p99)
+            canary = route_window(sidecar, route).since(start)
+            monitor_now = monitor_reading(monitor, model)
+            if monitor_start is None:  # the monitor was not up when the window began: its counters start now
+                monitor_start = monitor_now
+            values, notes = local_values(self.settings.deployer_min_requests, canary, version, monitor_start,
+                                         monitor_now)  # fmt: skip
+            verdict = judge(self.checks, values, notes)
             elapsed = time.monotonic() - began
+            requests, errors, p99 = canary
             self._set(analysis={"route": route, "share": share, "requests": requests, "errors": errors, "p99_s": p99,
-                                "verdict": verdict.outcome, "elapsed_s": round(elapsed, 1)})  # fmt: skip
+                                "verdict": verdict.outcome, "elapsed_s": round(elapsed, 1),
+                                "conditions": [m.__dict__ for m in verdict.measurements]})  # fmt: skip
             if verdict.outcome == "fail" or (verdict.outcome == "pass" and elapsed >= self.options.canary_window_s):
                 return verdict
             if elapsed >= self.options.analysis_timeout_s or self.stop.is_set():
                 return Verdict("inconclusive", f"{verdict.reason} within {elapsed:.0f}s; send traffic while a "
-                                               "promotion runs (`driftloop traffic`)")  # fmt: skip
+                                               "promotion runs (`driftloop traffic`)", verdict.measurements)  # fmt: skip
 
     def _promote(self, version: str, old: str | None) -> None:
         self._set(phase="promoting")
@@ -349,11 +379,3 @@ class Deployer:
         self.servers.clear()
         self.serving = None
         self._save()
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)

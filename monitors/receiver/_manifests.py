@@ -34,6 +34,7 @@ PART_OF = {"app.kubernetes.io/part-of": "driftloop"}
 TOKEN_SECRET = "driftloop-trigger-token"  # created out of band (kubectl create secret generic …): never in git
 TOKEN_MOUNT = "/var/run/secrets/driftloop/trigger"
 RECEIVER_PORT = 9095
+SERVING_LABELS = {"app.kubernetes.io/part-of": "driftloop", "app.kubernetes.io/component": "serving"}
 CRD_FILES = {
     "PrometheusRule": "monitoring.coreos.com_prometheusrules.yaml",
     "ServiceMonitor": "monitoring.coreos.com_servicemonitors.yaml",
@@ -71,7 +72,13 @@ def _service_monitor(app: str, port: str) -> dict[str, Any]:
             "endpoints": [{"port": port, "path": "/metrics", "interval": PRODUCTION.scrape_interval}],
         },
     }
-    if app == "driftloop-sidecar":  # the AnalysisTemplate selects the canary's samples by this pod label
+    if app == "driftloop-sidecar":
+        # the sidecar runs in the serving pods (manifests/serving): their Services (stable and canary, each on its
+        # own ReplicaSet) in each environment's namespace; the AnalysisTemplate selects the canary by the pod label
+        from workflows.gitops.pin import ENVIRONMENTS
+
+        monitor["spec"]["selector"] = {"matchLabels": SERVING_LABELS}
+        monitor["spec"]["namespaceSelector"] = {"matchNames": [f"driftloop-{env}" for env in ENVIRONMENTS]}
         monitor["spec"]["podTargetLabels"] = ["rollouts-pod-template-hash"]
     return monitor
 

@@ -19,36 +19,56 @@ __all__ = ["alerting_command", "trigger_group"]
     default=None,
     help="Output folder (default: manifests/monitoring/ of the checkout).",
 )
+@click.option(
+    "--analysis-out",
+    "analysis_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The AnalysisTemplate file (default: manifests/serving/base/analysis-template.yaml of the checkout).",
+)
 @click.pass_context
-def alerting_command(ctx: click.Context, check: bool, out_dir: Path | None) -> None:
+def alerting_command(ctx: click.Context, check: bool, out_dir: Path | None, analysis_path: Path | None) -> None:
     """Generate the alerting manifests from monitors/receiver/_rules.py, validated and reproducible.
 
     Writes the PrometheusRule, the ServiceMonitors, the AlertmanagerConfig (and the equivalent raw
-    alertmanager.yaml), and the receiver's Deployment/Service/ServiceAccount/Role. The output depends only on
-    the code and the settings' defaults, never on your DRIFTLOOP_* variables.
+    alertmanager.yaml), and the receiver's Deployment/Service/ServiceAccount/Role; and the serving Rollout's
+    canary AnalysisTemplate from the conditions in monitors/deployer/analysis.py (the ones `driftloop deployer`
+    applies locally). The output depends only on the code and the settings' defaults, never on your DRIFTLOOP_*
+    variables.
 
     \b
     Examples:
       driftloop alerting            # write manifests/monitoring/*.yaml
       driftloop alerting --check    # CI: exit 1 with a diff when the committed files are stale
     """
+    from monitors.deployer import _template
     from monitors.receiver._manifests import build_files, default_out_dir, diff_files, validate_files, write_files
 
     out_dir = out_dir or default_out_dir()
+    analysis_path = analysis_path or _template.default_path()
     files = build_files()
     count = validate_files(files)
+    template = _template.render()
+    count += _template.validate(template)
     if check:
-        diff = diff_files(files, out_dir)
+        diff = diff_files(files, out_dir) + _template.diff_template(template, analysis_path)
         if diff:
             click.echo(diff, nl=False)
-            click.secho(f"error: the alerting manifests in {out_dir} are stale (or edited by hand)", fg="red", err=True)
+            click.secho(
+                f"error: the alerting manifests in {out_dir} or {analysis_path} are stale (or edited by hand)",
+                fg="red",
+                err=True,
+            )
             click.echo("  hint: run `driftloop alerting` and commit the result", err=True)
             ctx.exit(1)
-        click.echo(f"{len(files)} file(s) in {out_dir} are up to date ({count} documents validated against CRDs)")
+        click.echo(
+            f"{len(files) + 1} file(s) in {out_dir} and {analysis_path} are up to date "
+            f"({count} documents validated against CRDs)"
+        )
         return
-    for path in write_files(files, out_dir):
+    for path in [*write_files(files, out_dir), _template.write_template(template, analysis_path)]:
         click.echo(f"wrote {path}")
-    click.echo(f"{count} documents validated against the prometheus-operator CRDs")
+    click.echo(f"{count} documents validated against the prometheus-operator and Argo Rollouts CRDs")
 
 
 @click.group("trigger")

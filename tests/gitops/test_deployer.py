@@ -1,9 +1,12 @@
 """`driftloop deployer` end to end: real git, MLflow server, sidecar, deployer process and model server processes.
 
 One stack for the module (the tests run in order and build on each other, like the life of one environment):
-first deployment -> canary under traffic with no failed request -> crash and restart -> planted digest mismatch
-refused -> failing smoke test rolled back by a commit -> `driftloop rollback` restores registry, git and serving
--> `history` shows every event.
+first deployment -> canary under traffic with no failed request -> crash in the middle of a canary and restart
+(both servers adopted) -> planted digest mismatch refused -> failing smoke test rolled back by a commit -> `driftloop
+rollback` restores registry, git and serving -> `history` shows every event.
+
+The drift monitor is its own exporter (``MonitorMetrics`` on ``start_http_server``, what ``driftloop monitor``
+serves) reporting a window too small to score: the canary analysis reads it like the sidecar's metrics.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import start_http_server
 
+from monitors.drift._metrics import MonitorMetrics
 from monitors.payloads import parse_predictions
 from monitors.sidecar import Sidecar, SidecarConfig
 from monitors.sidecar.testing import BackgroundServer
@@ -130,8 +135,12 @@ def stack(gitops_env: Path, mlflow_server: str, tmp_path_factory: pytest.TempPat
                            spool_dir=lake / "spool", model=MODEL, model_version=None,
                            routes_file=gitops_env / "deployer" / "routes.json")  # fmt: skip
     sidecar = BackgroundServer(Sidecar(config).app).start()
+    monitor = MonitorMetrics(MODEL)
+    monitor.publish_empty(rows=0)
+    exporter, exporter_thread = start_http_server(0, addr="127.0.0.1", registry=monitor.registry)
     deployer_url = f"http://127.0.0.1:{free_port()}"
     env = {**os.environ, "DRIFTLOOP_SERVING_URL": sidecar.url, "DRIFTLOOP_DEPLOYER_URL": deployer_url,
+           "DRIFTLOOP_MONITOR_URL": f"http://127.0.0.1:{exporter.server_port}",
            "DRIFTLOOP_DEPLOYER_CANARY_STEPS": "50", "DRIFTLOOP_DEPLOYER_CANARY_WINDOW": "1",
            "DRIFTLOOP_DEPLOYER_ANALYSIS_TIMEOUT": "60", "DRIFTLOOP_DEPLOYER_POLL": "0.3"}  # fmt: skip
     running = Stack(sidecar.url, deployer_url, env, gitops_env)
@@ -143,6 +152,8 @@ def stack(gitops_env: Path, mlflow_server: str, tmp_path_factory: pytest.TempPat
             running.process.send_signal(signal.SIGTERM)  # a clean stop stops its model servers
             running.process.wait(timeout=60)
         sidecar.stop()
+        exporter.shutdown()
+        exporter_thread.join(timeout=5)
         os.environ.pop("DRIFTLOOP_GITOPS_REPO", None)
 
 
@@ -174,16 +185,46 @@ def test_promotion_canaries_and_swaps_with_no_failed_request(stack: Stack, regis
     wait(lambda: not Path(f"/proc/{old_pid}").exists(), "the old model server stopped", 30)
 
 
-def test_a_restarted_deployer_adopts_the_running_version(stack: Stack) -> None:
+def _model_servers(home: Path) -> list[int]:
+    """PIDs of every model server of this stack still running (``monitors.deployer._serve`` on a dir under home)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"monitors.deployer._serve" in cmdline and any(str(home).encode() in part for part in cmdline):
+            found.append(int(proc.name))
+    return found
+
+
+def test_a_deployer_killed_mid_canary_adopts_both_servers_and_converges(
+    stack: Stack, register: Callable[[float], str]
+) -> None:
     v2 = stack.versions["v2"]
-    pid = stack.status()["servers"][v2]["pid"]
+    stack.versions["v3"] = v3 = register(25.0)
+    old_pid = stack.status()["servers"][v2]["pid"]
+    promote(MODEL, v3, payload_columns={})
+    # no traffic yet: the canary step has too few requests for a verdict and waits -- the moment to crash
+    status = wait(lambda: (s := stack.status()).get("phase", "").startswith("canary") and s, "the canary", log=stack)
+    canary_pid = status["servers"][v3]["pid"]
     assert stack.process is not None
     os.killpg(stack.process.pid, signal.SIGKILL)  # a crash: no clean-up at all
     stack.process.wait()
-    assert _score(stack)  # the model server outlives the deployer: serving goes on
-    stack.start_deployer()
-    status = wait(lambda: (s := stack.status()).get("phase") == "idle" and s, "the restarted deployer idle", log=stack)
-    assert status["serving"] == v2 and status["servers"][v2]["pid"] == pid  # adopted, not restarted
+    assert sorted(_model_servers(stack.home)) == sorted([old_pid, canary_pid])  # both outlive the deployer
+    with Traffic(f"{stack.sidecar}/invocations") as traffic:
+        assert _score(stack)  # the sidecar still splits between the two: serving goes on
+        stack.start_deployer()
+        status = wait(lambda: (s := stack.status()).get("serving") == v3 and s.get("phase") == "idle" and s,
+                      f"v{v3} served after the restart", log=stack)  # fmt: skip
+    assert set(traffic.statuses) == {200} and not traffic.errors, (traffic.statuses, traffic.errors)
+    assert f"adopted v{v2} (pid {old_pid})" in (stack.home / "deployer-test.log").read_text()  # kept until the swap
+    assert list(status["servers"]) == [v3] and status["servers"][v3]["pid"] == canary_pid  # the canary adopted
+    assert status["analysis"]["verdict"] == "pass" and status["last_event"]["event"] == "deployed"
+    wait(lambda: _model_servers(stack.home) == [canary_pid], "no orphan model server", 30)
+    assert _pinned() == v3 and _champion() == v3
+    events = [(e.event, e.version) for e in history(gitops_repo(), MODEL, "production")]
+    assert events[:2] == [("promote", v3), ("promote", v2)]  # one promotion: no second commit, no rollback
 
 
 def test_a_planted_digest_mismatch_is_refused(stack: Stack, register: Callable[[float], str]) -> None:
@@ -201,25 +242,25 @@ def test_a_planted_digest_mismatch_is_refused(stack: Stack, register: Callable[[
     assert status["last_event"]["event"] == "digest_mismatch" and "0" * 16 in status["last_event"]["message"]
     metrics = httpx.get(f"{stack.deployer}/metrics").text
     assert 'driftloop_deployer_events_total{event="digest_mismatch"} 1.0' in metrics
-    assert status["serving"] == stack.versions["v2"] and list(status["servers"]) == [stack.versions["v2"]]
+    assert status["serving"] == stack.versions["v3"] and list(status["servers"]) == [stack.versions["v3"]]
 
 
 def test_a_failing_smoke_test_keeps_the_old_version_and_commits_a_rollback(stack: Stack) -> None:
-    v2, bad = stack.versions["v2"], stack.versions["bad"]
+    v3, bad = stack.versions["v3"], stack.versions["bad"]
     promote(MODEL, bad, payload_columns={})  # the right digest this time: verified, started, smoke-tested
-    wait(lambda: _pinned() == v2, "the deployer's rollback commit", log=stack)
-    wait(lambda: _champion() == v2, "the registry alias to follow the rollback commit (git first, then the alias)")
+    wait(lambda: _pinned() == v3, "the deployer's rollback commit", log=stack)
+    wait(lambda: _champion() == v3, "the registry alias to follow the rollback commit (git first, then the alias)")
     status = stack.status()
-    assert status["last_event"]["event"] == "smoke_failed" and status["serving"] == v2
-    assert list(status["servers"]) == [v2]
+    assert status["last_event"]["event"] == "smoke_failed" and status["serving"] == v3
+    assert list(status["servers"]) == [v3]
     top = history(gitops_repo(), MODEL, "production")[0]
-    assert (top.event, top.version, top.previous_version, top.actor) == ("deployer-rollback", v2, bad,
+    assert (top.event, top.version, top.previous_version, top.actor) == ("deployer-rollback", v3, bad,
                                                                         "driftloop-deployer")  # fmt: skip
     assert "smoke test failed" in top.reason
 
 
 def test_cli_rollback_restores_registry_git_and_serving_and_history_shows_it(stack: Stack) -> None:
-    v1, v2, bad = stack.versions["v1"], stack.versions["v2"], stack.versions["bad"]
+    v1, v2, v3, bad = stack.versions["v1"], stack.versions["v2"], stack.versions["v3"], stack.versions["bad"]
     with Traffic(f"{stack.sidecar}/invocations") as traffic:
         rolled = driftloop(stack.env, "rollback", MODEL, "--to", v1, "--reason", "drill", timeout=120)
         assert rolled.returncode == 0, rolled.stderr
@@ -232,5 +273,5 @@ def test_cli_rollback_restores_registry_git_and_serving_and_history_shows_it(sta
     import json
 
     events = [(e["event"], e["version"]) for e in json.loads(shown.stdout)]
-    assert events == [("rollback", v1), ("deployer-rollback", v2), ("promote", bad), ("promote", v2),
-                      ("promote", v1)]  # fmt: skip
+    assert events == [("rollback", v1), ("deployer-rollback", v3), ("promote", bad), ("promote", v3),
+                      ("promote", v2), ("promote", v1)]  # fmt: skip

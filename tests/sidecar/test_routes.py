@@ -80,15 +80,22 @@ def test_malformed_routing_files_are_refused_with_the_reason(document: str, prob
 def test_the_deployers_analysis_judges_each_route_from_the_sidecars_metrics(
     make_config, run_sidecar, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    """A canary slower than the AnalysisTemplate's p99 limit fails, the fast route passes (stub model servers)."""
+    """A canary slower than the AnalysisTemplate's p99 limit fails, the fast route passes (stub model servers; the
+    drift monitor's own exporter, reporting a window with nothing to score yet)."""
     import threading
+
+    from prometheus_client import start_http_server
 
     from driftloop.config import get_settings
     from monitors.deployer.deployer import Deployer, DeployerOptions
+    from monitors.drift._metrics import MonitorMetrics
     from monitors.traffic import replay, scenario_records
 
     routes = tmp_path / "routes.json"
     fast, slow = BackgroundServer(stub_model_app).start(), BackgroundServer(lambda: stub_model_app(0.6)).start()
+    monitor = MonitorMetrics("credit-risk")
+    monitor.publish_empty(rows=0)
+    exporter, exporter_thread = start_http_server(0, addr="127.0.0.1", registry=monitor.registry)
     try:
         server, _ = run_sidecar(make_config(fast.url, routes_file=routes, model_version=None))
         _write(
@@ -96,7 +103,8 @@ def test_the_deployers_analysis_judges_each_route_from_the_sidecars_metrics(
         )
         with httpx.Client() as client:
             wait_until(lambda: _generation(client, server.url) == 1, "generation 1")
-        settings = get_settings({"DRIFTLOOP_HOME": str(tmp_path / "home"), "DRIFTLOOP_SERVING_URL": server.url})
+        settings = get_settings({"DRIFTLOOP_HOME": str(tmp_path / "home"), "DRIFTLOOP_SERVING_URL": server.url,
+                                 "DRIFTLOOP_MONITOR_URL": f"http://127.0.0.1:{exporter.server_port}"})  # fmt: skip
         deployer = Deployer(settings, DeployerOptions(canary_window_s=0.5, analysis_timeout_s=3))
         frame = scenario_records("baseline", rows=20, seed=1)
         load = threading.Thread(target=replay, args=(frame, f"{server.url}/invocations"),
@@ -105,12 +113,19 @@ def test_the_deployers_analysis_judges_each_route_from_the_sidecars_metrics(
         verdicts = {route: deployer._analyse(route, 50) for route in ("v1", "v2")}
         load.join()
         quiet = deployer._analyse("v1", 50)  # no traffic: inconclusive at the timeout, never a silent pass
+        bad_payloads = threading.Timer(1.0, lambda: monitor.schema_mismatch.labels("credit-risk", "age").inc(2))
+        bad_payloads.start()  # the monitor counts mismatched payloads during the window: a failure, not a wait
+        mismatched = deployer._analyse("v1", 50)
     finally:
         fast.stop()
         slow.stop()
-    assert verdicts["v2"].outcome == "fail" and "p99 latency" in verdicts["v2"].reason
+        exporter.shutdown()
+        exporter_thread.join(timeout=5)
+    assert verdicts["v2"].outcome == "fail" and verdicts["v2"].failed == ["p99-latency"], verdicts["v2"].reason
     assert verdicts["v1"].outcome == "pass", verdicts["v1"].reason
     assert quiet.outcome == "inconclusive" and "driftloop traffic" in quiet.reason
+    assert "error-rate: no data [0 canary requests, need 20]" in quiet.reason
+    assert mismatched.outcome == "fail" and mismatched.failed == ["payload-schema-mismatch"], mismatched.reason
 
 
 def test_p99_interpolates_like_histogram_quantile() -> None:
@@ -121,3 +136,19 @@ def test_p99_interpolates_like_histogram_quantile() -> None:
     requests, errors, p99 = now.since(start)  # 100 new: 50 below 0.1 s, 50 in (0.1, 0.5]
     assert (requests, errors) == (100, 3) and p99 == pytest.approx(0.1 + 0.4 * (99 - 50) / 50)
     assert RouteWindow(5, 0, ((0.1, 0.0), (float("inf"), 0.0))).since(RouteWindow(5, 0, ())) == (0, 0, None)
+
+
+def test_a_restarted_deployer_continues_the_routing_generation_past_what_it_wrote(tmp_path: Path) -> None:
+    """A crash between writing the routing file and the state: the next file must not reuse that generation, or the
+    sidecar (which applies a file only when its generation changes) would keep the canary's weights."""
+    from driftloop.config import get_settings
+    from monitors.deployer.deployer import Deployer, DeployerOptions
+
+    settings = get_settings({"DRIFTLOOP_HOME": str(tmp_path / "home")})
+    deployer = Deployer(settings, DeployerOptions())
+    deployer.dir.mkdir(parents=True)
+    deployer.state_path.write_text(json.dumps({"serving": None, "generation": 3, "servers": []}))
+    _write(deployer.routes_path, 5, [{"name": "v9", "url": "http://127.0.0.1:9", "weight": 100}])
+    deployer.recover()
+    assert deployer.generation == 5 and not deployer.routes_path.exists()  # nothing alive: back to --upstream
+    assert json.loads(deployer.state_path.read_text())["generation"] == 5

@@ -127,13 +127,14 @@ def test_the_local_values_come_from_the_sidecar_window_and_the_monitors_metrics(
     assert judge(CHECKS, local_values(20, (100, 0, 0.01), "7", gone, gone)[0]).outcome == "inconclusive"
 
 
-CANARY = "6d4f9c7b8"
+CANARY = "6d4f9c7b8"  # pragma: allowlist secret (a pod-template hash label)
 _SIDECAR = f'namespace="prod", rollouts_pod_template_hash="{CANARY}"'
 
 
 def _series(requests_per_min: float, errors_per_min: float, slow: bool, drift: float | None,
             mismatches_per_min: float, monitor: bool) -> list[dict[str, str]]:  # fmt: skip
     """promtool input series: 10 minutes of one canary pod and, when ``monitor``, the drift monitor."""
+
     def counter(per_min: float) -> str:
         return f"0+{per_min:g}x10"
 

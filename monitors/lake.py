@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -304,7 +303,7 @@ def _window(stored: pd.DataFrame, *, since: datetime | None, last_rows: int | No
 
 
 _ARROW_DECODE_FROM = 2000  # rows from which JSON is decoded by pyarrow (C++, threads) when the values allow it
-_LONG_INTEGER = re.compile(rb"(?<![\d.eE+-])-?\d{19,}(?![\d.eE])")  # may not fit int64: json.loads keeps it exact
+_INT64_LIMIT = 2.0**63  # a float column reaching it may hold an integer json.loads keeps exact (arrow: rounded)
 _FLAT_TYPES = (pa.types.is_int64, pa.types.is_float64)  # arrow types whose pandas columns equal json.loads' own
 
 
@@ -326,7 +325,7 @@ def _inputs_with_arrow(texts: pd.Series) -> pd.DataFrame | None:
     import pyarrow.json as pa_json
 
     body = "\n".join(texts).encode()
-    if body.count(b"\n") != len(texts) - 1 or _LONG_INTEGER.search(body):  # a record on two lines; a big integer
+    if body.count(b"\n") != len(texts) - 1:  # a record on two lines
         return None
     try:
         table = pa_json.read_json(pa.BufferReader(body))
@@ -339,12 +338,39 @@ def _inputs_with_arrow(texts: pd.Series) -> pd.DataFrame | None:
             return None
         if pa.types.is_int64(column.type) and column.null_count:
             return None  # json.loads + from_records gives float64 NaN here too, but keep the proven path for it
+        if pa.types.is_float64(column.type) and _reaches_int64_limit(column):
+            return None
     frame = table.to_pandas()
     frame.index = texts.index
     return frame
 
 
+def _reaches_int64_limit(column: pa.ChunkedArray) -> bool:
+    largest = pc.max(pc.abs(pc.if_else(pc.is_finite(column), column, 0.0))).as_py()
+    return largest is not None and largest >= _INT64_LIMIT
+
+
+def _predictions_with_arrow(texts: pd.Series) -> pd.Series | None:
+    """JSON numbers (the usual prediction) parsed by arrow's casts: int64 when every one is an integer, as
+    ``pd.to_numeric`` of ``json.loads`` gives, else float64; anything else (labels, lists, all null): None."""
+    strings = pa.array(texts.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    if strings.null_count == len(strings):
+        return None
+    for target in (pa.int64(), pa.float64()):
+        try:
+            parsed = pc.cast(strings, target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+        if pa.types.is_float64(target) and _reaches_int64_limit(pa.chunked_array([parsed])):
+            return None
+        return pd.Series(parsed.to_numpy(zero_copy_only=False), index=texts.index)
+    return None
+
+
 def _decode_predictions(texts: pd.Series) -> pd.Series:
+    fast = _predictions_with_arrow(texts) if len(texts) >= _ARROW_DECODE_FROM else None
+    if fast is not None:
+        return fast
     values = [None if text is None else json.loads(text) for text in texts]
     series = pd.Series(values, index=texts.index, dtype=object)
     numeric = pd.to_numeric(series, errors="coerce")

@@ -171,3 +171,20 @@ def test_big_windows_decode_to_the_same_frame_as_json_loads(tmp_path: Path, reco
     expected = pd.DataFrame.from_records([row.inputs for row in rows])
     pd.testing.assert_frame_equal(frame[list(expected.columns)], expected, check_exact=True)
     assert frame["_prediction"].tolist() == [i % 2 for i in range(3000)]
+
+
+@pytest.mark.parametrize(
+    "prediction",
+    [lambda i: i % 2, lambda i: i / 7, lambda i: None if i % 5 == 0 else i, lambda i: "yes", lambda i: [0.2, 0.8]],
+)
+def test_big_windows_decode_predictions_as_json_loads_and_to_numeric_would(tmp_path: Path, prediction: Any) -> None:
+    rows = [
+        LakeRow(f"r{i:05d}", T0 + timedelta(milliseconds=i), "3", 200, 1.0, inputs={"x": 0.5}, prediction=prediction(i))
+        for i in range(3000)
+    ]
+    write_rows(str(tmp_path), "m", rows, part_id="seg-1")
+    got = read_window(str(tmp_path), "m").frame["_prediction"]
+    values = pd.Series([prediction(i) for i in range(3000)], dtype=object)
+    numeric = pd.to_numeric(values, errors="coerce")
+    expected = numeric if numeric.notna().sum() == values.notna().sum() else values
+    pd.testing.assert_series_equal(got, expected, check_exact=True, check_names=False)

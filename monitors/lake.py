@@ -122,7 +122,8 @@ def write_rows(lake_uri: str, model: str, rows: Sequence[LakeRow], part_id: str)
     """Write ``rows`` as one part file per hour partition, named after ``part_id``; idempotent.
 
     Each file is written under a temporary name and renamed, so a reader never sees half a file and a
-    crash leaves at most a temporary file that readers ignore.
+    crash leaves at most a temporary file that readers ignore. Once its hour is compacted a part id is sealed: a
+    rewrite of it (a writer replaying the segment after a crash: the same rows) is superseded, not read.
     """
     if not _SAFE_NAME.match(part_id):
         raise ValueError(f"part id {part_id!r} must be a plain file-name token")

@@ -96,9 +96,12 @@ def compact(
     now: datetime | None = None,
     settle_s: float = SETTLE_S,
     max_rows_per_file: int = MAX_ROWS_PER_FILE,
+    max_hours: int | None = None,
     fault: Fault | None = None,
 ) -> CompactionReport:
-    """Compact every hour of ``model`` that ended at least ``settle_s`` ago; idempotent."""
+    """Compact every hour of ``model`` that ended at least ``settle_s`` ago, newest first (the hours readers read
+    most); with ``max_hours``, stop after merging that many (a backlog is then worked off over several passes).
+    Idempotent."""
     fs, root = filesystem(lake_uri)
     report = CompactionReport(check_model(model))
     cutoff = (now or datetime.now(UTC)) - timedelta(seconds=settle_s)
@@ -106,7 +109,9 @@ def compact(
         if not held:
             report.busy = True
             return report
-        for hour in hours(fs, root, model, newest_first=False):
+        for hour in hours(fs, root, model, newest_first=True):
+            if max_hours is not None and len(report.hours) >= max_hours:
+                break
             if hour.end > cutoff:
                 continue
             done = compact_hour(fs, hour.folder, max_rows_per_file=max_rows_per_file, fault=fault)
@@ -264,7 +269,9 @@ def _locked(fs: fsspec.AbstractFileSystem, root: str, model: str) -> Iterator[bo
     import fcntl
 
     base = Path(root) / f"model={model}"
-    base.mkdir(parents=True, exist_ok=True)
+    if not base.is_dir():  # nothing written for this model: nothing to guard (and no folder made for a typo)
+        yield True
+        return
     with open(base / LOCK_FILE, "a+b") as handle:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

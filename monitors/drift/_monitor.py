@@ -34,6 +34,7 @@ __all__ = ["Evaluation", "Monitor", "MonitorConfig"]
 log = logging.getLogger("driftloop.monitor")
 
 WindowReader = Callable[..., Any]  # monitors.lake.read_window's signature
+_UPKEEP_MAX_HOURS = 4  # hours compacted per upkeep pass (one an hour is the steady state)
 _WATCH_POLL_S = 0.1  # how often a watching monitor stats the lake's last-write marker (one stat call)
 
 
@@ -280,14 +281,15 @@ class Monitor:
         from monitors.lake_compaction import compact, prune
 
         try:
-            compacted = compact(self.config.lake_uri, self.config.model)
-            if compacted.hours:
-                log.info("lake: compacted %d hour(s) (%d files merged)", len(compacted.hours),
-                         sum(hour.inputs for hour in compacted.hours))  # fmt: skip
-            if self.config.retention_s > 0:
+            if self.config.retention_s > 0:  # first, so expired hours are not compacted for nothing
                 pruned = prune(self.config.lake_uri, self.config.model, self.config.retention_s)
                 if pruned.hours:
                     log.info("lake: deleted %d hour(s) older than %s (retention)", len(pruned.hours), pruned.cutoff)
+            # a few hours per pass: a backlog (a monitor started on an old lake) never stalls evaluations for long
+            compacted = compact(self.config.lake_uri, self.config.model, max_hours=_UPKEEP_MAX_HOURS)
+            if compacted.hours:
+                log.info("lake: compacted %d hour(s) (%d files merged)", len(compacted.hours),
+                         sum(hour.inputs for hour in compacted.hours))  # fmt: skip
         except Exception as exc:  # upkeep is not the monitor's job: the next pass retries
             self.metrics.errors.labels(self.config.model, "lake_upkeep").inc()
             log.error("lake upkeep failed: %s: %s (next try in %.0f s)", type(exc).__name__, exc,

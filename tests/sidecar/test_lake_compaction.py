@@ -48,8 +48,8 @@ def test_compaction_merges_each_finished_hour_and_reads_the_same_frame(tmp_path:
     assert before.files_read == 200
     report = compact(lake, MODEL)
     assert [(Path(h.folder).name, h.inputs, h.outputs, h.rows) for h in report.hours] == [
+        ("hour=10", 20, 1, 100),  # newest first: the hours readers read most
         ("hour=09", 180, 1, 900),
-        ("hour=10", 20, 1, 100),
     ]
     after = read_window(lake, MODEL)
     assert after.files_read == 2 and len(list_parts(lake, MODEL)) == 2
@@ -245,3 +245,17 @@ def test_the_monitor_loop_compacts_and_applies_retention(tmp_path: Path) -> None
     assert sorted(ids) == sorted(f"recent-{i}-{s}" for i in range(10) for s in range(5))
     live = [Path(path).name for path in list_parts(lake, MODEL)]  # the recent hour(s) compacted, the old day gone
     assert 1 <= len(live) <= 2 and all(name.startswith("compacted-") for name in live)
+
+
+def test_a_capped_pass_merges_the_newest_hours_first_and_the_next_passes_the_rest(tmp_path: Path) -> None:
+    lake = str(tmp_path)
+    for hour in range(5):
+        _write_part(lake, 0, start=T0 + timedelta(hours=hour), prefix=f"h{hour}")
+        _write_part(lake, 1, start=T0 + timedelta(hours=hour), prefix=f"h{hour}")
+    first = compact(lake, MODEL, max_hours=2)
+    assert [Path(h.folder).name for h in first.hours] == ["hour=13", "hour=12"]
+    second = compact(lake, MODEL, max_hours=2)
+    assert [Path(h.folder).name for h in second.hours] == ["hour=11", "hour=10"]
+    assert [Path(h.folder).name for h in compact(lake, MODEL).hours] == ["hour=09"]
+    assert len(_ids(lake)) == 50 and len(list_parts(lake, MODEL)) == 5
+    assert compact(str(tmp_path / "other"), "never-written").hours == [] and not (tmp_path / "other").exists()

@@ -104,7 +104,7 @@ def prune_command(model: str | None, lake_uri: str | None, retention: str | None
 
     An hour goes once its last possible record is older than the retention: with 30d, the hour 09:00-10:00 of
     1 March goes at 10:00 on 31 March. A reader never sees half a pruned hour (local lakes: it is renamed away
-    first). Retention 0 keeps everything: then this command refuses, so a typo cannot empty a lake.
+    first). Retention 0 means keep everything: the command then refuses to run. Try --dry-run first.
 
     \b
     Examples:

@@ -285,7 +285,7 @@ def _profile_column(name: str, kind: str, values: pd.Series, nulls: int) -> Colu
                 hint="declare it 'categorical' or convert it to numbers before building the profile",
             )
         array = values.to_numpy()
-        std = float(np.std(values))  # computed exactly as Evidently does, on the cleaned column in its order
+        std = _population_std(values, array)  # exactly as Evidently's np.std(series), on the cleaned column
         if not math.isfinite(std):
             raise DataContractError(f"column {name!r} has no finite spread", columns=[name], hint="check its values")
         sorted_values = np.sort(array)
@@ -298,6 +298,15 @@ def _profile_column(name: str, kind: str, values: pd.Series, nulls: int) -> Colu
     frequencies = tuple(int(counts[value]) for value in first_seen)
     dtype = str(values.dtype)
     return ColumnProfile(name, kind, dtype, len(values), nulls, len(categories), None, None, categories, frequencies)
+
+
+def _population_std(values: pd.Series, array: np.ndarray) -> float:
+    """``np.std(series)`` (pandas' nanstd: the values as float64, their sum, the squared gaps' sum) computed on the
+    numpy array when that is the same arithmetic — float64 and integer columns, whose pandas path converts to float64
+    and has no NaN left — skipping pandas' copies and masks; other dtypes (float32…) keep pandas' own path."""
+    if array.dtype == np.float64 or array.dtype.kind in "iu":
+        return float(np.std(array.astype(np.float64, copy=False)))
+    return float(np.std(values))
 
 
 def _write_atomically(path: Path, text: str) -> None:

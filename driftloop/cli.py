@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "ship": ("monitors.sidecar.cli", "ship_command", "Move the in-process capture's spool segments to the lake."),
     "drift": ("monitors.drift.cli", "drift_command", "Compute drift between a reference and a current dataset."),
     "monitor": ("monitors.drift.cli", "monitor_command", "Continuously compute drift on the lake and export Prometheus metrics."),
+    "lake": ("monitors.lake_cli", "lake_group", "Compact the payload lake's hourly partitions; prune those past retention."),
     "alerting": ("monitors.receiver.cli", "alerting_command", "Generate/check manifests/monitoring/ (rules, routing, receiver) from Python."),
     "trigger": ("monitors.receiver.cli", "trigger_group", "The Alertmanager receiver that submits exactly one retrain per drift incident."),
     "feedback": ("monitors.feedback.cli", "feedback_command", "Post ground-truth outcomes (request_id, outcome, observed_at) to the receiver."),

@@ -24,6 +24,7 @@ __all__ = [
     "engine_token_path",
     "get_settings",
     "is_loopback_host",
+    "parse_duration",
     "read_argo_token",
     "repo_root",
 ]
@@ -67,6 +68,16 @@ SETTING_DOCS: dict[str, tuple[str, str]] = {
     "gpu_fallback": ("cpu", "When a GPU is requested but the machine has none: 'cpu' (warn) or 'error'."),
     "semaphore_size": ("1", "Default size of a synchronization semaphore whose ConfigMap is not configured."),
     "lake_uri": ("", "Payload lake: a directory or fsspec URI, e.g. s3://bucket/lake (empty: <home>/lake)."),
+    "lake_retention": (
+        "30d",
+        "Age after which the lake's hour partitions are deleted (`driftloop lake prune`, and the monitor every compaction "
+        "interval): a number with s, m, h or d (e.g. 30d, 36h); 0 keeps everything.",
+    ),
+    "lake_compact_interval": (
+        "600",
+        "Seconds between two upkeep passes of the lake by the monitor loop: compaction of finished hours (their 5 s "
+        "parts merged into a few files) and retention; 0: the monitor leaves it to `driftloop lake compact`.",
+    ),
     "serving_url": ("http://127.0.0.1:8180", "Payload sidecar in front of the model server; `traffic` targets it."),
     "model_server_url": ("http://127.0.0.1:5001", "MLflow scoring server for models:/<model>@champion."),
     "monitor_url": ("http://127.0.0.1:9308", "Drift monitor: where its Prometheus /metrics is served."),
@@ -185,6 +196,8 @@ class Settings:
     gpu_fallback: str
     semaphore_size: int
     lake_uri: str
+    lake_retention: float  # seconds; 0: keep everything
+    lake_compact_interval: float  # seconds; 0: off
     serving_url: str
     model_server_url: str
     monitor_url: str
@@ -270,6 +283,26 @@ def _unit(name: str, source: dict[str, str]) -> float:
             hint=f"a number between 0 and 1, e.g. {PREFIX}{name.upper()}={SETTING_DOCS[name][0]}",
         )
     return value
+
+
+_DURATION_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str, what: str) -> float:
+    """``30d``, ``36h``, ``90m``, ``45s`` or plain seconds -> seconds; ``0`` (or ``off``) -> 0 (disabled)."""
+    value = text.strip().lower()
+    if value in {"0", "off", "none", ""}:
+        return 0.0
+    number, unit = (value[:-1], value[-1]) if value[-1] in "smhd" else (value, "")
+    try:
+        seconds = float(number) * _DURATION_UNITS[unit]
+        if not seconds > 0 or seconds != seconds or seconds == float("inf"):
+            raise ValueError
+    except ValueError:
+        raise ConfigError(
+            f"{what}={text!r} is not a duration", hint=f"a number with s, m, h or d, e.g. {what}=30d (0: off)"
+        ) from None
+    return seconds
 
 
 def engine_token_path(home: Path) -> Path:
@@ -380,6 +413,8 @@ def get_settings(env: dict[str, str] | None = None) -> Settings:
         gpu_fallback=fallback,
         semaphore_size=semaphore_size,
         lake_uri=_raw("lake_uri", source) or str(_path(_raw("home", source)) / "lake"),
+        lake_retention=parse_duration(_raw("lake_retention", source), f"{PREFIX}LAKE_RETENTION"),
+        lake_compact_interval=parse_duration(_raw("lake_compact_interval", source), f"{PREFIX}LAKE_COMPACT_INTERVAL"),
         serving_url=_raw("serving_url", source).rstrip("/"),
         model_server_url=_raw("model_server_url", source).rstrip("/"),
         monitor_url=_raw("monitor_url", source).rstrip("/"),

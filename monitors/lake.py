@@ -3,25 +3,27 @@
 Layout (any fsspec URI; a local directory by default)::
 
     <lake>/model=<name>/date=YYYY-MM-DD/hour=HH/part-<id>.parquet
+    <lake>/model=<name>/date=YYYY-MM-DD/hour=HH/compacted-<id>.parquet + _compacted.json   (after compaction)
 
 Every file has the same stored schema (:data:`STORED_SCHEMA`): metadata columns plus the record's input
 features as a JSON object in ``_inputs``. Keeping features as JSON means a request whose schema changed
 (a new column, a string where a number was) is stored exactly as sent instead of failing a typed write;
 :func:`read_window` turns it back into one column per feature. Writes are idempotent: the part id names
 the file, so writing the same id twice replaces rather than duplicates (the sidecar uses its spool
-segment id, which makes crash replay safe).
+segment id, which makes crash replay safe). Compaction (:mod:`monitors.lake_compaction`) merges an hour's
+parts into a few files and publishes a manifest that supersedes them; retention deletes old partitions; the
+reader honours both (:mod:`monitors._lake_partitions` says how a row is never read twice nor lost).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,14 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from driftloop.errors import ConfigError
+from monitors._lake_decode import decode_inputs as _decode_inputs
+from monitors._lake_decode import decode_predictions as _decode_predictions
+from monitors._lake_partitions import SAFE_NAME as _SAFE_NAME
+from monitors._lake_partitions import LiveFile, hours, live_files
+from monitors._lake_partitions import check_model as _check_model
+from monitors._lake_partitions import filesystem as _filesystem
+from monitors._lake_partitions import is_local as _is_local
+from monitors._lake_partitions import partition as _partition
 
 __all__ = [
     "LAST_WRITE_MARKER",
@@ -69,8 +79,6 @@ STORED_SCHEMA = pa.schema(
 )
 
 LAST_WRITE_MARKER = "_last_write"  # <lake>/model=<name>/_last_write, rewritten after each write (local lakes)
-_PART = re.compile(r"date=(\d{4}-\d{2}-\d{2})/hour=(\d{2})/part-[^/]+\.parquet$")
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 @dataclass(frozen=True)
@@ -116,7 +124,8 @@ def write_rows(lake_uri: str, model: str, rows: Sequence[LakeRow], part_id: str)
     """Write ``rows`` as one part file per hour partition, named after ``part_id``; idempotent.
 
     Each file is written under a temporary name and renamed, so a reader never sees half a file and a
-    crash leaves at most a temporary file that readers ignore.
+    crash leaves at most a temporary file that readers ignore. Once its hour is compacted a part id is sealed: a
+    rewrite of it (a writer replaying the segment after a crash: the same rows) is superseded, not read.
     """
     if not _SAFE_NAME.match(part_id):
         raise ValueError(f"part id {part_id!r} must be a plain file-name token")
@@ -183,10 +192,9 @@ def write_frame(
 
 
 def list_parts(lake_uri: str, model: str) -> list[str]:
-    """Every part file of ``model``, oldest partition first."""
+    """The live files of ``model`` (writers' parts not yet compacted, and compacted files), oldest partition first."""
     fs, root = _filesystem(lake_uri)
-    pattern = f"{root}/model={_check_model(model)}/date=*/hour=*/part-*.parquet"
-    return sorted(fs.glob(pattern), key=_part_sort_key)
+    return [f.path for hour in hours(fs, root, model, newest_first=False) for f in live_files(fs, hour.folder)]
 
 
 def read_window(
@@ -194,26 +202,21 @@ def read_window(
 ) -> LakeWindow:
     """The recent inference records of ``model``: the last ``last_rows`` and/or those at or after ``since``.
 
-    Only the partitions that can hold matching records are opened. A missing lake reads as empty, so a
-    monitor started before the first request simply sees no data yet.
+    Only the partitions that can hold matching records are listed and opened (newest first, so ``last_rows`` stops
+    early). A missing lake reads as empty, so a monitor started before the first request simply sees no data yet.
+    Compaction may run meanwhile: each row is read exactly once (``monitors._lake_partitions``).
     """
     if last_rows is not None and last_rows < 0:
         raise ValueError("last_rows must be >= 0")
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
-    fs, _ = _filesystem(lake_uri)
-    by_hour: dict[tuple[str, str], list[str]] = {}
-    for path in list_parts(lake_uri, model):
-        match = _PART.search(path)
-        if match and (since is None or _hour_end(match.group(1), match.group(2)) > since):
-            by_hour.setdefault((match.group(1), match.group(2)), []).append(path)
+    fs, root = _filesystem(lake_uri)
     tables: list[pa.Table] = []
     rows = files = 0
-    for hour in sorted(by_hour, reverse=True):  # newest first, so last_rows stops early
+    for hour in hours(fs, root, model, since=since):
         if last_rows is not None and rows >= last_rows:
             break
-        # one dataset per hour: pyarrow reads its many small part files in parallel threads
-        table, read = _read_hour(fs, by_hour[hour], None if last_rows is None else last_rows - rows)
+        table, read = _read_hour_consistently(fs, hour.folder, None if last_rows is None else last_rows - rows)
         tables.append(table)
         rows += table.num_rows
         files += read
@@ -223,9 +226,32 @@ def read_window(
 
 _NEWEST_FIRST_ABOVE = 64  # files in an hour beyond which a bounded read opens the newest files first
 _CLOCK_SKEW_S = 30.0  # capture clocks (sidecars) versus the lake's modification times (a remote store's clock)
+_RESOLVE_TRIES = 5  # a compaction that deletes files while we read them: resolve the hour again, this many times
 
 
-def _read_hour(fs: fsspec.AbstractFileSystem, paths: list[str], needed: int | None) -> tuple[pa.Table, int]:
+def _read_hour_consistently(fs: fsspec.AbstractFileSystem, folder: str, needed: int | None) -> tuple[pa.Table, int]:
+    """One hour, read from one resolution of its live files; a file deleted under us (a compaction published a
+    manifest that supersedes it, or the hour was pruned) means a newer resolution exists: resolve again."""
+    for attempt in range(_RESOLVE_TRIES):
+        files = live_files(fs, folder)
+        if not files:
+            return STORED_SCHEMA.empty_table(), 0
+        try:
+            return _read_hour(fs, files, needed)
+        except FileNotFoundError:
+            if attempt == _RESOLVE_TRIES - 1:
+                raise
+        except OSError as exc:  # pyarrow reports a vanished file as a plain OSError on some paths
+            if attempt == _RESOLVE_TRIES - 1 or not _vanished(fs, files):
+                raise ConfigError(f"cannot read the lake partition {folder}: {exc}") from exc
+    raise AssertionError("unreachable")
+
+
+def _vanished(fs: fsspec.AbstractFileSystem, files: list[LiveFile]) -> bool:
+    return any(not fs.exists(f.path) for f in files)
+
+
+def _read_hour(fs: fsspec.AbstractFileSystem, files: list[LiveFile], needed: int | None) -> tuple[pa.Table, int]:
     """One hour partition, and how many of its files were read.
 
     With ``needed`` (rows still wanted) and many small files (a short seal under steady traffic), files are read
@@ -237,17 +263,10 @@ def _read_hour(fs: fsspec.AbstractFileSystem, paths: list[str], needed: int | No
     def dataset(selected: list[str]) -> pa.Table:
         return ds.dataset(selected, schema=STORED_SCHEMA, format="parquet", filesystem=fs).to_table()
 
-    if needed is None or len(paths) <= _NEWEST_FIRST_ABOVE:
+    paths = [f.path for f in files]
+    if needed is None or len(paths) <= _NEWEST_FIRST_ABOVE or any(f.mtime is None for f in files):
         return dataset(paths), len(paths)
-    folder = paths[0].rsplit("/", 1)[0]
-    listed = {entry["name"].rstrip("/"): entry for entry in fs.ls(folder, detail=True)}
-    modified: dict[str, float] = {}
-    for path in paths:
-        entry = listed.get(path.rstrip("/"), {})
-        stamp = entry.get("mtime", entry.get("LastModified"))
-        if stamp is None:
-            return dataset(paths), len(paths)
-        modified[path] = stamp.timestamp() if isinstance(stamp, datetime) else float(stamp)
+    modified = {f.path: float(f.mtime or 0.0) for f in files}
     newest_first = sorted(paths, key=lambda path: modified[path], reverse=True)
     tables: list[pa.Table] = []
     done, batch = 0, _NEWEST_FIRST_ABOVE
@@ -273,8 +292,7 @@ def _window(stored: pd.DataFrame, *, since: datetime | None, last_rows: int | No
     good = stored[~bad].sort_values(["_ts", "_request_id", "_row"], kind="stable")
     if last_rows is not None:
         good = good.tail(last_rows)
-    decoded = [json.loads(text) for text in good["_inputs"]]
-    features = pd.DataFrame.from_records(decoded, index=good.index) if decoded else pd.DataFrame(index=good.index)
+    features = _decode_inputs(good["_inputs"])
     meta = good[[c for c in META_COLUMNS if c != "_prediction"]].copy()
     meta["_prediction"] = _decode_predictions(good["_prediction"])
     frame = pd.concat([features.drop(columns=list(META_COLUMNS), errors="ignore"), meta], axis=1)
@@ -285,13 +303,6 @@ def _window(stored: pd.DataFrame, *, since: datetime | None, last_rows: int | No
         columns_seen=seen,
         files_read=files,
     )
-
-
-def _decode_predictions(texts: pd.Series) -> pd.Series:
-    values = [None if text is None else json.loads(text) for text in texts]
-    series = pd.Series(values, index=texts.index, dtype=object)
-    numeric = pd.to_numeric(series, errors="coerce")
-    return numeric if numeric.notna().sum() == series.notna().sum() else series
 
 
 def _to_table(rows: Iterable[LakeRow]) -> pa.Table:
@@ -320,41 +331,3 @@ def _jsonable(value: Any) -> Any:
         item = value.item()
         return None if isinstance(item, float) and math.isnan(item) else item
     return str(value)
-
-
-def _filesystem(lake_uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
-    if not lake_uri:
-        raise ConfigError("no lake URI given", hint="pass --lake DIR_OR_URI or set DRIFTLOOP_LAKE_URI")
-    try:
-        fs, root = fsspec.core.url_to_fs(lake_uri)
-    except (ImportError, ValueError) as exc:
-        raise ConfigError(
-            f"cannot open the lake {lake_uri!r}: {exc}",
-            hint="use a local directory or an fsspec URI whose filesystem package is installed (e.g. s3fs for s3://)",
-        ) from exc
-    return fs, str(root).rstrip("/")
-
-
-def _is_local(fs: fsspec.AbstractFileSystem) -> bool:
-    protocol = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
-    return bool({"file", "local"} & set(protocol))
-
-
-def _check_model(model: str) -> str:
-    if not _SAFE_NAME.match(model):
-        raise ConfigError(f"model name {model!r} cannot name a lake partition", hint="use letters, digits, . _ -")
-    return model
-
-
-def _partition(root: str, model: str, ts: datetime) -> str:
-    utc = ts.astimezone(UTC) if ts.tzinfo else ts.replace(tzinfo=UTC)
-    return f"{root}/model={model}/date={utc:%Y-%m-%d}/hour={utc:%H}"
-
-
-def _hour_end(date: str, hour: str) -> datetime:
-    return datetime.strptime(f"{date} {hour}", "%Y-%m-%d %H").replace(tzinfo=UTC) + timedelta(hours=1)
-
-
-def _part_sort_key(path: str) -> tuple[str, str]:
-    match = _PART.search(path)
-    return (match.group(0) if match else path, path)

@@ -93,8 +93,8 @@ def clean_values(series: pd.Series) -> pd.Series:
     """Drop NaN/None and ±inf, like Evidently does before every stat test."""
     series = as_plain_series(series)
     if series.dtype.kind == "f":
-        values = series.to_numpy()
-        return series[np.isfinite(values)]
+        finite = np.isfinite(series.to_numpy())
+        return series if finite.all() else series[finite]
     if series.dtype.kind in "iub":
         return series
     return series.replace([-np.inf, np.inf], np.nan).dropna()

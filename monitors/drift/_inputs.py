@@ -21,12 +21,22 @@ def read_table(path: str | Path) -> pd.DataFrame:
     try:
         if source.suffix.lower() in (".csv", ".tsv"):
             return pd.read_csv(source, sep="\t" if source.suffix.lower() == ".tsv" else ",")
-        return pd.read_parquet(source)
+        return _read_parquet(source)
     except Exception as exc:  # pyarrow/pandas raise many unrelated types for unreadable files
         raise DataContractError(
             f"cannot read {source} as a table ({type(exc).__name__}: {exc})",
             hint="give a parquet file, a directory of parquet files, or a .csv file",
         ) from exc
+
+
+def _read_parquet(source: Path) -> pd.DataFrame:
+    """``pd.read_parquet(source)`` with pyarrow's column-per-block conversion, which hands numeric columns over
+    without a second copy and frees the arrow buffers as it goes (half the memory touched on big files)."""
+    import pyarrow.parquet as pq
+
+    if pd.get_option("future.infer_string"):  # pandas' own conversion maps strings then: keep its path
+        return pd.read_parquet(source)
+    return pq.read_table(source, use_pandas_metadata=True).to_pandas(split_blocks=True, self_destruct=True)
 
 
 def is_profile_dir(path: str | Path) -> bool:

@@ -4,7 +4,9 @@ One ``evaluate()`` is one pass and raises on failure; ``run()`` repeats it every
 any failure (counted in ``driftloop_monitor_errors_total``, logged with what to do), because a monitor
 that dies on one bad file is a monitor nobody notices is gone. With ``wake_on_write`` (a local lake) it also
 evaluates as soon as the sidecar wrote new payloads (the lake's ``_last_write`` marker changed), at most every
-``min_gap_s``: drift is seen a fraction of a second after it lands instead of up to an interval later.
+``min_gap_s``: drift is seen a fraction of a second after it lands instead of up to an interval later. Every
+``compact_interval_s`` (``DRIFTLOOP_LAKE_COMPACT_INTERVAL``) it also compacts the lake's finished hours and deletes
+those past ``DRIFTLOOP_LAKE_RETENTION`` (``monitors.lake_compaction``), so its reads stay fast as the lake grows.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ __all__ = ["Evaluation", "Monitor", "MonitorConfig"]
 log = logging.getLogger("driftloop.monitor")
 
 WindowReader = Callable[..., Any]  # monitors.lake.read_window's signature
+_UPKEEP_MAX_HOURS = 4  # hours compacted per upkeep pass (one an hour is the steady state)
 _WATCH_POLL_S = 0.1  # how often a watching monitor stats the lake's last-write marker (one stat call)
 
 
@@ -52,6 +55,8 @@ class MonitorConfig:
     report_every_s: float = 600.0  # at most one HTML report per model version per this period
     wake_on_write: bool = False  # also evaluate when the lake gets new payloads (local lakes; else: the interval)
     min_gap_s: float = 0.5  # between two evaluations started by writes (a busy lake must not pin a core)
+    compact_interval_s: float = 0.0  # lake upkeep (compaction, retention) every this many seconds; 0: off
+    retention_s: float = 0.0  # hour partitions older than this are deleted by the upkeep; 0: kept
 
     @classmethod
     def from_settings(cls, settings: Settings, model: str | None = None, **overrides: Any) -> MonitorConfig:
@@ -65,6 +70,8 @@ class MonitorConfig:
             "interval_s": settings.monitor_interval,
             "min_rows": settings.monitor_min_rows,
             "options": DriftOptions(drift_share=settings.monitor_drift_share),
+            "compact_interval_s": settings.lake_compact_interval,
+            "retention_s": settings.lake_retention,
         }
         return cls(**{**values, **overrides})
 
@@ -126,6 +133,7 @@ class Monitor:
         self._seen_requests: set[Any] = set()
         self._seen_malformed: set[Any] = set()
         self._last_report: dict[str, float] = {}
+        self._last_upkeep = float("-inf")
 
     def _resolve_reference(self) -> LoadedReference:
         try:
@@ -292,7 +300,30 @@ class Monitor:
             except Exception as exc:
                 self.metrics.errors.labels(self.config.model, "evaluate").inc()
                 log.exception("evaluation failed unexpectedly: %s", exc)
+            self._upkeep()
             done += 1
             if max_evaluations is not None and done >= max_evaluations:
                 return
             self._wait(stop, started, seen)
+
+    def _upkeep(self) -> None:
+        """Every ``compact_interval_s``: compact the lake's finished hours and apply retention (never fatal)."""
+        if self.config.compact_interval_s <= 0 or time.monotonic() - self._last_upkeep < self.config.compact_interval_s:
+            return
+        self._last_upkeep = time.monotonic()
+        from monitors.lake_compaction import compact, prune
+
+        try:
+            if self.config.retention_s > 0:  # first, so expired hours are not compacted for nothing
+                pruned = prune(self.config.lake_uri, self.config.model, self.config.retention_s)
+                if pruned.hours:
+                    log.info("lake: deleted %d hour(s) older than %s (retention)", len(pruned.hours), pruned.cutoff)
+            # a few hours per pass: a backlog (a monitor started on an old lake) never stalls evaluations for long
+            compacted = compact(self.config.lake_uri, self.config.model, max_hours=_UPKEEP_MAX_HOURS)
+            if compacted.hours:
+                log.info("lake: compacted %d hour(s) (%d files merged)", len(compacted.hours),
+                         sum(hour.inputs for hour in compacted.hours))  # fmt: skip
+        except Exception as exc:  # upkeep is not the monitor's job: the next pass retries
+            self.metrics.errors.labels(self.config.model, "lake_upkeep").inc()
+            log.error("lake upkeep failed: %s: %s (next try in %.0f s)", type(exc).__name__, exc,
+                      self.config.compact_interval_s)  # fmt: skip

@@ -14,8 +14,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.spatial import distance
-from scipy.stats import chisquare, ks_2samp, norm
 
 from monitors.drift._columns import CATEGORICAL, NUMERICAL
 from monitors.drift._method_names import STAT_TEST_NAMES
@@ -66,12 +64,20 @@ def union_unique_count(reference: ColumnProfile, current: pd.Series, at_most: in
     return len(set(reference.value_counts) | set(current_unique))
 
 
+# scipy is imported by the tests that call it, not at import: the default tests on a big reference (Wasserstein,
+# and Jensen-Shannon's scipy.spatial only when used) must not pay seconds of scipy.stats start-up per CLI process.
+
+
 def _ks(reference: ColumnProfile, current: pd.Series) -> float:
+    from scipy.stats import ks_2samp
+
     assert reference.sorted_values is not None
     return float(ks_2samp(reference.sorted_values, current.to_numpy())[1])
 
 
 def _chisquare(reference: ColumnProfile, current: pd.Series) -> float:
+    from scipy.stats import chisquare
+
     keys = _keys(reference, current)
     ref_counts, cur_counts = reference.value_counts, _value_counts(current)
     k_norm = current.shape[0] / reference.rows
@@ -90,6 +96,8 @@ def _z(reference: ColumnProfile, current: pd.Series) -> float:
     p1 = float(n1 - reference.value_counts.get(key, 0)) / n1
     p2 = float(n2 - cur_counts.get(key, 0)) / n2
     pooled = float(p1 * n1 + p2 * n2) / (n1 + n2)
+    from scipy.stats import norm
+
     with np.errstate(divide="ignore", invalid="ignore"):
         z_stat = (p1 - p2) / np.sqrt(pooled * (1 - pooled) * (1.0 / n1 + 1.0 / n2))
     return float(2 * (1 - norm.cdf(np.abs(z_stat))))
@@ -99,8 +107,9 @@ def _wasserstein(reference: ColumnProfile, current: pd.Series) -> float:
     assert reference.std is not None
     scale = max(reference.std, 0.001)
     current_sorted = np.sort(np.asarray(current.to_numpy(), dtype=np.float64))
-    distance = wasserstein_sorted(reference.values_as_float, current_sorted, *reference.quantile_prefix)
-    return distance / scale
+    if current_sorted.size == reference.rows:  # equal sizes need no prefix sums (computing them costs a pass)
+        return wasserstein_sorted(reference.values_as_float, current_sorted) / scale
+    return wasserstein_sorted(reference.values_as_float, current_sorted, *reference.quantile_prefix) / scale
 
 
 def _unsigned_subtract(high: Any, low: Any) -> Any:
@@ -158,6 +167,8 @@ def _binned_percents(reference: ColumnProfile, current: pd.Series) -> tuple[np.n
 
 
 def _jensenshannon(reference: ColumnProfile, current: pd.Series) -> float:
+    from scipy.spatial import distance
+
     ref_percents, cur_percents = _binned_percents(reference, current)
     return float(distance.jensenshannon(ref_percents, cur_percents, None))
 

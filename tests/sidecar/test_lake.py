@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -149,3 +150,42 @@ def test_a_bounded_read_of_a_crowded_hour_opens_the_newest_files_and_returns_the
         assert bounded.frame["_request_id"].tolist() == full["_request_id"].tail(last).tolist()
     assert read_window(lake, "m", last_rows=20).files_read == 8  # the newest batch was enough
     assert read_window(lake, "m", last_rows=999).files_read == 48
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        lambda i: {"age": 20 + i % 50, "income": 1000.0 * i / 7, "score": i if i % 2 else i + 0.5},  # arrow path
+        lambda i: {"age": 30, **({"income": 1.5 * i} if i % 3 else {})},  # missing numbers: NaN either way
+        lambda i: {"age": 30, "purpose": "car" if i % 2 else "home"},  # strings: the Python path
+        lambda i: {"id": 2**70 + i if i == 5 else i, "x": 0.1},  # an integer beyond int64: kept exact
+        lambda i: {"age": 30 if i < 2500 else "thirty"},  # a type changing across records
+    ],
+)
+def test_big_windows_decode_to_the_same_frame_as_json_loads(tmp_path: Path, record: Any) -> None:
+    rows = [
+        LakeRow(f"r{i:05d}", T0 + timedelta(milliseconds=i), "3", 200, 1.0, inputs=record(i), prediction=i % 2)
+        for i in range(3000)
+    ]
+    write_rows(str(tmp_path), "m", rows, part_id="seg-1")
+    frame = read_window(str(tmp_path), "m").frame
+    expected = pd.DataFrame.from_records([row.inputs for row in rows])
+    pd.testing.assert_frame_equal(frame[list(expected.columns)], expected, check_exact=True)
+    assert frame["_prediction"].tolist() == [i % 2 for i in range(3000)]
+
+
+@pytest.mark.parametrize(
+    "prediction",
+    [lambda i: i % 2, lambda i: i / 7, lambda i: None if i % 5 == 0 else i, lambda i: "yes", lambda i: [0.2, 0.8]],
+)
+def test_big_windows_decode_predictions_as_json_loads_and_to_numeric_would(tmp_path: Path, prediction: Any) -> None:
+    rows = [
+        LakeRow(f"r{i:05d}", T0 + timedelta(milliseconds=i), "3", 200, 1.0, inputs={"x": 0.5}, prediction=prediction(i))
+        for i in range(3000)
+    ]
+    write_rows(str(tmp_path), "m", rows, part_id="seg-1")
+    got = read_window(str(tmp_path), "m").frame["_prediction"]
+    values = pd.Series([prediction(i) for i in range(3000)], dtype=object)
+    numeric = pd.to_numeric(values, errors="coerce")
+    expected = numeric if numeric.notna().sum() == values.notna().sum() else values
+    pd.testing.assert_series_equal(got, expected, check_exact=True, check_names=False)

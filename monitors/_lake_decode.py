@@ -1,0 +1,90 @@
+"""Decoding the lake's JSON columns (``_inputs``, ``_prediction``) into what :func:`monitors.lake.read_window` returns.
+
+The reference behaviour is Python's: ``DataFrame.from_records(json.loads(...))`` for the features and
+``pd.to_numeric`` of ``json.loads`` for predictions. Big windows whose values pyarrow renders identically take
+pyarrow's C++ JSON reader and casts instead; everything else the Python path (``tests/sidecar/test_lake.py``).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+__all__ = ["decode_inputs", "decode_predictions"]
+
+_ARROW_DECODE_FROM = 2000  # rows from which JSON is decoded by pyarrow (C++, threads) when the values allow it
+_INT64_LIMIT = 2.0**63  # a float column reaching it may hold an integer json.loads keeps exact (arrow: rounded)
+_FLAT_TYPES = (pa.types.is_int64, pa.types.is_float64)  # arrow types whose pandas columns equal json.loads' own
+
+
+def decode_inputs(texts: pd.Series) -> pd.DataFrame:
+    """The ``_inputs`` JSON objects as one column per feature, as ``DataFrame.from_records(json.loads…)`` builds it.
+
+    Big windows of flat numeric records (the usual payload) are parsed by pyarrow's JSON reader instead (about twice
+    as fast); anything it could render differently (strings, booleans, nested values, integers beyond int64, a type
+    changing across records, missing numbers in an integer column) takes the Python path: the frame is the same.
+    """
+    fast = _inputs_with_arrow(texts) if len(texts) >= _ARROW_DECODE_FROM else None
+    if fast is not None:
+        return fast
+    decoded = [json.loads(text) for text in texts]
+    return pd.DataFrame.from_records(decoded, index=texts.index) if decoded else pd.DataFrame(index=texts.index)
+
+
+def _inputs_with_arrow(texts: pd.Series) -> pd.DataFrame | None:
+    import pyarrow.json as pa_json
+
+    body = "\n".join(texts).encode()
+    if body.count(b"\n") != len(texts) - 1:  # a record on two lines
+        return None
+    try:
+        table = pa_json.read_json(pa.BufferReader(body))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if table.num_rows != len(texts):
+        return None
+    for column in table.columns:
+        if not any(check(column.type) for check in _FLAT_TYPES):
+            return None
+        if pa.types.is_int64(column.type) and column.null_count:
+            return None  # json.loads + from_records gives float64 NaN here too, but keep the proven path for it
+        if pa.types.is_float64(column.type) and _reaches_int64_limit(column):
+            return None
+    frame = table.to_pandas()
+    frame.index = texts.index
+    return frame
+
+
+def _reaches_int64_limit(column: pa.ChunkedArray) -> bool:
+    largest = pc.max(pc.abs(pc.if_else(pc.is_finite(column), column, 0.0))).as_py()
+    return largest is not None and largest >= _INT64_LIMIT
+
+
+def _predictions_with_arrow(texts: pd.Series) -> pd.Series | None:
+    """JSON numbers (the usual prediction) parsed by arrow's casts: int64 when every one is an integer, as
+    ``pd.to_numeric`` of ``json.loads`` gives, else float64; anything else (labels, lists, all null): None."""
+    strings = pa.array(texts.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    if strings.null_count == len(strings):
+        return None
+    for target in (pa.int64(), pa.float64()):
+        try:
+            parsed = pc.cast(strings, target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+        if pa.types.is_float64(target) and _reaches_int64_limit(pa.chunked_array([parsed])):
+            return None
+        return pd.Series(parsed.to_numpy(zero_copy_only=False), index=texts.index)
+    return None
+
+
+def decode_predictions(texts: pd.Series) -> pd.Series:
+    fast = _predictions_with_arrow(texts) if len(texts) >= _ARROW_DECODE_FROM else None
+    if fast is not None:
+        return fast
+    values = [None if text is None else json.loads(text) for text in texts]
+    series = pd.Series(values, index=texts.index, dtype=object)
+    numeric = pd.to_numeric(series, errors="coerce")
+    return numeric if numeric.notna().sum() == series.notna().sum() else series

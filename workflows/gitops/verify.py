@@ -15,6 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from driftloop.config import get_settings
 from driftloop.errors import ConflictError, DriftloopError, NotFoundError
 from workflows.gitops.digest import digest_lines, model_digest
 from workflows.gitops.pin import ModelPin
@@ -34,7 +35,9 @@ def verified_download(pin: ModelPin, dest: Path) -> Path:
         )
     dest = Path(dest)
     with tempfile.TemporaryDirectory(prefix=".verify-", dir=dest.parent if dest.parent.exists() else None) as tmp:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=pin.model_uri, dst_path=tmp))
+        uri = get_settings().mlflow_uri  # explicit: MLflow's default store is ./mlflow.db in the working directory
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=pin.model_uri, dst_path=tmp,
+                                                         tracking_uri=uri, registry_uri=uri))  # fmt: skip
         actual = model_digest(local)
         if actual != pin.sha256:
             files = "".join(digest_lines(local)[:20])

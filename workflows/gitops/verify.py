@@ -35,9 +35,12 @@ def verified_download(pin: ModelPin, dest: Path) -> Path:
         )
     dest = Path(dest)
     with tempfile.TemporaryDirectory(prefix=".verify-", dir=dest.parent if dest.parent.exists() else None) as tmp:
-        uri = get_settings().mlflow_uri  # explicit: MLflow's default store is ./mlflow.db in the working directory
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=pin.model_uri, dst_path=tmp,
-                                                         tracking_uri=uri, registry_uri=uri))  # fmt: skip
+        # models:/ is resolved through MLflow's *global* registry URI (3.17 ignores download_artifacts' registry_uri
+        # there), whose default is ./mlflow.db in the working directory: point it at DRIFTLOOP_MLFLOW_URI first
+        uri = get_settings().mlflow_uri
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=pin.model_uri, dst_path=tmp))
         actual = model_digest(local)
         if actual != pin.sha256:
             files = "".join(digest_lines(local)[:20])

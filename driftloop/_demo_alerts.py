@@ -1,5 +1,6 @@
-"""Stages 4-6 of `make demo`, the alerting half: baseline traffic raises no alert and starts no retrain; the drift
-alert starts exactly one retraining workflow, whose new model version names the alert; each hop printed with its time.
+"""Stages 4-6 and 9 of `make demo`, the alerting half: baseline traffic raises no alert and starts no retrain; the drift
+alert starts exactly one retraining workflow, whose new model version names the alert (each hop printed with its
+time); schema-change traffic fires the schema alert, which pages and starts no retrain.
 
 Every time comes from the server that owns the hop (monitors/receiver/timeline.py). Argo's timestamps (the workflow's
 ``creationTimestamp``, ``startedAt``, ``finishedAt``) are RFC 3339 in whole seconds, so they may print up to 1 s
@@ -8,19 +9,26 @@ before the receiver's decision (milliseconds) that caused them.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from typing import Any
 
 import httpx
 
-from driftloop._demo_support import MODEL, SETTINGS, DemoStopped, wait_for
+from driftloop._demo_support import MODEL, SETTINGS, DemoStopped, driftloop, wait_for
 from driftloop.config import get_settings
 from monitors.receiver._auth import resolve_token
 from monitors.receiver._submit import LABEL_MODEL, LABEL_TRIGGER
 from monitors.receiver.timeline import alertmanager_alert, parse_time, prometheus_alert
 from workflows.engine.console import console_url
 
-__all__ = ["ALERT", "drift_alert_retrains", "quiet_after_baseline", "retrain_workflows"]
+__all__ = [
+    "ALERT",
+    "drift_alert_retrains",
+    "quiet_after_baseline",
+    "retrain_workflows",
+    "schema_change_pages_no_retrain",
+]
 
 ALERT = "DriftloopFeatureDrift"
 
@@ -123,3 +131,25 @@ def exactly_once(since: float, fingerprint: str, expected: int) -> None:
         raise DemoStopped(
             f"expected {expected} retraining workflow(s) for {fingerprint}, found {len(started)}: {names}"
         )
+
+
+SCHEMA_ALERT = "DriftloopPayloadSchemaMismatch"
+
+
+def schema_change_pages_no_retrain(traffic: list[str]) -> None:
+    """Renamed columns in served payloads: the schema alert pages a human; the receiver records it and never retrains."""
+    since = time.time()
+    driftloop("traffic", "--scenario", "schema-change", *traffic)
+    print(f"   waiting for Alertmanager to hold the {SCHEMA_ALERT} alert…", flush=True)
+    alert = wait_for(f"the {SCHEMA_ALERT} alert", lambda: alertmanager_alert(SETTINGS, SCHEMA_ALERT, MODEL), 120)
+    fingerprint = alert["fingerprint"]
+    rows = wait_for("the receiver's record of it", lambda: decisions(since, fingerprint) or None, 60)
+    kinds = sorted({row["decision"] for row in rows})
+    print(f"   {SCHEMA_ALERT} fired at {alert['startsAt']} (fingerprint {fingerprint}, severity "
+          f"{alert['labels'].get('severity')}); the receiver: {', '.join(kinds)} — {rows[0]['reason']}")  # fmt: skip
+    if kinds != ["ignored"]:
+        raise DemoStopped(f"the receiver acted on {SCHEMA_ALERT}: {kinds} (it must only record it)")
+    started = retrain_workflows(since)
+    if started:
+        raise DemoStopped(f"schema-change traffic started a retrain: {started[0]['metadata']['name']}")
+    print("   no retraining workflow: retraining on a renamed column is the wrong fix")

@@ -5,7 +5,8 @@ the first surprise with what went wrong and where to look. It leaves the stack r
 same machine (the stack is reused; the new model goes through the evaluation gate like any challenger).
 The drift alert then retrains: Prometheus → Alertmanager → the receiver → one retraining workflow → a new model
 version whose lineage names the alert, printed as a timeline of each hop. Stage 8 shows promotion through git served
-by `driftloop deployer` (canary through the sidecar under traffic, `rollback`, `promote`, `history`).
+by `driftloop deployer` (canary through the sidecar under traffic, `rollback`, `promote`, `history`); stage 9
+renamed-column traffic, whose schema alert pages and never retrains.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from driftloop._demo_alerts import drift_alert_retrains, quiet_after_baseline
+from driftloop._demo_alerts import drift_alert_retrains, quiet_after_baseline, schema_change_pages_no_retrain
 from driftloop._demo_gitops import show_gitops
 from driftloop._demo_support import MODEL, SETTINGS, DemoStopped, driftloop, stage, wait_for
 from features.generator import SCENARIOS
@@ -144,7 +145,7 @@ def run_demo() -> None:
     show_report(shifted_from)
     stage("6. the drift alert retrains: Prometheus → Alertmanager → receiver → workflow → registry")
     drift_alert_retrains(shifted_from)
-    stage("7. the seeds' incident: a renamed column must be stopped at the data gate")
+    stage("7. the seeds' incident: a renamed column in the training data must be stopped at the data gate")
     champion = champion_version(SETTINGS.mlflow_uri, MODEL)  # the retrain may have promoted a new one
     failed = driftloop("submit", "training", "-p", "dataset=schema-change", "--wait", expect_ok=False, quiet=True)
     if failed.returncode == 0:
@@ -158,6 +159,9 @@ def run_demo() -> None:
         raise DemoStopped(f"the champion moved from version {champion} to {after} after a failed run")
     print(f"   exit {failed.returncode} as expected; models:/{MODEL}@champion is still version {after}")
     show_gitops(after)
+    # last: while the deployer canaries a new version, renamed-column traffic would be judged by its analysis too
+    stage("9. schema-change traffic (renamed columns): the schema alert pages a human and starts no retrain")
+    schema_change_pages_no_retrain(TRAFFIC)
     print(f"\n   console: {console_url(SETTINGS.argo_server, 'workflows')} (the runs), "
           f"{console_url(SETTINGS.argo_server, 'models', MODEL)} (the model)")  # fmt: skip
     print(f"   log in once with the engine's token: {SETTINGS.home / 'engine' / 'token'} (the login form, or ?token=)")

@@ -162,6 +162,10 @@ def run_demo() -> None:
     # last: while the deployer canaries a new version, renamed-column traffic would be judged by its analysis too
     stage("9. schema-change traffic (renamed columns): the schema alert pages a human and starts no retrain")
     schema_change_pages_no_retrain(TRAFFIC)
+    # the promote gate compares a new model with the latest payloads: leave them in the schema, or a re-run's
+    # training would (rightly) refuse to promote a model the renamed-column clients could not call
+    print("   the client is fixed: baseline traffic again, so the latest payloads match the schema in force")
+    show_drift(send_traffic_and_wait("baseline"), expected=0)
     print(f"\n   console: {console_url(SETTINGS.argo_server, 'workflows')} (the runs), "
           f"{console_url(SETTINGS.argo_server, 'models', MODEL)} (the model)")  # fmt: skip
     print(f"   log in once with the engine's token: {SETTINGS.home / 'engine' / 'token'} (the login form, or ?token=)")

@@ -33,6 +33,11 @@ def served_by_deployer(version: str, since: str = "") -> bool | None:
     status = deployer_status()
     if status.get("serving") == version and status.get("phase") == "idle":
         return True
+    if status.get("phase") == "refused" and status.get("pinned") == version:
+        raise DemoStopped(
+            f"the deployer refuses v{version}: it failed there before and is not retried until git moves on or the "
+            "deployer restarts (`driftloop stack down deployer && driftloop stack up deployer`)"
+        )
     events = status.get("events")
     for event in events if isinstance(events, list) else []:
         if event.get("version") == version and event.get("event") in REFUSALS and event.get("at", "") >= since:

@@ -12,6 +12,7 @@ renamed-column traffic, whose schema alert pages and never retrains.
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 import time
 from datetime import UTC, datetime
@@ -123,12 +124,14 @@ def run_demo() -> None:
     driftloop("stack", "up")
     stage("3. train a model; the evaluation gate decides whether it becomes the champion")
     before = champion_version(SETTINGS.mlflow_uri, MODEL)
-    driftloop("submit", "training", "--wait", quiet=True)
+    trained = driftloop("submit", "training", "--wait", quiet=True)
     champion = champion_version(SETTINGS.mlflow_uri, MODEL)
     if champion is None:
         raise DemoStopped("training ended without a champion; see `driftloop runs get @latest`")
     moved = "new champion" if champion != before else "the gate kept the current champion"
     print(f"   models:/{MODEL}@champion = version {champion} ({moved})")
+    if run := re.search(r"^Name:\s+(\S+)", trained.stdout + trained.stderr, re.MULTILINE):
+        print(f"   console: {console_url(SETTINGS.argo_server, 'workflows', SETTINGS.namespace, run.group(1))}")
     if before is not None and champion != before:  # the model server notices within ~5 s, then restarts
         with contextlib.suppress(DemoStopped):  # or it restarted before we looked
             wait_for("the model server to restart", lambda: None if model_server_ready() else True, 20)

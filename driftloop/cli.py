@@ -152,16 +152,16 @@ def _mlflow_follows_driftloop() -> None:
 
     Otherwise an MLFLOW_REGISTRY_URI left in the environment (MLflow's ``set_registry_uri`` exports one) would send
     registry calls of the deployer, the monitor or a step to another server than the one driftloop was told to use.
+    With DRIFTLOOP_MLFLOW_URI unset they follow its default too: MLflow's own default is ``sqlite:///mlflow.db`` in the
+    working directory, which the deployer (cwd: the repo root) would read instead of the stack's server, and create.
     """
-    uri = os.environ.get("DRIFTLOOP_MLFLOW_URI", "").strip()
-    if uri:
-        os.environ["MLFLOW_TRACKING_URI"] = os.environ["MLFLOW_REGISTRY_URI"] = uri
+    os.environ["MLFLOW_TRACKING_URI"] = os.environ["MLFLOW_REGISTRY_URI"] = get_settings().mlflow_uri
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: turns DriftloopError into a readable message and a non-zero exit code."""
-    _mlflow_follows_driftloop()
     try:
+        _mlflow_follows_driftloop()  # reads the settings: a bad one is reported like any other error
         result = cli.main(args=argv, prog_name="driftloop", standalone_mode=False)
     except DriftloopError as exc:
         click.secho(f"error: {exc.message}", fg="red", err=True)

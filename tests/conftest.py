@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -73,7 +74,33 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         background.start(session.config._tmp_path_factory.mktemp("conformance-home"))  # type: ignore[attr-defined]
 
 
-def pytest_sessionfinish(session: pytest.Session) -> None:
+# The suite must leave the checkout as it found it: a run artefact at the repo root (MLflow's default store
+# ./mlflow.db, a stray home or lake) dirties the tree, which the lineage check refuses for registered runs (issue 15).
+# Tool caches that live there by design are not run artefacts.
+_ROOT = Path(__file__).resolve().parents[1]
+_TOOL_CACHES = frozenset({".pytest_cache", ".hypothesis", ".mypy_cache", ".ruff_cache", "__pycache__", ".coverage"})
+_ROOT_BEFORE: frozenset[str] = frozenset()
+
+
+def _root_entries() -> frozenset[str]:
+    return frozenset(entry.name for entry in _ROOT.iterdir()) - _TOOL_CACHES
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    global _ROOT_BEFORE
+    _ROOT_BEFORE = _root_entries()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from tests.conformance import background
 
     background.stop()
+    if os.environ.get("PYTEST_XDIST_WORKER") or session.config.option.collectonly:
+        return  # the controller checks once, after every worker has finished
+    left = sorted(_root_entries() - _ROOT_BEFORE)
+    if left:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        message = f"the test run left new file(s) at the repo root {_ROOT}: {', '.join(left)} (write under tmp_path)"
+        if reporter is not None:
+            reporter.write_line(f"\nERROR: {message}", red=True, bold=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

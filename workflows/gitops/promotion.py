@@ -95,6 +95,7 @@ def build_pin(client: Any, model_name: str, version: str, environment: str) -> M
     mv = get_version(client, model_name, version)
     tags = mv.tags or {}
     with tempfile.TemporaryDirectory(prefix="driftloop-pin-") as tmp:
+        # models:/ resolves through MLflow's global registry URI (connect() set it; its default is ./mlflow.db)
         local = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{model_name}/{version}", dst_path=tmp)
         digest = model_digest(Path(local))
     return ModelPin(

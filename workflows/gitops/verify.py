@@ -15,6 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from driftloop.config import get_settings
 from driftloop.errors import ConflictError, DriftloopError, NotFoundError
 from workflows.gitops.digest import digest_lines, model_digest
 from workflows.gitops.pin import ModelPin
@@ -34,6 +35,11 @@ def verified_download(pin: ModelPin, dest: Path) -> Path:
         )
     dest = Path(dest)
     with tempfile.TemporaryDirectory(prefix=".verify-", dir=dest.parent if dest.parent.exists() else None) as tmp:
+        # models:/ is resolved through MLflow's *global* registry URI (3.17 ignores download_artifacts' registry_uri
+        # there), whose default is ./mlflow.db in the working directory: point it at DRIFTLOOP_MLFLOW_URI first
+        uri = get_settings().mlflow_uri
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=pin.model_uri, dst_path=tmp))
         actual = model_digest(local)
         if actual != pin.sha256:

@@ -136,6 +136,11 @@ SETTING_DOCS: dict[str, tuple[str, str]] = {
         "20",
         "Canary analysis: fewer canary requests in a window is no verdict (inconclusive), never a pass.",
     ),
+    "deployer_min_p99_requests": (
+        "100",
+        "Canary analysis: fewer canary requests is no p99 verdict yet (inconclusive): a 99th percentile of 20 "
+        "requests is their slowest one, and one stall of a shared machine would decide the canary.",
+    ),
     "deployer_drift_gate": (
         "dry-run",
         "Canary analysis: `gate` lets drift-share fail a canary; `dry-run` measures and reports it without gating "

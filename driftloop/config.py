@@ -97,6 +97,7 @@ class Settings:
     deployer_max_error_rate: float
     deployer_max_p99: float
     deployer_min_requests: int
+    deployer_min_p99_requests: int
     deployer_max_schema_mismatch: float
     deployer_drift_gate: str
 
@@ -314,6 +315,7 @@ def get_settings(env: dict[str, str] | None = None) -> Settings:
         deployer_max_error_rate=_positive("deployer_max_error_rate", source, float, "0.01"),
         deployer_max_p99=_positive("deployer_max_p99", source, float, "0.5"),
         deployer_min_requests=_positive("deployer_min_requests", source, int, "20"),
+        deployer_min_p99_requests=_positive("deployer_min_p99_requests", source, int, "100"),
         deployer_max_schema_mismatch=_positive("deployer_max_schema_mismatch", source, float, "0", allow_zero=True),
         deployer_drift_gate=_choice("deployer_drift_gate", source, ("dry-run", "gate")),
     )

@@ -14,7 +14,9 @@ success nor the failure condition: the measurement is *Inconclusive*, and with `
 pauses for a person. The conditions also start with ``len(result) > 0 &&`` so a provider that returns nothing
 anyway cannot index out of range. Locally a value of ``None`` (no data) is the same -1: *inconclusive*; the deployer
 waits for data up to ``DRIFTLOOP_DEPLOYER_ANALYSIS_TIMEOUT`` and then aborts (a person is not there to un-pause it).
-"No data" is: fewer than ``min_requests`` canary requests (sidecar conditions), or a monitor that does not report
+"No data" is: fewer than ``min_requests`` canary requests (sidecar conditions) — and, for the p99, fewer than
+``DRIFTLOOP_DEPLOYER_MIN_P99_REQUESTS`` (100): a 99th percentile of 20 requests is their slowest one, so one scheduling stall of a shared
+machine would decide the canary (measured: 4 of 20 demo canaries failed that way at p99 ≈ 0.9 s) — or a monitor that does not report
 (monitor conditions: no ``driftloop_window_rows`` series). A monitor that reports but has too few rows to test drift
 yields 0 — "no evidence of drift" — explicitly (``or on() (0 * max(driftloop_window_rows…))``), and the deployer's
 status says so.
@@ -129,6 +131,8 @@ def conditions(settings: Settings) -> tuple[Condition, ...]:
     model = f'model="{settings.model_name}"'  # one monitor per model, in the monitoring namespace (not the canary's)
     requests = f"driftloop_sidecar_requests_total{{{_CANARY}}}"
     enough = f"sum(increase({requests}[{RANGE}])) >= {settings.deployer_min_requests}"
+    p99_requests = max(settings.deployer_min_requests, settings.deployer_min_p99_requests)
+    enough_for_p99 = f"sum(increase({requests}[{RANGE}])) >= {p99_requests}"
     errors = f'driftloop_sidecar_requests_total{{{_CANARY}, code=~"5.."}}'
     buckets = f"driftloop_sidecar_upstream_latency_seconds_bucket{{{_CANARY}}}"
     monitor_up = f"0 * max(driftloop_window_rows{{{model}}})"  # 0 while the monitor reports, empty when it is gone
@@ -144,7 +148,7 @@ def conditions(settings: Settings) -> tuple[Condition, ...]:
             "p99-latency",
             "99th percentile of the canary's model-server latency",
             "sidecar",
-            f"histogram_quantile(0.99, sum by (le) (rate({buckets}[{RANGE}]))) and on() ({enough})",
+            f"histogram_quantile(0.99, sum by (le) (rate({buckets}[{RANGE}]))) and on() ({enough_for_p99})",
             settings.deployer_max_p99,
             unit="s",
         ),
@@ -190,6 +194,8 @@ def local_values(
     version: str,
     monitor_start: MonitorReading | None,
     monitor_now: MonitorReading | None,
+    *,
+    min_p99_requests: int = 0,
 ) -> tuple[dict[str, float | None], dict[str, str]]:
     """What the deployer reads for one canary window, as the values of the template's queries (None: the -1).
 
@@ -199,13 +205,16 @@ def local_values(
     the live traffic against the canary model's reference (a share it exports for another version is stale).
     """
     requests, errors, p99 = canary
+    min_p99 = max(min_requests, min_p99_requests)  # a p99 of fewer requests is their maximum
     values: dict[str, float | None] = {}
     notes: dict[str, str] = {}
-    enough = requests >= min_requests
+    enough, enough_for_p99 = requests >= min_requests, requests >= min_p99
     if not enough:
-        notes["error-rate"] = notes["p99-latency"] = f"{requests} canary requests, need {min_requests}"
+        notes["error-rate"] = f"{requests} canary requests, need {min_requests}"
+    if not enough_for_p99:
+        notes["p99-latency"] = f"{requests} canary requests, a p99 needs {min_p99}"
     values["error-rate"] = errors / requests if enough else None
-    values["p99-latency"] = p99 if enough else None
+    values["p99-latency"] = p99 if enough_for_p99 else None
     if monitor_now is None or monitor_now.window_rows is None:
         values["drift-share"] = values["payload-schema-mismatch"] = None
         notes["drift-share"] = notes["payload-schema-mismatch"] = "the monitor does not report"

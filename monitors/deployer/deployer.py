@@ -295,7 +295,7 @@ class Deployer:
             if monitor_start is None:  # the monitor was not up when the window began: its counters start now
                 monitor_start = monitor_now
             values, notes = local_values(self.settings.deployer_min_requests, canary, version, monitor_start,
-                                         monitor_now)  # fmt: skip
+                                         monitor_now, min_p99_requests=self.settings.deployer_min_p99_requests)  # fmt: skip
             verdict = judge(self.checks, values, notes)
             elapsed = time.monotonic() - began
             requests, errors, p99 = canary

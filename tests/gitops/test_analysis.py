@@ -59,11 +59,14 @@ def test_drift_share_is_reported_but_does_not_gate_by_default() -> None:
 
 def test_thresholds_are_settings_read_by_the_template_and_the_judge() -> None:
     strict = get_settings({"DRIFTLOOP_DEPLOYER_MAX_ERROR_RATE": "0.001", "DRIFTLOOP_DEPLOYER_MAX_P99": "0.02",
-                           "DRIFTLOOP_DEPLOYER_MIN_REQUESTS": "5"})  # fmt: skip
+                           "DRIFTLOOP_DEPLOYER_MIN_REQUESTS": "5", "DRIFTLOOP_DEPLOYER_MIN_P99_REQUESTS": "5"})  # fmt: skip
     checks = conditions(strict)
     metrics = {m["name"]: m for m in _template.analysis_template(strict)["spec"]["metrics"]}
     assert metrics["error-rate"]["failureCondition"].endswith("> 0.001")
     assert ">= 5)" in metrics["p99-latency"]["provider"]["prometheus"]["query"]
+    default = {m["name"]: m for m in _template.analysis_template(get_settings({}))["spec"]["metrics"]}
+    assert ">= 20)" in default["error-rate"]["provider"]["prometheus"]["query"]
+    assert ">= 100)" in default["p99-latency"]["provider"]["prometheus"]["query"]  # a p99 of 20 is their maximum
     assert judge(CHECKS, GOOD | {"p99-latency": 0.05}).outcome == "pass"
     assert judge(checks, GOOD | {"p99-latency": 0.05}).failed == ["p99-latency"]
 
@@ -120,6 +123,14 @@ def test_the_local_values_come_from_the_sidecar_window_and_the_monitors_metrics(
     values, notes = local_values(20, (5, 0, 0.01), "7", quiet, quiet)  # too few requests: no verdict
     verdict = judge(CHECKS, values, notes)
     assert verdict.outcome == "inconclusive" and "5 canary requests, need 20" in verdict.reason
+    values, notes = local_values(20, (50, 0, 0.9), "7", quiet, quiet, min_p99_requests=100)  # one slow of 50
+    verdict = judge(CHECKS, values, notes)
+    assert values["error-rate"] == 0 and verdict.outcome == "inconclusive", verdict.reason
+    assert "p99-latency: no data [50 canary requests, a p99 needs 100]" in verdict.reason
+    values, _ = local_values(20, (50, 3, 0.9), "7", quiet, quiet, min_p99_requests=100)  # errors need no p99
+    assert judge(CHECKS, values).failed == ["error-rate"]
+    values, _ = local_values(20, (100, 0, 0.9), "7", quiet, quiet, min_p99_requests=100)
+    assert judge(CHECKS, values).failed == ["p99-latency"]
     values, notes = local_values(20, (100, 0, 0.01), "7", None, None)  # the monitor does not answer
     verdict = judge(CHECKS, values, notes)
     assert verdict.outcome == "inconclusive" and "the monitor does not report" in verdict.reason
@@ -193,6 +204,7 @@ def test_the_generated_promql_turns_empty_results_into_no_data_and_bad_canaries_
         ("DRIFTLOOP_DEPLOYER_MAX_SCHEMA_MISMATCH", "-1", "is not a non-negative number"),
         ("DRIFTLOOP_DEPLOYER_MAX_ERROR_RATE", "0", "is not a positive number"),
         ("DRIFTLOOP_DEPLOYER_MIN_REQUESTS", "many", "is not a positive integer"),
+        ("DRIFTLOOP_DEPLOYER_MIN_P99_REQUESTS", "0", "is not a positive integer"),
     ],
 )
 def test_bad_thresholds_are_refused_naming_the_variable(variable: str, value: str, problem: str) -> None:

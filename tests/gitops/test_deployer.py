@@ -142,7 +142,8 @@ def stack(gitops_env: Path, mlflow_server: str, tmp_path_factory: pytest.TempPat
     env = {**os.environ, "DRIFTLOOP_SERVING_URL": sidecar.url, "DRIFTLOOP_DEPLOYER_URL": deployer_url,
            "DRIFTLOOP_MONITOR_URL": f"http://127.0.0.1:{exporter.server_port}",
            "DRIFTLOOP_DEPLOYER_CANARY_STEPS": "50", "DRIFTLOOP_DEPLOYER_CANARY_WINDOW": "1",
-           "DRIFTLOOP_DEPLOYER_ANALYSIS_TIMEOUT": "60", "DRIFTLOOP_DEPLOYER_POLL": "0.3"}  # fmt: skip
+           "DRIFTLOOP_DEPLOYER_ANALYSIS_TIMEOUT": "60", "DRIFTLOOP_DEPLOYER_POLL": "0.3",
+           "DRIFTLOOP_DEPLOYER_MIN_P99_REQUESTS": "20"}  # swaps, not sample sizes (test_analysis)  # fmt: skip
     running = Stack(sidecar.url, deployer_url, env, gitops_env)
     running.start_deployer()
     try:

@@ -104,7 +104,8 @@ def test_the_deployers_analysis_judges_each_route_from_the_sidecars_metrics(
         with httpx.Client() as client:
             wait_until(lambda: _generation(client, server.url) == 1, "generation 1")
         settings = get_settings({"DRIFTLOOP_HOME": str(tmp_path / "home"), "DRIFTLOOP_SERVING_URL": server.url,
-                                 "DRIFTLOOP_MONITOR_URL": f"http://127.0.0.1:{exporter.server_port}"})  # fmt: skip
+                                 "DRIFTLOOP_MONITOR_URL": f"http://127.0.0.1:{exporter.server_port}",
+                                 "DRIFTLOOP_DEPLOYER_MIN_P99_REQUESTS": "20"})  # routing, not sample size  # fmt: skip
         deployer = Deployer(settings, DeployerOptions(canary_window_s=0.5, analysis_timeout_s=3))
         frame = scenario_records("baseline", rows=20, seed=1)
         load = threading.Thread(target=replay, args=(frame, f"{server.url}/invocations"),

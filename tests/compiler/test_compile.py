@@ -17,6 +17,7 @@ from hera.workflows import WorkflowTemplate
 
 from driftloop.cli import cli
 from driftloop.errors import ValidationError
+from driftloop.registry_contract import TRIGGERS
 from workflows.compiler._build import Manifest, build_manifests, default_out_dir, diff_manifests
 from workflows.pipelines import BuildOptions, Pipeline, _registry, get_pipeline
 from workflows.pipelines.runtime import GpuSpec
@@ -169,7 +170,7 @@ def test_workflow_level_guarantees(template: dict[str, Any]) -> None:
     assert "{{workflow.parameters.model-name}}" in metadata["annotations"]["workflows.argoproj.io/title"]
     assert "{{workflow.parameters.trigger}}" in metadata["annotations"]["workflows.argoproj.io/description"]
     params = {p["name"]: p for p in spec["arguments"]["parameters"]}
-    assert params["trigger"]["enum"] == ["manual", "schedule", "drift"]
+    assert params["trigger"]["enum"] == list(TRIGGERS) and "drift" in TRIGGERS
     # Every declared parameter is used, every used one declared: derived from the template, not listed here.
     used = set(re.findall(r"\{\{workflow\.parameters\.([\w.-]+)\}\}", json.dumps(spec)))
     assert set(params) == used

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from driftloop.cli import cli
 from driftloop.config import repo_root
 from driftloop.errors import NotFoundError, ValidationError
+from driftloop.registry_contract import TRIGGERS
 from workflows.compiler.submission import submission_workflow
 from workflows.pipelines import BuildOptions, list_pipelines
 from workflows.spec.lint import lint_documents
@@ -59,7 +60,7 @@ def test_submission_rejects_unknown_parameters_and_values() -> None:
         submission_workflow("training", {"epoch": "3"}, options=OPTIONS, git_commit="x")
     assert "parameter epoch: is not a parameter" in unknown.value.message
     assert unknown.value.hint and "epochs" in unknown.value.hint
-    with pytest.raises(ValidationError, match=r"trigger must be one of manual, schedule, drift \(got 'nightly'\)"):
+    with pytest.raises(ValidationError, match=rf"trigger must be one of {', '.join(TRIGGERS)} \(got 'nightly'\)"):
         submission_workflow("training", trigger="nightly", options=OPTIONS, git_commit="x")
     with pytest.raises(NotFoundError) as missing:
         submission_workflow("trainig", options=OPTIONS)

@@ -88,8 +88,15 @@ def send_traffic_and_wait(scenario: str) -> Samples:
 
 def show_drift(samples: Samples, expected: float) -> None:
     print(f"$ curl -s {SETTINGS.monitor_url}/metrics | grep -E 'dataset_drift|drift_share|window_rows'")
-    for name in ("driftloop_dataset_drift", "driftloop_drift_share", "driftloop_window_rows"):
-        print(f'   {name}{{model="{MODEL}"}} {metric(samples, name)}')
+    names = ("driftloop_dataset_drift", "driftloop_drift_share", "driftloop_window_rows")
+    for (name, labels), value in sorted(
+        samples.items(), key=lambda item: names.index(item[0][0]) if item[0][0] in names else 9
+    ):
+        if (
+            name in names and dict(labels).get("model") == MODEL
+        ):  # the lines curl shows, labels (model, version) and all
+            shown = ",".join(f'{key}="{label}"' for key, label in labels)
+            print(f"   {name}{{{shown}}} {value}")
     if metric(samples, "driftloop_dataset_drift") != expected:
         raise DemoStopped(f"expected driftloop_dataset_drift {expected:g}; see `driftloop stack logs monitor`")
 

@@ -116,6 +116,15 @@ SETTING_DOCS: dict[str, tuple[str, str]] = {
     ),
     "gitops_repo": ("", "GitOps repository (path or git URL) the model pins go to (empty: <home>/gitops.git)."),
     "gitops_branch": ("main", "Branch of the GitOps repository that Argo CD (or `driftloop deployer`) follows."),
+    "approval_environments": (
+        "production",
+        "Environments (comma list) a pipeline promotes to only after a person's `driftloop approve RUN`: the training "
+        "workflow suspends before promote; a rejection or the timeout leaves the champion unchanged (empty: none).",
+    ),
+    "approval_timeout": (
+        "24h",
+        "How long a training run waits for `driftloop approve` (Argo `suspend.duration`) before it counts as rejected.",
+    ),
     "deployer_url": ("http://127.0.0.1:9097", "`driftloop deployer`: where its /status, /metrics and /healthz answer."),
     "deployer_environment": ("production", "The environment (model pin) the local deployer serves."),
     "deployer_canary_steps": (

@@ -44,6 +44,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "feedback": ("monitors.feedback.cli", "feedback_command", "Post ground-truth outcomes (request_id, outcome, observed_at) to the receiver."),
     "promote": ("workflows.gitops.cli", "promote_command", "Promote a model version: schema gates, one GitOps commit, then the champion alias."),
     "rollback": ("workflows.gitops.cli", "rollback_command", "Restore the previous champion in the registry and in git (a new commit)."),
+    "approve": ("workflows.gitops._cli_approve", "approve_command", "Approve (or --reject) a training run waiting before promote, then resume it."),
     "history": ("workflows.gitops.cli", "history_command", "Which version was champion when, by which commit and by whom (--json)."),
     "deployer": ("monitors.deployer.cli", "deployer_command", "Follow the GitOps branch: verify, smoke-test and canary each new pin through the sidecar."),
 }

@@ -88,6 +88,8 @@ class Settings:
     not_for_decisions: tuple[str, ...]
     gitops_repo: str
     gitops_branch: str
+    approval_environments: tuple[str, ...]
+    approval_timeout: str
     deployer_url: str
     deployer_environment: str
     deployer_canary_steps: tuple[int, ...]
@@ -306,6 +308,8 @@ def get_settings(env: dict[str, str] | None = None) -> Settings:
         not_for_decisions=tuple(n.strip() for n in _raw("not_for_decisions", source).split(",") if n.strip()),
         gitops_repo=_raw("gitops_repo", source) or str(_path(_raw("home", source)) / "gitops.git"),
         gitops_branch=_raw("gitops_branch", source),
+        approval_environments=tuple(e.strip() for e in _raw("approval_environments", source).split(",") if e.strip()),
+        approval_timeout=_approval_timeout(_raw("approval_timeout", source)),
         deployer_url=_raw("deployer_url", source).rstrip("/"),
         deployer_environment=_raw("deployer_environment", source),
         deployer_canary_steps=_canary_steps(_raw("deployer_canary_steps", source)),
@@ -319,6 +323,13 @@ def get_settings(env: dict[str, str] | None = None) -> Settings:
         deployer_max_schema_mismatch=_positive("deployer_max_schema_mismatch", source, float, "0", allow_zero=True),
         deployer_drift_gate=_choice("deployer_drift_gate", source, ("dry-run", "gate")),
     )
+
+
+def _approval_timeout(text: str) -> str:
+    """An Argo ``suspend.duration`` (``90``, ``30m``, ``24h``, ``2d``), checked here rather than at the suspend."""
+    if parse_duration(text, f"{PREFIX}APPROVAL_TIMEOUT") <= 0:
+        raise ConfigError(f"{PREFIX}APPROVAL_TIMEOUT={text!r} must be positive", hint="e.g. 24h")
+    return text.strip()
 
 
 def _choice(name: str, source: dict[str, str], allowed: tuple[str, ...]) -> str:

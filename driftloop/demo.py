@@ -22,6 +22,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from driftloop._demo_alerts import drift_alert_retrains, quiet_after_baseline, schema_change_pages_no_retrain
+from driftloop._demo_approver import DemoApprover
 from driftloop._demo_gitops import show_gitops
 from driftloop._demo_support import MODEL, SETTINGS, DemoStopped, driftloop, stage, wait_for
 from features.generator import SCENARIOS
@@ -129,6 +130,13 @@ def run_demo() -> None:
     stage("2. start the local stack: MLflow, the Argo engine, model server, sidecar, drift monitor, Prometheus, "
           "Alertmanager and the retrain receiver")  # fmt: skip
     driftloop("stack", "up")
+    print("   production promotions wait for a person's approval (DRIFTLOOP_APPROVAL_ENVIRONMENTS); the demo's reviewer "
+          "approves each waiting run with `driftloop approve RUN --by demo`")  # fmt: skip
+    with DemoApprover():
+        _from_training()
+
+
+def _from_training() -> None:
     stage("3. train a model; the evaluation gate decides whether it becomes the champion")
     before = champion_version(SETTINGS.mlflow_uri, MODEL)
     trained = driftloop("submit", "training", "--wait", quiet=True)

@@ -110,10 +110,19 @@ def test_tasks_follow_the_contract(template: dict[str, Any]) -> None:
     dag = {t["name"]: t for t in _templates(spec)["training"]["dag"]["tasks"]}
     core = ["validate-data", "build-training-set", "train", "evaluate", "register", "promote"]
     assert [name for name in dag if name in core] == core
-    assert set(dag) == {s.name for s in steps}
-    for previous, step in itertools.pairwise(core):
+    assert set(dag) == {s.name for s in steps} | {"approval"}  # the approval task is a suspend, not a step
+    chain = [*core[:-1], "approval", "promote"]
+    for previous, step in itertools.pairwise(chain):
         assert dag[step]["depends"] == previous  # the training core is a chain (each gate before the next)
     assert dag["promote"]["when"] == "{{tasks.evaluate.outputs.parameters.passed}} == true"
+    # a person approves before promote, when the run requires it; nobody deciding within the timeout rejects
+    assert dag["approval"]["when"] == (
+        "{{tasks.evaluate.outputs.parameters.passed}} == true && '{{workflow.parameters.approval}}' == 'required'"
+    )
+    assert _templates(spec)["approval"] == {
+        "name": "approval",
+        "suspend": {"duration": "{{workflow.parameters.approval-timeout}}"},
+    }
     for step in steps:
         container = _templates(spec)[step.name]["container"]
         assert container["command"] == ["python", "-m", step.module]

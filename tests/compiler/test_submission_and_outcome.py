@@ -13,8 +13,8 @@ import yaml
 from click.testing import CliRunner
 
 from driftloop.cli import cli
-from driftloop.config import repo_root
-from driftloop.errors import NotFoundError, ValidationError
+from driftloop.config import get_settings, repo_root
+from driftloop.errors import ConfigError, NotFoundError, ValidationError
 from driftloop.registry_contract import TRIGGERS
 from workflows.compiler.submission import submission_workflow
 from workflows.pipelines import BuildOptions, list_pipelines
@@ -43,6 +43,25 @@ def test_submission_references_the_template_with_overrides() -> None:
     }
     assert workflow["metadata"]["generateName"] == "training-"
     assert workflow["metadata"]["labels"]["driftloop.io/trigger"] == "drift"
+
+
+def test_submission_takes_the_approval_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    def submitted(**env: str) -> dict[str, str]:
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        return _arguments(submission_workflow("training", {}, options=OPTIONS, git_commit="deadbeef"))
+
+    assert "approval" not in submitted()  # production needs an approval: the template's default, required
+    relaxed = submitted(DRIFTLOOP_APPROVAL_ENVIRONMENTS="staging", DRIFTLOOP_APPROVAL_TIMEOUT="2h")
+    assert relaxed["approval"] == "not-required" and relaxed["approval-timeout"] == "2h"
+    explicit = _arguments(
+        submission_workflow("training", {"approval": "required"}, options=OPTIONS, git_commit="deadbeef")
+    )
+    assert explicit["approval"] == "required"  # what the submitter passes wins
+    with pytest.raises(ValidationError, match="approval"):
+        submission_workflow("training", {"approval": "maybe"}, options=OPTIONS, git_commit="deadbeef")
+    with pytest.raises(ConfigError, match="DRIFTLOOP_APPROVAL_TIMEOUT='soon' is not a duration"):
+        get_settings({"DRIFTLOOP_APPROVAL_TIMEOUT": "soon"})
 
 
 def test_inline_submission_is_a_complete_valid_workflow() -> None:

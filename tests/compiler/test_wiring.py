@@ -153,6 +153,37 @@ def test_parallel_branches_join_and_gpu_steps_get_a_gpu_pod_in_any_pipeline() ->
     assert given["retryStrategy"]["limit"] == 5  # the override's settings, and gpu=True is never dropped
 
 
+def test_an_approval_task_is_a_linted_suspend_between_steps_and_refuses_mistakes() -> None:
+    timeout = Param("wait", "How long to wait for a person.", "24h")
+    dag = PipelineDAG("wiring", image="driftloop:test", parameters=[GREETING, timeout])
+    hello = dag.task(HELLO)
+    gate = dag.approval("sign-off", after=[hello], duration=dag.parameter("wait"),
+                        when="{{tasks.wiring-hello.outputs.parameters.message}} != ''")  # fmt: skip
+    dag.task(COUNT, message=hello.output("message"), after=[gate])
+    built = _compiled(dag)
+    tasks = _tasks(built)
+    assert tasks["sign-off"] == {
+        "name": "sign-off",
+        "template": "sign-off",
+        "depends": "wiring-hello",
+        "when": "{{tasks.wiring-hello.outputs.parameters.message}} != ''",
+    }
+    assert tasks["wiring-count"]["depends"] == "sign-off"  # wiring-hello is implied by the approval
+    (suspend,) = [t for t in built["spec"]["templates"] if t["name"] == "sign-off"]
+    assert suspend == {"name": "sign-off", "suspend": {"duration": "{{workflow.parameters.wait}}"}}
+    assert {p["name"]: p["value"] for p in built["spec"]["arguments"]["parameters"]}["wait"] == "24h"
+    with pytest.raises(ConfigError, match="already has a task or template 'sign-off'"):
+        dag.approval("sign-off")
+    with pytest.raises(ConfigError, match="'soon' is not an Argo duration"):
+        dag.approval("other", duration="soon")
+    with pytest.raises(ConfigError, match="approval task 'sign-off' has no output 'ok'"):
+        gate.output("ok")
+    forever = PipelineDAG("wiring", image="driftloop:test")
+    forever.approval()
+    (plain,) = [t for t in _compiled(forever)["spec"]["templates"] if t["name"] == "approval"]
+    assert plain == {"name": "approval", "suspend": {}}  # no duration: it waits until resumed
+
+
 def test_fan_out_with_items_and_with_param_from_python() -> None:
     dag = _dag()
     hello = dag.task(HELLO)

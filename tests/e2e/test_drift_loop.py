@@ -97,6 +97,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         "DRIFTLOOP_HOME": str(home),
         "DRIFTLOOP_LAKE_URI": "",
         "DRIFTLOOP_MODEL_NAME": MODEL,
+        # no person in this loop: runs promote without waiting for `driftloop approve`, an explicit opt-out; the
+        # approval gate itself (approve, reject, timeout on the real engine) is tests/gitops/test_approval.py
+        "DRIFTLOOP_APPROVAL_ENVIRONMENTS": "",
         "DRIFTLOOP_MONITOR_INTERVAL": str(INTERVAL_S),
         "DRIFTLOOP_MONITOR_WINDOW_ROWS": str(WINDOW_ROWS),
         "DRIFTLOOP_MONITOR_WINDOW_MINUTES": "30",
@@ -156,7 +159,7 @@ def _submit(env: dict[str, str], scenario: str) -> tuple[subprocess.CompletedPro
     )
     submitted = driftloop(env, "submit", "training", "--wait", "-p", f"dataset={dataset}", "-p", "epochs=2")
     latest = driftloop(env, "runs", "get", "@latest", "-o", "json")
-    assert latest.returncode == 0, latest.stderr
+    assert latest.returncode == 0, latest.stderr + "\nsubmit said:\n" + submitted.stdout[-3000:] + submitted.stderr[-3000:]
     return submitted, json.loads(latest.stdout)
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from driftloop.config import repo_root
+from driftloop.config import get_settings, repo_root
 from driftloop.errors import ConfigError, ConflictError, LintIssue, ValidationError
 from workflows.compiler._build import API_VERSION, template_ref_spec, workflow_labels
 from workflows.pipelines import LABEL_MODEL, BuildOptions, get_pipeline
@@ -57,6 +57,19 @@ def _check_overrides(pipeline_name: str, declared: dict[str, Param], values: dic
         raise ValidationError(issues, hint=f"the parameters of '{pipeline_name}' are: {listed}")
 
 
+def _approval_from_settings(declared: Mapping[str, Param], values: dict[str, str]) -> None:
+    """``approval``/``approval-timeout`` of a pipeline that promotes, from DRIFTLOOP_APPROVAL_* unless given
+    (passed only where they differ from the template's defaults)."""
+    settings = get_settings()
+    wanted = {
+        "approval": "required" if "production" in settings.approval_environments else "not-required",
+        "approval-timeout": settings.approval_timeout,
+    }
+    for key, value in wanted.items():
+        if key in declared and key not in values and value != declared[key].default:
+            values[key] = value
+
+
 def submission_workflow(
     name: str,
     parameters: Mapping[str, object] | None = None,
@@ -92,6 +105,7 @@ def submission_workflow(
         detected = _commit_value(checkout or repo_root(), allow_dirty)
         if detected:
             values["git-commit"] = detected
+    _approval_from_settings(declared, values)
     resolved = {key: declared[key].default or "" for key in declared} | values
     labels = workflow_labels(pipeline, options, resolved.get("trigger", "manual"))
     labels[LABEL_MODEL] = resolved.get("model-name", options.model_name)

@@ -212,7 +212,13 @@ def progress_line(workflow: dict[str, Any]) -> str:
         for n in nodes
         if n.get("phase") == "Running" and n.get("type") in {"Pod", "Container"}
     )
-    text = f"{workflow['metadata']['name']}: {status.get('phase') or 'Pending'}  {status.get('progress', '0/0')}"
+    name = workflow["metadata"]["name"]
+    text = f"{name}: {status.get('phase') or 'Pending'}  {status.get('progress', '0/0')}"
+    waiting = [n for n in nodes if n.get("phase") == "Running" and n.get("type") == "Suspend"]
+    if waiting:  # a person must act: say how (the training pipeline's approval before promote, or a plain resume)
+        step = waiting[0].get("displayName")
+        how = f"driftloop approve {name} --reason '…'" if step == "approval" else f"driftloop runs resume {name}"
+        return text + f"  waiting in {step}: {how}"
     return text + (f"  running: {', '.join(running)}" if running else "")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -87,22 +88,27 @@ def rollback_command(model: str, to: str | None, environment: str, reason: str) 
 @click.argument("model")
 @click.option("--env", "environment", type=_ENV, default=None, help="Only this environment [default: all].")
 @click.option("--json", "as_json", is_flag=True, help="One JSON array, newest first.")
-def history_command(model: str, environment: str | None, as_json: bool) -> None:
-    """Which version held the pin (and `champion`) when, by which commit, promoted or rolled back by what.
+@click.option("--approvals", "only_approvals", is_flag=True, help="Only the approval decisions on training runs.")
+def history_command(model: str, environment: str | None, as_json: bool, only_approvals: bool) -> None:
+    """Which version held the pin (and `champion`) when, by which commit, promoted or rolled back by what,
+    and who approved or rejected which training run (`driftloop approve`).
 
-    Read from the GitOps commits (MLflow keeps no alias history). Newest first.
+    Read from the GitOps commits (MLflow keeps no alias history) and the registry's approval records. Newest first.
 
     \b
     Examples:
       driftloop history credit-risk
       driftloop history credit-risk --env production --json | jq '.[0]'
+      driftloop history credit-risk --approvals --json
     """
     from workflows.gitops.promotion import gitops_repo, history, reconcile
     from workflows.steps._registry import connect
 
     repo = gitops_repo()
+    decisions: list[Any] = []
     try:
         client = connect()
+        decisions = _decisions(client, model, environment)
     except Exception as exc:  # history is readable from git alone
         click.echo(f"warning: registry not checked against git ({exc})", err=True)
     else:
@@ -110,6 +116,9 @@ def history_command(model: str, environment: str | None, as_json: bool) -> None:
             repaired = reconcile(client, repo, model, env)
             if repaired:
                 click.echo(f"repaired: {repaired}", err=True)
+    if only_approvals:
+        _print_decisions(decisions, as_json)
+        return
     events = history(repo, model, environment)
     if as_json:
         click.echo(json.dumps([event.as_dict() for event in events], indent=2))
@@ -122,4 +131,27 @@ def history_command(model: str, environment: str | None, as_json: bool) -> None:
         by = e.actor if e.workflow == "none" else f"{e.actor} / {e.workflow}"
         change = f"{e.previous_version}->{e.version}"
         trigger = f"{e.trigger} ({e.trigger_ref})" + (f" — {e.reason}" if e.reason else "")
-        click.echo(f"{e.date:25} {e.environment:10} {e.event:17} {change:9} {e.commit[:12]:12} {by:28} {trigger}")
+        approved = f" [approved by {e.approved_by}]" if e.approved_by else ""
+        click.echo(f"{e.date:25} {e.environment:10} {e.event:17} {change:9} {e.commit[:12]:12} {by:28} {trigger}"
+                   f"{approved}")  # fmt: skip
+    if decisions:
+        click.echo("")
+        _print_decisions(decisions, False)
+
+
+def _decisions(client: Any, model: str, environment: str | None) -> list[Any]:
+    from workflows.steps.approval import approvals
+
+    return [a for a in approvals(client, model) if environment in (None, a.environment)]
+
+
+def _print_decisions(decisions: list[Any], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps([d.as_dict() for d in decisions], indent=2))
+        return
+    if not decisions:
+        click.echo("no approval decision recorded")
+        return
+    click.echo(f"{'approval decided at':25} {'env':10} {'decision':9} {'run':22} {'by':16} reason")
+    for d in decisions:
+        click.echo(f"{d.at:25} {d.environment:10} {d.decision:9} {d.workflow:22} {d.by:16} {d.reason}")

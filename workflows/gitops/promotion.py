@@ -58,6 +58,7 @@ class HistoryEvent:
     trigger: str
     trigger_ref: str
     reason: str
+    approved_by: str = ""  # the person whose `driftloop approve` let the pipeline promote ("" when none was needed)
 
     def as_dict(self) -> dict[str, str]:
         return dict(self.__dict__)
@@ -118,7 +119,9 @@ def current_pin(repo: GitOpsRepo, model_name: str, environment: str) -> ModelPin
     return ModelPin.from_yaml(text, str(pin_path(environment)))
 
 
-def _message(pin: ModelPin, previous: str | None, event: str, tags: dict[str, str], who: str, reason: str) -> str:
+def _message(
+    pin: ModelPin, previous: str | None, event: str, tags: dict[str, str], who: str, reason: str, approved_by: str
+) -> str:
     verb = {"promote": "promote", "rollback": "roll back to", "deployer-rollback": "deployer: roll back to"}[event]
     lines = {
         "Event": event,
@@ -137,6 +140,8 @@ def _message(pin: ModelPin, previous: str | None, event: str, tags: dict[str, st
         "Trigger-Ref": (tags.get("trigger_ref") or "none").replace("\n", " "),
         "Actor": who,
     }
+    if approved_by:
+        lines["Approved-By"] = approved_by.replace("\n", " ")
     if reason:
         lines["Reason"] = reason.replace("\n", " ")[:300]
     body = "\n".join(f"{key}: {value}" for key, value in lines.items())
@@ -177,6 +182,7 @@ def publish(
     who: str | None = None,
     before_push: Callable[[int], None] | None = None,
     expected_sha256: str | None = None,
+    approved_by: str = "",
 ) -> GitOpsChange:
     """Pin ``version`` in ``environment``: one commit (none when already pinned), then the registry alias."""
     _check_environment(environment)
@@ -201,7 +207,7 @@ def publish(
                 return None
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(pin.to_yaml())
-            return _message(pin, previous[0], event, tags, who or actor(), reason)
+            return _message(pin, previous[0], event, tags, who or actor(), reason, approved_by)
 
         sha = repo.change(apply, author=who or actor(), before_push=before_push)
         _move_aliases(client, model_name, environment, pin.model_version, previous[0])
@@ -230,6 +236,7 @@ def history(repo: GitOpsRepo, model_name: str, environment: str | None = None) -
                     trigger=t.get("Trigger", "none"),
                     trigger_ref=t.get("Trigger-Ref", "none"),
                     reason=t.get("Reason", ""),
+                    approved_by=t.get("Approved-By", ""),
                 )
             )
     return sorted(events, key=lambda e: e.date, reverse=True)

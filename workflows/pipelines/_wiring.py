@@ -11,7 +11,8 @@ that names the line of the pipeline's Python source, before any YAML exists:
 - ``ITEM`` outside ``with_items``/``with_param``, ``with_param`` from something that is not a JSON list.
 
 Dependencies follow the data (plus ``after=``), reduced to the direct ones: tasks sharing no data run in parallel.
-``chain()`` wires a linear pipeline by name, on top of the same checks.
+``chain()`` wires a linear pipeline by name, on top of the same checks. ``approval()`` adds a task that waits for a
+person (an Argo ``suspend`` template: resumed by ``driftloop approve``, or done when its ``duration`` passes).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hera.workflows import DAG, Artifact, Container, Parameter, Task
+from hera.workflows import DAG, Artifact, Container, Parameter, Suspend, Task
 
 from driftloop.config import repo_root
 from driftloop.errors import ConfigError
@@ -91,12 +92,14 @@ class TaskHandle:
     """A task added to a :class:`PipelineDAG`; ``output(name)`` hands one of its outputs to later tasks."""
 
     name: str
-    contract: StepContract
+    contract: StepContract | None  # None: an approval (suspend) task, which has no outputs
     source: str
     fan_out: bool = False
 
     def output(self, name: str) -> Output:
         where = _caller()
+        if self.contract is None:
+            raise _error(where, f"approval task {self.name!r} has no output {name!r}", "wire it with after=[...]")
         for param in self.contract.outputs:
             if param.name == name:
                 return Output(self.name, name, "parameter", "json" if self.fan_out else param.type)
@@ -117,13 +120,14 @@ Value = Output | WorkflowParameter | _Item | str | int | float | bool | list[Any
 @dataclass
 class _TaskSpec:
     name: str
-    contract: StepContract
+    contract: StepContract | None  # None: a suspend task (``duration`` below)
     parameters: list[tuple[str, str]]
     artifacts: list[tuple[str, str]]
     depends: list[str]
     when: str | None
     with_items: list[Any] | None
     with_param: str | None
+    duration: str | None = None
 
 
 @dataclass
@@ -232,6 +236,39 @@ class PipelineDAG:
         self._ancestors[task_name] = set(sources).union(*(self._ancestors[s] for s in sources))
         return TaskHandle(task_name, contract, where, fan_out)
 
+    def approval(
+        self,
+        name: str = "approval",
+        *,
+        after: Sequence[TaskHandle] = (),
+        duration: WorkflowParameter | str | None = None,
+        when: str | None = None,
+    ) -> TaskHandle:
+        """A task that suspends the run until resumed (``driftloop approve``) or until `duration` passes.
+
+        Compiles to an Argo ``suspend`` template named like the task; `duration` is a declared workflow parameter
+        or an Argo duration (``30m``, ``24h``; none: wait for ever). Later tasks wait for it with ``after=[...]``.
+        """
+        where = _caller()
+        if name in self._tasks or name in self._contracts:
+            raise _error(where, f"pipeline {self.name!r} already has a task or template {name!r}", "pass name='...'")
+        sources = [h.name for h in after]
+        if isinstance(duration, WorkflowParameter):
+            self._used.setdefault(duration.param.name, duration.param)
+            text: str | None = duration.expression()
+        else:
+            text = duration
+            if text is not None and not re.fullmatch(r"\d+[smhd]?", text):
+                raise _error(where, f"approval duration {text!r} is not an Argo duration", "e.g. '30m' or '24h'")
+        for referenced in _TASK_REF.findall(when or ""):
+            if referenced not in self._tasks:
+                raise _error(where, f"when={when!r} names task {referenced!r}, which is not (yet) in the DAG",
+                             f"tasks so far: {', '.join(self._tasks) or 'none'}")  # fmt: skip
+            sources.append(referenced)
+        self._tasks[name] = _TaskSpec(name, None, [], [], self._direct(sources), when, None, None, text)
+        self._ancestors[name] = set(sources).union(*(self._ancestors[s] for s in sources))
+        return TaskHandle(name, None, where)
+
     def chain(self, steps: Sequence[StepContract], when: Mapping[str, str] | None = None) -> list[TaskHandle]:
         """Each step after the previous one, inputs wired by name from the nearest earlier step that outputs them."""
         handles: list[TaskHandle] = []
@@ -272,11 +309,16 @@ class PipelineDAG:
             c.name: container_template(c, self.image, self.runtimes.get(c.name) or default_runtime(c))
             for c in self._contracts.values()
         }
+        suspends = {
+            spec.name: Suspend(name=spec.name, duration=spec.duration)
+            for spec in self._tasks.values()
+            if spec.contract is None
+        }
         with DAG(name=self.name):
             for spec in self._tasks.values():
                 Task(
                     name=spec.name,
-                    template=containers[spec.contract.name],
+                    template=containers[spec.contract.name] if spec.contract is not None else suspends[spec.name],
                     arguments=[Parameter(name=n, value=v) for n, v in spec.parameters]
                     + [Artifact(name=n, from_=v) for n, v in spec.artifacts],
                     depends=" && ".join(spec.depends) or None,
@@ -338,7 +380,7 @@ class PipelineDAG:
         return self._literal(where, what, param, value), []
 
     def _did_you_mean(self, name: str) -> str:
-        outputs = {p.name: t.name for t in self._tasks.values() for p in t.contract.outputs}
+        outputs = {p.name: t.name for t in self._tasks.values() if t.contract for p in t.contract.outputs}
         close = difflib.get_close_matches(name, [*outputs, *self._declared], n=1)
         if not close:
             return ""

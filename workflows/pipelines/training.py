@@ -1,5 +1,9 @@
 """The training pipeline: validate-data -> build-training-set -> train -> evaluate -> register (-> promote).
 
+Before promote, a run that needs a person's approval (``approval=required``, which ``driftloop submit`` sets from
+DRIFTLOOP_APPROVAL_ENVIRONMENTS) suspends in its ``approval`` task until ``driftloop approve RUN [--reject]`` or
+until ``approval-timeout`` passes; promote then acts on the recorded decision (workflows/steps/approval.py).
+
 Every task comes from the step contract; this module only says what is specific to training: which steps,
 which run on a GPU, when promotion happens, and the workflow-level guarantees (one training per model at a
 time, an outcome record however the run ends, labels and a title the Argo UI can show).
@@ -12,6 +16,7 @@ from dataclasses import replace
 from hera.workflows import WorkflowTemplate
 from hera.workflows import models as m
 
+from driftloop.config import SETTING_DOCS
 from driftloop.registry_contract import TRIGGERS
 from workflows.pipelines._registry import LABEL_MODEL, LABEL_PIPELINE, LABEL_TRIGGER, BuildOptions, Pipeline, register
 from workflows.pipelines._wiring import PipelineDAG
@@ -19,10 +24,12 @@ from workflows.pipelines.runtime import CPU_TASK, GPU_TASK, GpuSpec, ResourceSpe
 from workflows.steps.contract import STEPS, Param
 from workflows.steps.record_outcome import RECORD_OUTCOME
 
-__all__ = ["TRAINING", "TRIGGERS", "build_training", "training_runtimes"]
+__all__ = ["APPROVAL_VALUES", "TRAINING", "TRIGGERS", "build_training", "training_runtimes"]
 
 VALIDATE_DATA, BUILD_TRAINING_SET, TRAIN, EVALUATE, REGISTER, PROMOTE = STEPS
 PROMOTE_WHEN = "{{tasks.evaluate.outputs.parameters.passed}} == true"
+APPROVAL_VALUES = ("required", "not-required")
+APPROVAL_WHEN = f"{PROMOTE_WHEN} && '{{{{workflow.parameters.approval}}}}' == 'required'"
 
 EXIT_TASK = TaskRuntime(
     resources=ResourceSpec(cpu_request="100m", cpu_limit="500m", memory_request="128Mi", memory_limit="512Mi"),
@@ -35,6 +42,17 @@ _PARAMETERS: tuple[Param, ...] = (
     Param("git-commit", "Commit of the code that trains (filled in by `driftloop submit`).", "unknown"),
     Param("trigger", "What started this run: manual | schedule | drift | quality.", "manual", enum=TRIGGERS),
     Param("trigger-ref", "What triggered it, e.g. the drift alert's fingerprint.", ""),
+    Param(
+        "approval",
+        "Wait for `driftloop approve` before promote (filled in by `driftloop submit` from the settings).",
+        "required",
+        enum=APPROVAL_VALUES,
+    ),
+    Param(
+        "approval-timeout",
+        "How long to wait for the approval before the run counts as rejected.",
+        SETTING_DOCS["approval_timeout"][0],
+    ),
 )
 
 
@@ -77,7 +95,10 @@ def build_training(
     registered = dag.task(
         REGISTER, run_id=trained.output("run-id"), snapshot_id=built.output("snapshot-id"), after=[evaluated]
     )
-    dag.task(PROMOTE, version=registered.output("version"), when=PROMOTE_WHEN)
+    approval = dag.approval(
+        "approval", after=[registered], duration=dag.parameter("approval-timeout"), when=APPROVAL_WHEN
+    )
+    dag.task(PROMOTE, version=registered.output("version"), when=PROMOTE_WHEN, after=[approval])
     dag.template(RECORD_OUTCOME)
     with WorkflowTemplate(
         name="training",

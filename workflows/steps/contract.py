@@ -240,8 +240,12 @@ STEPS: tuple[StepContract, ...] = (
     StepContract(
         name="promote",
         module="workflows.steps.promote",
-        description="Schema compatibility gate, then alias champion (runs only when evaluate passed).",
-        inputs=(_MODEL, Param("version", "Model version to promote.")),
+        description="Approval and schema compatibility gates, then alias champion (runs only when evaluate passed).",
+        inputs=(
+            _MODEL,
+            Param("version", "Model version to promote."),
+            Param("workflow-name", "This run, whose recorded approval (`driftloop approve`) promote requires."),
+        ),
         outputs=(Param("champion-version", "The version now aliased champion."),),
     ),
 )

@@ -69,6 +69,7 @@ def promote(
     payload_columns: dict[str, str] | None = None,
     environment: str = "production",
     who: str | None = None,
+    approved_by: str = "",
 ) -> PromotionResult:
     """Gate, then pin ``version`` in git and move ``champion``; SchemaMismatchError names the columns on a mismatch."""
     from driftloop.errors import SchemaMismatchError
@@ -96,15 +97,52 @@ def promote(
             "together (features/definitions.py) before promoting",
         )
     # the GitOps commit first, then the aliases (champion, previous-champion): workflows/gitops/promotion.py
-    change = publish(client, model_name, str(version), environment=environment, who=who)
+    change = publish(client, model_name, str(version), environment=environment, who=who, approved_by=approved_by)
     return PromotionResult(
         str(version), change.previous_version, [mismatch.against for mismatch in mismatches], change.commit
     )
 
 
+def approval_for(model_name: str, workflow: str, environment: str = "production") -> Any:
+    """The recorded decision on this run when `environment` needs one (None: it does not); a run that reached
+    promote with no decision (the approval timeout passed, or a resume without `driftloop approve`) is recorded
+    as rejected by ``timeout``."""
+    from driftloop.config import get_settings
+    from workflows.steps._registry import connect
+    from workflows.steps.approval import TIMEOUT_ACTOR, lookup, record
+
+    if environment not in get_settings().approval_environments:
+        return None
+    client = connect()
+    decision = lookup(client, model_name, workflow)
+    if decision is None:
+        reason = (
+            f"no `driftloop approve {workflow}` before promote: the approval timeout "
+            f"({get_settings().approval_timeout}) passed, or the run was resumed without a decision"
+        )
+        decision = record(
+            client, model_name, workflow, approve=False, by=TIMEOUT_ACTOR, reason=reason, environment=environment
+        )
+    return decision
+
+
 def _body(contract: StepContract, flags: dict[str, Any]) -> dict[str, Any]:
     # the pipeline promotes on its own: the GitOps commit names it as the actor (a person runs `driftloop promote`)
-    result = promote(flags["model_name"], flags["version"], who="pipeline (promote step)")
+    # and, where the environment needs one, the person who approved the run
+    decision = approval_for(flags["model_name"], flags["workflow_name"])
+    if decision is not None and not decision.approved:
+        from workflows.gitops.promotion import current_pin, gitops_repo
+
+        pin = current_pin(gitops_repo(), flags["model_name"], "production")
+        print(f"not promoted: {flags['workflow_name']} was rejected by {decision.by} at {decision.at}: "
+              f"{decision.reason}; the champion stays v{pin.model_version}", flush=True)  # fmt: skip
+        return {"champion-version": pin.model_version if pin.is_pinned else "none"}
+    result = promote(
+        flags["model_name"],
+        flags["version"],
+        who="pipeline (promote step)",
+        approved_by=f"{decision.by} at {decision.at}: {decision.reason}" if decision is not None else "",
+    )
     return {"champion-version": result.champion_version}
 
 

@@ -130,15 +130,15 @@ class RetrainSubmitter:
             ANNOTATION_PREFIX + "alert-labels": json.dumps(alert["labels"], sort_keys=True),
             ANNOTATION_PREFIX + "drifted-features": ",".join(features),
         }
-        declared = {
-            parameter["name"] for parameter in workflow.get("spec", {}).get("arguments", {}).get("parameters", [])
-        }
-        approval = {  # the same rule as `driftloop submit` (DRIFTLOOP_APPROVAL_*): a retrain into production waits
+        # the same rule as `driftloop submit` (DRIFTLOOP_APPROVAL_*): a retrain into production waits for a person.
+        # Always sent: the retrain references the training template, which declares both (a Workflow that names
+        # the template carries only the arguments it overrides, so "declared here" would never see them)
+        approval = {
             "approval": "required" if "production" in self.settings.approval_environments else "not-required",
             "approval-timeout": self.settings.approval_timeout,
         }
         values = {
-            **{key: value for key, value in approval.items() if key in declared},
+            **approval,
             **self.extra_parameters(),
             "model-name": model,
             "trigger": trigger,

@@ -25,7 +25,8 @@ def test_the_workflow_names_the_alert_and_takes_extra_parameters() -> None:
     assert workflow["spec"]["workflowTemplateRef"] == {"name": "training"}
     parameters = {p["name"]: p["value"] for p in workflow["spec"]["arguments"]["parameters"]}
     assert parameters == {"model-name": "credit-risk", "trigger": "drift", "trigger-ref": "abc123", "epochs": "2",
-                          "dataset": "/data/recent.parquet", "drifted-features": '["age","annual_income"]'}  # fmt: skip
+                          "dataset": "/data/recent.parquet", "drifted-features": '["age","annual_income"]',
+                          "approval": "required", "approval-timeout": "24h"}  # fmt: skip
     annotations = workflow["metadata"]["annotations"]
     assert annotations["driftloop.io/drifted-features"] == "age,annual_income"
     assert annotations["driftloop.io/alertmanager-url"].startswith("http://am:9093/#/alerts?filter=")
@@ -94,3 +95,18 @@ def test_the_in_flight_selector_finds_drift_and_quality_retrains_only() -> None:
     labels = {"driftloop.io/model": "credit-risk"}
     assert [matches_labels({**labels, "driftloop.io/trigger": t}, requirements)
             for t in ("drift", "quality", "manual", "schedule")] == [True, True, False, False]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("environments", "expected"), [(None, "required"), ("production", "required"), ("", "not-required")]
+)
+def test_a_retrain_carries_the_approval_policy_of_the_settings(environments: str | None, expected: str) -> None:
+    """The retrain names the training template, which declares `approval` (default required): the receiver must
+    send the policy itself, or a stack configured with no approval environments waits for a person forever."""
+    env = {"DRIFTLOOP_APPROVAL_TIMEOUT": "90m"} | (
+        {} if environments is None else {"DRIFTLOOP_APPROVAL_ENVIRONMENTS": environments}
+    )
+    workflow = RetrainSubmitter(get_settings(env)).build("k", "credit-risk", ALERT, [])
+    parameters = {p["name"]: p["value"] for p in workflow["spec"]["arguments"]["parameters"]}
+    assert parameters["approval"] == expected
+    assert parameters["approval-timeout"] == "90m"

@@ -34,12 +34,12 @@ class DemoApprover:
 
     def _run(self) -> None:
         from workflows.client import ArgoClient
-        from workflows.gitops._cli_approve import waiting_approval
+        from workflows.engine.console import approval_gate
 
         argo = ArgoClient()
         while not self._stop.wait(self.poll_s):
             try:
-                waiting = [w for w in argo.list_workflows() if waiting_approval(w)]
+                waiting = [w for w in argo.list_workflows() if approval_gate(w)]
             except DriftloopError:
                 continue  # the engine restarts or is busy: look again at the next poll
             for workflow in waiting:

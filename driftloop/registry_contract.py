@@ -10,6 +10,9 @@ the lightest process (the sidecar's placeholder) can import it.
   (training features: the data gate's and the HTML report's reference), ``profile/`` (the monitor's
   precomputed drift profile), ``stats.json`` and ``schema.json``.
 - The run tag ``model_uri`` holds the URI ``train`` logged the model at (fallback ``runs:/<run>/model``).
+- A training run that needs a person's yes suspends in its ``approval`` task (``APPROVAL_TASK``) before promote;
+  ``driftloop approve`` and the console's Approve/Reject resume that node after recording the decision as the
+  registered model's tag ``approval.<workflow>`` (``APPROVAL_TAG_PREFIX``, workflows/steps/approval.py).
 - The run metric ``holdout_roc_auc`` (``evaluate``) is what the monitor holds the champion's live ROC AUC to, and
   ``TRIGGERS`` the values a run's ``trigger`` may take.
 """
@@ -17,6 +20,8 @@ the lightest process (the sidecar's placeholder) can import it.
 from __future__ import annotations
 
 __all__ = [
+    "APPROVAL_TAG_PREFIX",
+    "APPROVAL_TASK",
     "CHALLENGER",
     "CHAMPION",
     "EVALUATION_AUC_METRIC",
@@ -35,6 +40,8 @@ __all__ = [
 ]
 
 CHAMPION = "champion"
+APPROVAL_TASK = "approval"
+APPROVAL_TAG_PREFIX = "approval."
 CHALLENGER = "challenger"
 PREVIOUS_CHAMPION = "previous-champion"
 

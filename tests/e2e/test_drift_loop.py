@@ -159,7 +159,9 @@ def _submit(env: dict[str, str], scenario: str) -> tuple[subprocess.CompletedPro
     )
     submitted = driftloop(env, "submit", "training", "--wait", "-p", f"dataset={dataset}", "-p", "epochs=2")
     latest = driftloop(env, "runs", "get", "@latest", "-o", "json")
-    assert latest.returncode == 0, latest.stderr + "\nsubmit said:\n" + submitted.stdout[-3000:] + submitted.stderr[-3000:]
+    assert latest.returncode == 0, (
+        latest.stderr + "\nsubmit said:\n" + submitted.stdout[-3000:] + submitted.stderr[-3000:]
+    )
     return submitted, json.loads(latest.stdout)
 
 

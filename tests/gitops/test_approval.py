@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import yaml
 from hera.workflows import Workflow
 
@@ -175,3 +177,57 @@ def test_the_demo_approves_a_waiting_run_as_a_person_would(  # type: ignore[no-u
     assert approver.approved == [name] and done["status"]["phase"] == "Succeeded"
     (event,) = _champion(_env(engine))
     assert event["version"] == version and event["approved_by"].startswith("demo at ")
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, html[:2000]
+    return found.group(1)
+
+
+def test_the_console_records_who_and_why_before_it_resumes(  # type: ignore[no-untyped-def]
+    engine: EngineProcess, register, tmp_path: Path
+) -> None:
+    """The console's run page offers Approve / Reject (not a bare Resume) on a run waiting in its approval task; an
+    incomplete form is a 400 naming the field and resumes nothing; a complete one records the person and the reason
+    as `driftloop approve` does, and the run promotes with them in its GitOps commit."""
+    env = _env(engine)
+    version = register(9.0)
+    name = _submit(engine, tmp_path, version, "10m")
+    _wait(engine, name, _waiting)
+    browser = requests.Session()
+    page_url = f"{engine.url}/workflows/{NAMESPACE}/{name}"
+    page = browser.get(f"{page_url}?token={engine.token}", timeout=30).text  # log in, as the printed URL does
+    assert 'aria-label="approval"' in page and "Approve</button>" in page and "Reject</button>" in page
+    assert 'value="resume"' not in page  # a bare resume would reach promote with no recorded decision
+    csrf, origin = _csrf(page), {"Origin": engine.url}
+    for form, problem in (
+        ({"decision": "approve", "by": "carol", "reason": "  "}, "reason"),
+        ({"decision": "approve", "by": "", "reason": "ok"}, "who decides"),
+        ({"decision": "approve", "by": "carol; rm -rf /", "reason": "ok"}, "is not a name"),
+        ({"decision": "maybe", "by": "carol", "reason": "ok"}, "neither approve nor reject"),
+    ):
+        refused = browser.post(f"{page_url}/approve", data={"csrf": csrf, **form}, headers=origin,
+                               allow_redirects=False, timeout=30)  # fmt: skip
+        assert refused.status_code == 400 and problem in refused.text, (form, refused.status_code, refused.text[:500])
+    assert _waiting(_get(engine, name))  # nothing recorded, nothing resumed
+    forged = browser.post(f"{page_url}/approve", data={"decision": "approve", "by": "x", "reason": "y"},
+                          headers=origin, allow_redirects=False, timeout=30)  # fmt: skip
+    assert forged.status_code == 403
+    approved = browser.post(
+        f"{page_url}/approve",
+        data={"csrf": csrf, "decision": "approve", "by": "carol", "reason": "canary plan reviewed"},
+        headers=origin,
+        allow_redirects=False,
+        timeout=60,
+    )
+    assert approved.status_code == 303, approved.text[:500]
+    done = _wait(engine, name, _finished)
+    assert done["status"]["phase"] == "Succeeded" and _node(done, "promote")["phase"] == "Succeeded"
+    (event,) = _champion(env)
+    assert event["version"] == version and event["approved_by"].startswith("carol (console) at ")
+    (decision,) = [d for d in _decisions(env) if d["workflow"] == name]
+    assert decision["decision"] == "approved" and decision["reason"] == "canary plan reviewed"
+    late = browser.post(f"{page_url}/approve", data={"csrf": csrf, "decision": "reject", "by": "dave", "reason": "no"},
+                        headers=origin, allow_redirects=False, timeout=30)  # fmt: skip
+    assert late.status_code == 409 and "not waiting for an approval" in late.text

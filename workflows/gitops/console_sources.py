@@ -25,3 +25,19 @@ class RegistrySources:
 
     def promotion_history(self, model: str) -> list[HistoryEvent]:
         return list(history(gitops_repo(), model))
+
+    def record_approval(self, model: str, workflow: str, *, approve: bool, by: str, reason: str) -> str:
+        from mlflow.exceptions import MlflowException
+
+        from driftloop.errors import ServiceUnavailableError
+        from workflows.steps._registry import connect
+        from workflows.steps.approval import record
+
+        try:
+            decision = record(connect(), model, workflow, approve=approve, by=by, reason=reason)
+        except (MlflowException, OSError) as exc:
+            raise ServiceUnavailableError(
+                f"the registry did not record the decision: {str(exc)[:200]}",
+                hint="the run keeps waiting; check `driftloop stack status` (mlflow), then decide again",
+            ) from None
+        return f"{workflow}: {decision.decision} by {decision.by} at {decision.at} ({decision.reason})"

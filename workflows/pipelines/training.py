@@ -17,7 +17,7 @@ from hera.workflows import WorkflowTemplate
 from hera.workflows import models as m
 
 from driftloop.config import SETTING_DOCS
-from driftloop.registry_contract import TRIGGERS
+from driftloop.registry_contract import APPROVAL_TASK, TRIGGERS
 from workflows.pipelines._registry import LABEL_MODEL, LABEL_PIPELINE, LABEL_TRIGGER, BuildOptions, Pipeline, register
 from workflows.pipelines._wiring import PipelineDAG
 from workflows.pipelines.runtime import CPU_TASK, GPU_TASK, GpuSpec, ResourceSpec, TaskRuntime
@@ -96,7 +96,7 @@ def build_training(
         REGISTER, run_id=trained.output("run-id"), snapshot_id=built.output("snapshot-id"), after=[evaluated]
     )
     approval = dag.approval(
-        "approval", after=[registered], duration=dag.parameter("approval-timeout"), when=APPROVAL_WHEN
+        APPROVAL_TASK, after=[registered], duration=dag.parameter("approval-timeout"), when=APPROVAL_WHEN
     )
     dag.task(PROMOTE, version=registered.output("version"), when=PROMOTE_WHEN, after=[approval])
     dag.template(RECORD_OUTCOME)

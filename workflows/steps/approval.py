@@ -3,8 +3,9 @@
 A training run that promotes to an environment listed in ``DRIFTLOOP_APPROVAL_ENVIRONMENTS`` suspends before
 ``promote`` (its ``approval`` task). ``driftloop approve RUN [--reject]`` records the decision here, then resumes
 the run; the ``promote`` step reads it back: approved -> promote (the GitOps commit carries ``Approved-By``);
-rejected -> no promotion, champion unchanged. A run resumed with no decision (its ``approval-timeout`` passed, or
-a resume from the console) is recorded as rejected by ``timeout``: nothing is promoted without a recorded yes.
+rejected -> no promotion, champion unchanged. The console's Approve / Reject records here too. A run resumed with
+no decision (its ``approval-timeout`` passed, or a bare ``argo resume``) is recorded as rejected by ``timeout``:
+nothing is promoted without a recorded yes.
 
 The record lives in the registry (tag ``approval.<workflow>`` of the registered model), which the CLI and the
 step pods share on one machine as on a cluster; each run is decided once.
@@ -20,11 +21,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from driftloop.errors import ConfigError, ConflictError
+from driftloop.registry_contract import APPROVAL_TAG_PREFIX
 
 __all__ = ["APPROVED", "REJECTED", "Approval", "approvals", "lookup", "operator", "record"]
 
 APPROVED, REJECTED = "approved", "rejected"
-TAG_PREFIX = "approval."
+TAG_PREFIX = APPROVAL_TAG_PREFIX
 TIMEOUT_ACTOR = "timeout"
 
 

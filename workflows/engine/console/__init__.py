@@ -7,9 +7,10 @@ a link works against either) and ``/models/<name>`` (driftloop's registry view).
 from urllib.parse import quote
 
 from workflows.engine.console._app import ConsoleApp, Page
+from workflows.engine.console._approval import approval_gate, model_of
 from workflows.engine.console._sources import ModelSources
 
-__all__ = ["ConsoleApp", "ModelSources", "Page", "console_url"]
+__all__ = ["ConsoleApp", "ModelSources", "Page", "approval_gate", "console_url", "model_of"]
 
 
 def console_url(engine_url: str, *segments: str) -> str:

@@ -25,12 +25,14 @@ __all__ = ["ACTIONS", "artifact_download", "run_action"]
 ACTIONS = ("retry", "resubmit", "stop", "terminate", "suspend", "resume")
 
 
-def run_action(controller: Controller, auth: str, namespace: str, name: str, action: str) -> str:
-    """Run ``action`` through the API's handler; the URL of the page to show next."""
+def run_action(
+    controller: Controller, auth: str, namespace: str, name: str, action: str, body: dict[str, Any] | None = None
+) -> str:
+    """Run ``action`` through the API's handler (with the request ``body`` the API takes); the next page's URL."""
     if action not in ACTIONS:
         raise NotFoundError(f"no action {action[:40]!r}", hint="one of " + ", ".join(ACTIONS))
     handler, params = find_route("PUT", f"/api/v1/workflows/{segment(namespace)}/{segment(name)}/{action}")
-    result = handler(Request(controller, params, {}, {}, auth))
+    result = handler(Request(controller, params, {}, dict(body or {}), auth))
     target = name
     if action == "resubmit" and isinstance(result, dict):
         target = str((result.get("metadata") or {}).get("name") or name)

@@ -18,12 +18,14 @@ from typing import Protocol
 from urllib.parse import parse_qsl, unquote, urlencode
 
 from driftloop.errors import DriftloopError, EngineError, NotFoundError
+from driftloop.registry_contract import APPROVAL_TASK
 from workflows.engine._api_errors import status_of
 from workflows.engine._auth import AccessPolicy
 from workflows.engine._limits import short_message
 from workflows.engine._names import check_name, check_namespace
 from workflows.engine.console import _static
 from workflows.engine.console._actions import ACTIONS, artifact_download, parse_form, run_action
+from workflows.engine.console._approval import APPROVE_ACTION, record_decision
 from workflows.engine.console._catalog import crons_page, templates_page
 from workflows.engine.console._html import esc, layout
 from workflows.engine.console._list import list_page
@@ -150,7 +152,8 @@ class ConsoleApp:
                                    "reload the page and try again")  # fmt: skip
             if path == "/logout":
                 return _redirect("/login", [("Set-Cookie", self.keys.clear_cookie())])
-        return self._dispatch(method, path, params, self.keys.csrf_for(session))
+        # a page gets its query's fields, a POST its form's (the action page reads the approval form from them)
+        return self._dispatch(method, path, form if method == "POST" else params, self.keys.csrf_for(session))
 
     def _read_form(self, headers: Headers, read_body: Callable[[int], bytes]) -> dict[str, str]:
         text = (headers.get("Content-Length") or "0").strip()
@@ -227,11 +230,16 @@ class ConsoleApp:
         return Page(200, content, "application/octet-stream", disposition)
 
     def _page_action(self, values: dict[str, str], params: dict[str, str], csrf: str) -> Page:
-        action = values["action"]
+        action, namespace, name = values["action"], values["namespace"], values["name"]
+        if action == APPROVE_ACTION:  # record who decided and why, then resume the approval node only
+            workflow = self.controller.store.get(WORKFLOW, namespace, name)
+            log.info("console: %s", record_decision(self.model_sources, workflow, params))
+            selector = {"nodeFieldSelector": f"templateName={APPROVAL_TASK}"}
+            return _redirect(run_action(self.controller, self.auth, namespace, name, "resume", selector))
         if action not in ACTIONS:
-            raise NotFoundError(f"no action {action[:40]!r}", hint="one of " + ", ".join(ACTIONS))
-        log.info("console: %s %s/%s", action, values["namespace"], values["name"])
-        return _redirect(run_action(self.controller, self.auth, values["namespace"], values["name"], action))
+            raise NotFoundError(f"no action {action[:40]!r}", hint="one of " + ", ".join((*ACTIONS, APPROVE_ACTION)))
+        log.info("console: %s %s/%s", action, namespace, name)
+        return _redirect(run_action(self.controller, self.auth, namespace, name, action))
 
     def _page_templates(self, values: dict[str, str], params: dict[str, str], csrf: str) -> Page:
         return _html(200, templates_page(self.controller.store, values.get("namespace", ""), csrf))

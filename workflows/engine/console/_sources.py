@@ -8,7 +8,7 @@ __all__ = ["NO_SOURCES", "ModelSources"]
 
 
 class ModelSources(Protocol):
-    """What the model page reads from the layers above the engine: the registry and the GitOps history.
+    """What the console needs from the layers above the engine: the registry, the GitOps history, approvals.
 
     The engine imports neither (tests/core/test_layers.py): the command that starts the server passes an
     implementation in (``workflows.gitops.console_sources.RegistrySources`` for ``driftloop engine serve``), and a
@@ -21,6 +21,14 @@ class ModelSources(Protocol):
 
     def promotion_history(self, model: str) -> list[Any]:
         """The promotion/rollback events of ``model``, oldest first, as ``driftloop history`` reads them."""
+        ...
+
+    def record_approval(self, model: str, workflow: str, *, approve: bool, by: str, reason: str) -> str:
+        """Record a person's decision on training run ``workflow`` as ``driftloop approve`` does; a summary line.
+
+        A second decision on the same run is a ConflictError naming the first; an unreachable registry is a
+        ServiceUnavailableError (the run keeps waiting: nothing is resumed without a recorded decision).
+        """
         ...
 
 

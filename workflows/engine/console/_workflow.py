@@ -13,6 +13,7 @@ from typing import Any
 
 from driftloop.errors import EngineError, NotFoundError
 from workflows.engine._logs import log_file
+from workflows.engine.console._approval import approval_form, approval_gate
 from workflows.engine.console._graph import graph_svg
 from workflows.engine.console._html import (
     RUNNING_PHASES,
@@ -52,6 +53,8 @@ def actions_for(workflow: dict[str, Any]) -> list[str]:
         nodes = status.get("nodes") or {}
         waiting = any(n.get("type") == "Suspend" and n.get("phase") == "Running" for n in nodes.values())
         paused = bool((workflow.get("spec") or {}).get("suspend"))
+        if approval_gate(workflow) is not None and not paused:
+            return ["stop", "terminate"]  # plus the Approve / Reject form: a bare Resume would record no decision
         return ["stop", "terminate", "resume" if (paused or waiting) else "suspend"]
     return (["retry"] if phase in {"Failed", "Error"} else []) + ["resubmit"]
 
@@ -64,6 +67,8 @@ def _actions(workflow: dict[str, Any], base: str, csrf: str) -> str:
             f'<button type="submit" name="action" value="{action}" title="{esc(_ACTION_HINTS[action])}">'
             f"{action.capitalize()}</button></form>"
         )
+    if approval_gate(workflow) is not None and not (workflow.get("spec") or {}).get("suspend"):
+        forms.append(approval_form(base, csrf))
     return f'<div class="actions" role="group" aria-label="actions">{"".join(forms)}</div>'
 
 

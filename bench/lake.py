@@ -183,6 +183,12 @@ def run(lake: Path, args: argparse.Namespace) -> None:
         results[label].append(f"{seconds:.3f} s ({len(window.frame)} rows, {window.files_read} files)")
     after_eval, rows = median_time(evaluate, args.runs)
     results["Monitor.evaluate() (2000 rows / 60 min)"].append(f"{after_eval:.3f} s ({rows} rows)")
+    # every row of the 24 h (what the goal literally says; not what the monitor reads): after compaction only,
+    # before it the same read opens ~17,000 part files; fewer runs, each decodes millions of rows
+    seconds, window = median_time(lambda: read_window(str(lake), MODEL, since=since), min(args.runs, 3))
+    results["every row of the 24 h: since 24 h"] = [
+        "(not run)", f"{seconds:.3f} s ({len(window.frame)} rows, {window.files_read} files)"
+    ]
     print(f"\n## read_window over the last 24 h, median of {args.runs}; {load()}\n")
     print("| read | before compaction | after |\n|---|---|---|")
     for label, (before, after) in results.items():

@@ -1,6 +1,7 @@
-"""Stages 4-6 and 9 of `make demo`, the alerting half: baseline traffic raises no alert and starts no retrain; the drift
-alert starts exactly one retraining workflow, whose new model version names the alert (each hop printed with its
-time); schema-change traffic fires the schema alert, which pages and starts no retrain.
+"""Stages 4-6, 9 and 10 of `make demo`, the alerting half: baseline traffic raises no alert and starts no retrain; the
+drift alert starts exactly one retraining workflow, whose new model version names the alert (each hop printed with its
+time); schema-change traffic fires the schema alert, which pages and starts no retrain; concept drift (outcomes joined
+to the served predictions) fires the live-quality alert, which starts exactly one retrain with trigger=quality.
 
 Every time comes from the server that owns the hop (monitors/receiver/timeline.py). Argo's timestamps (the workflow's
 ``creationTimestamp``, ``startedAt``, ``finishedAt``) are RFC 3339 in whole seconds, so they may print up to 1 s
@@ -24,6 +25,8 @@ from workflows.engine.console import console_url
 
 __all__ = [
     "ALERT",
+    "QUALITY_ALERT",
+    "alert_retrains",
     "drift_alert_retrains",
     "quiet_after_baseline",
     "retrain_workflows",
@@ -31,14 +34,15 @@ __all__ = [
 ]
 
 ALERT = "DriftloopFeatureDrift"
+QUALITY_ALERT = "DriftloopLiveQualityDropped"
 
 
-def retrain_workflows(since: float) -> list[dict[str, Any]]:
-    """Drift-triggered workflows of our model created at or after ``since`` (Argo's whole-second timestamps)."""
+def retrain_workflows(since: float, trigger: str = "drift") -> list[dict[str, Any]]:
+    """``trigger``-started workflows of our model created at or after ``since`` (Argo's whole-second timestamps)."""
     from workflows.client import ArgoClient
 
     client = ArgoClient(get_settings(), autostart=False)  # now: the engine wrote its token after import
-    listed = client.list_workflows(label_selector=f"{LABEL_TRIGGER}=drift,{LABEL_MODEL}={MODEL}")
+    listed = client.list_workflows(label_selector=f"{LABEL_TRIGGER}={trigger},{LABEL_MODEL}={MODEL}")
     return [w for w in listed if (parse_time(w["metadata"].get("creationTimestamp")) or 0) >= int(since)]
 
 
@@ -65,13 +69,19 @@ def quiet_after_baseline(since: float) -> None:
 
 
 def drift_alert_retrains(shifted_from: float) -> None:
-    """Follow the incident through each hop and print when each one happened, relative to the first drifted request."""
+    """Stage 6: the drift incident, hop by hop, relative to the first drifted request."""
+    alert_retrains(shifted_from, ALERT, "drift", "first drifted request sent")
+
+
+def alert_retrains(shifted_from: float, name: str, trigger: str, first_hop: str) -> None:
+    """Follow the incident of alert ``name`` through each hop and print when each one happened, relative to
+    ``shifted_from``: exactly one retrain with ``trigger``, whose model version names the alert."""
     from mlflow.tracking import MlflowClient
 
     from workflows.client import ArgoClient
 
-    print(f"   waiting for Alertmanager ({SETTINGS.alertmanager_url}) to hold the {ALERT} alert…", flush=True)
-    alert = wait_for("the drift alert in Alertmanager", lambda: alertmanager_alert(SETTINGS, ALERT, MODEL), 120)
+    print(f"   waiting for Alertmanager ({SETTINGS.alertmanager_url}) to hold the {name} alert…", flush=True)
+    alert = wait_for(f"the {name} alert in Alertmanager", lambda: alertmanager_alert(SETTINGS, name, MODEL), 180)
     fingerprint = alert["fingerprint"]
 
     def acting() -> dict[str, Any] | None:
@@ -80,8 +90,8 @@ def drift_alert_retrains(shifted_from: float) -> None:
 
     decision = wait_for("the receiver's decision", acting, 60)
     print(f"$ driftloop trigger history   →  {decision['decision']}: {decision['reason']}")
-    timeline: list[tuple[str, float | None]] = [("first drifted request sent", shifted_from)]
-    rule = prometheus_alert(SETTINGS, ALERT, MODEL) or {}
+    timeline: list[tuple[str, float | None]] = [(first_hop, shifted_from)]
+    rule = prometheus_alert(SETTINGS, name, MODEL) or {}
     timeline.append(("Prometheus: rule true (pending)", parse_time(rule.get("activeAt"))))
     timeline.append(("Alertmanager: alert firing (startsAt)", parse_time(alert.get("startsAt"))))
     timeline.append(("receiver: decision recorded", parse_time(decision["time"])))
@@ -89,7 +99,8 @@ def drift_alert_retrains(shifted_from: float) -> None:
         client = ArgoClient(get_settings(), autostart=False)  # now: the engine wrote its token after import
         workflow = decision["workflow"]
         print(
-            f"   retraining workflow {workflow} (trigger=drift, trigger-ref={fingerprint}); waiting for it…", flush=True
+            f"   retraining workflow {workflow} (trigger={trigger}, trigger-ref={fingerprint}); waiting for it…",
+            flush=True,
         )
         final = client.wait(workflow, timeout=1800, poll_seconds=2)
         status = final.get("status") or {}
@@ -105,6 +116,9 @@ def drift_alert_retrains(shifted_from: float) -> None:
         if not mine:
             raise DemoStopped(f"no model version has trigger_ref={fingerprint}; see `driftloop runs get {workflow}`")
         version = mine[0]
+        if version.tags.get("trigger") != trigger:
+            raise DemoStopped(f"models:/{MODEL}/{version.version} has trigger={version.tags.get('trigger')}, "
+                              f"expected {trigger}")  # fmt: skip
         timeline.append((f"MLflow: version {version.version} registered", version.creation_timestamp / 1000))
         print(f"   models:/{MODEL}/{version.version}: trigger={version.tags.get('trigger')} "
               f"trigger_ref={version.tags.get('trigger_ref')} (the alert's fingerprint in Alertmanager) "
@@ -113,19 +127,19 @@ def drift_alert_retrains(shifted_from: float) -> None:
               f"{console_url(SETTINGS.argo_server, 'models', MODEL)} (the model)")  # fmt: skip
     else:
         print(f"   no new retrain this time ({decision['decision']}): {decision['reason']}")
-    exactly_once(shifted_from, fingerprint, expected=1 if decision["decision"] == "submit" else 0)
-    print("   timeline (seconds after the first drifted request):")
+    exactly_once(shifted_from, fingerprint, expected=1 if decision["decision"] == "submit" else 0, trigger=trigger)
+    print(f"   timeline (seconds after the {first_hop.removesuffix(' sent')}):")
     for label, moment in timeline:
         print(f"     {'-' if moment is None else f'{moment - shifted_from:+7.1f}'}  {label}")
 
 
-def exactly_once(since: float, fingerprint: str, expected: int) -> None:
+def exactly_once(since: float, fingerprint: str, expected: int, trigger: str = "drift") -> None:
     """However often Alertmanager re-sent the incident, the receiver submitted ``expected`` workflows for it."""
-    started = retrain_workflows(since)
+    started = retrain_workflows(since, trigger)
     kinds = Counter(row["decision"] for row in decisions(since))
     notified = ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items()))
-    print(f"   {sum(kinds.values())} decisions since the drift ({notified}); "
-          f"drift-triggered workflows: {len(started)} (expected {expected})")  # fmt: skip
+    print(f"   {sum(kinds.values())} decisions since then ({notified}); "
+          f"{trigger}-triggered workflows: {len(started)} (expected {expected})")  # fmt: skip
     if len(started) != expected:
         names = ", ".join(w["metadata"]["name"] for w in started)
         raise DemoStopped(

@@ -6,12 +6,15 @@ same machine (the stack is reused; the new model goes through the evaluation gat
 The drift alert then retrains: Prometheus → Alertmanager → the receiver → one retraining workflow → a new model
 version whose lineage names the alert, printed as a timeline of each hop. Stage 8 shows promotion through git served
 by `driftloop deployer` (canary through the sidecar under traffic, `rollback`, `promote`, `history`); stage 9
-renamed-column traffic, whose schema alert pages and never retrains.
+renamed-column traffic, whose schema alert pages and never retrains; stage 10 concept drift: the same applicants
+under a different risk rule, their outcomes sent late to the receiver's /feedback, input drift quiet, live ROC AUC
+down, and the live-quality alert retraining once with trigger=quality.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import sys
 import time
@@ -21,7 +24,13 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from driftloop._demo_alerts import drift_alert_retrains, quiet_after_baseline, schema_change_pages_no_retrain
+from driftloop._demo_alerts import (
+    QUALITY_ALERT,
+    alert_retrains,
+    drift_alert_retrains,
+    quiet_after_baseline,
+    schema_change_pages_no_retrain,
+)
 from driftloop._demo_approver import DemoApprover
 from driftloop._demo_gitops import show_gitops
 from driftloop._demo_support import MODEL, SETTINGS, DemoStopped, driftloop, stage, wait_for
@@ -67,10 +76,11 @@ def lake_rows_since(since: datetime) -> int:
     return len(read_window(SETTINGS.lake_uri, MODEL, since=since).frame)
 
 
-def send_traffic_and_wait(scenario: str) -> Samples:
-    """Replay a burst, wait until the lake holds it, then for an evaluation that started after that."""
+def send_traffic_and_wait(scenario: str, *extra: str) -> Samples:
+    """Replay a burst (``extra``: more `driftloop traffic` options), wait until the lake holds it, then for an
+    evaluation that started after that."""
     sent_from = datetime.now(UTC)
-    driftloop("traffic", "--scenario", scenario, *TRAFFIC)
+    driftloop("traffic", "--scenario", scenario, *TRAFFIC, *extra)
     window = SETTINGS.monitor_window_rows
     print(f"   waiting for the sidecar to write the burst to the lake ({SETTINGS.lake_uri})…", flush=True)
     wait_for("the burst in the lake", lambda: lake_rows_since(sent_from) >= window or None, 120)
@@ -129,6 +139,11 @@ def run_demo() -> None:
     driftloop("compile")
     stage("2. start the local stack: MLflow, the Argo engine, model server, sidecar, drift monitor, Prometheus, "
           "Alertmanager and the retrain receiver")  # fmt: skip
+    # the receiver waits DRIFTLOOP_TRIGGER_COOLDOWN (default 1 h) after a retrain before it starts another for the
+    # model; the demo's concept-drift incident (stage 10) comes minutes after its drift incident (stage 6)
+    os.environ.setdefault("DRIFTLOOP_TRIGGER_COOLDOWN", "120")
+    print(f"   the demo's stack retrains a model at most every {os.environ['DRIFTLOOP_TRIGGER_COOLDOWN']} s "
+          "(DRIFTLOOP_TRIGGER_COOLDOWN; default 3600)")  # fmt: skip
     driftloop("stack", "up")
     print("   production promotions wait for a person's approval (DRIFTLOOP_APPROVAL_ENVIRONMENTS); the demo's reviewer "
           "approves each waiting run with `driftloop approve RUN --by demo`")  # fmt: skip
@@ -184,9 +199,40 @@ def _from_training() -> None:
     # training would (rightly) refuse to promote a model the renamed-column clients could not call
     print("   the client is fixed: baseline traffic again, so the latest payloads match the schema in force")
     show_drift(send_traffic_and_wait("baseline"), expected=0)
+    concept_drift()
     print(f"\n   console: {console_url(SETTINGS.argo_server, 'workflows')} (the runs), "
           f"{console_url(SETTINGS.argo_server, 'models', MODEL)} (the model)")  # fmt: skip
     print(f"   log in once with the engine's token: {SETTINGS.home / 'engine' / 'token'} (the login form, or ?token=)")
+
+
+def show_quality(samples: Samples) -> float:
+    """The live-quality lines of the serving version (the one with labelled rows); its live ROC AUC."""
+    names = ("driftloop_live_auc", "driftloop_evaluation_auc", "driftloop_live_labelled_rows")
+    print(f"$ curl -s {SETTINGS.monitor_url}/metrics | grep -E 'live_auc|evaluation_auc|live_labelled_rows'")
+    labelled = {dict(labels).get("version") for (name, labels), value in samples.items()
+                if name == "driftloop_live_labelled_rows" and dict(labels).get("model") == MODEL and value > 0}  # fmt: skip
+    for (name, labels), value in sorted(samples.items(), key=lambda item: (dict(item[0][1]).get("version", ""),
+                                                                           item[0][0])):  # fmt: skip
+        if name in names and dict(labels).get("model") == MODEL and dict(labels).get("version") in labelled:
+            shown = ",".join(f'{key}="{label}"' for key, label in labels)
+            print(f"   {name}{{{shown}}} {value:.4g}")
+    live = metric(samples, "driftloop_live_auc")
+    if live is None:
+        raise DemoStopped("the monitor exports no live ROC AUC: no outcome was joined (`driftloop stack logs monitor`)")
+    return live
+
+
+def concept_drift() -> None:
+    """Stage 10: labels, not inputs, moved; only the joined outcomes can see it."""
+    stage("10. concept drift: the same applicants under a different risk rule; their outcomes arrive 2 s late")
+    wait_for("the model server to serve the champion", model_server_ready, 300)
+    since = time.time()
+    samples = send_traffic_and_wait("concept-drift", "--with-outcomes", "--outcome-delay", "2")
+    show_drift(samples, expected=0)  # the inputs did not move: input drift cannot see this
+    live = show_quality(samples)
+    print(f"   input drift stays quiet; live ROC AUC {live:.3f} against outcomes joined by request id")
+    stage("10b. the live-quality alert retrains: monitor → Prometheus → Alertmanager → receiver → workflow (quality)")
+    alert_retrains(since, QUALITY_ALERT, "quality", "first concept-drift request sent")
 
 
 def main() -> None:

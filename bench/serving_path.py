@@ -108,6 +108,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--no-proxy", action="store_true", help="skip the reverse-proxy leg")
+    parser.add_argument("--no-overload", action="store_true", help="skip the 150%%-of-saturation leg")
     parser.add_argument("--model-dir", type=Path, default=None, help="build the champion here once, reuse it after")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-serving-path-") as tmp:
@@ -153,6 +154,12 @@ def main() -> None:
                     rate = ceiling(urls[leg], args.clients, args.duration)
                     ceilings[leg].append(rate)
                     cpu[leg].append((sum(map(cpu_tree, pids[leg])) - before) * 1000 / max(1.0, rate * args.duration))
+            overload = []  # beyond the ceiling: how each leg sheds (fast errors, or answers piling up late)
+            for share in () if args.no_overload else (1.5,):
+                for leg in legs:
+                    p50, p99, outcomes = latency(urls[leg], share * saturation, args.duration)
+                    overload.append((share, 0, leg, p50, p99, outcomes))
+                    time.sleep(2)  # let the queue drain before the next leg
             time.sleep(4)  # segments seal after 2 s; the shipper moves them
             lake_rows = len(pd_rows(work / "lake"))
         finally:
@@ -162,6 +169,11 @@ def main() -> None:
             for process in processes:
                 stop(process)
     report(args, saturation, table, ceilings, cpu, legs, lake_rows)
+    if overload:
+        print("\n## beyond the ceiling: open loop at 150% of MLflow's saturation (client timeout 10 s)")
+        print(f"{'leg':10} {'p50 ms':>9} {'p99 ms':>9}  outcomes (answered 200s timed from their scheduled send)")
+        for _, _, leg, p50, p99, outcomes in overload:
+            print(f"{leg:10} {p50:9.1f} {p99:9.1f}  {outcomes}")
 
 
 def pd_rows(lake: Path) -> list[str]:

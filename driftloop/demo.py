@@ -14,7 +14,6 @@ down, and the live-quality alert retraining once with trigger=quality.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import sys
 import time
@@ -139,11 +138,6 @@ def run_demo() -> None:
     driftloop("compile")
     stage("2. start the local stack: MLflow, the Argo engine, model server, sidecar, drift monitor, Prometheus, "
           "Alertmanager and the retrain receiver")  # fmt: skip
-    # the receiver waits DRIFTLOOP_TRIGGER_COOLDOWN (default 1 h) after a retrain before it starts another for the
-    # model; the demo's concept-drift incident (stage 10) comes minutes after its drift incident (stage 6)
-    os.environ.setdefault("DRIFTLOOP_TRIGGER_COOLDOWN", "120")
-    print(f"   the demo's stack retrains a model at most every {os.environ['DRIFTLOOP_TRIGGER_COOLDOWN']} s "
-          "(DRIFTLOOP_TRIGGER_COOLDOWN; default 3600)")  # fmt: skip
     driftloop("stack", "up")
     print("   production promotions wait for a person's approval (DRIFTLOOP_APPROVAL_ENVIRONMENTS); the demo's reviewer "
           "approves each waiting run with `driftloop approve RUN --by demo`")  # fmt: skip

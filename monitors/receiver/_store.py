@@ -125,14 +125,20 @@ class DecisionStore:
         existing = db.execute("SELECT decision, workflow FROM incidents WHERE key = ?", (key,)).fetchone()
         if existing is not None:
             return Outcome("duplicate", f"incident already decided: {existing['decision']}", key)
-        last = db.execute(
-            "SELECT key, decided_at FROM incidents WHERE model = ? AND decision = 'submit' ORDER BY decided_at DESC",
-            (entry["model"],),
-        ).fetchone()
-        if preliminary is None and last is not None and now - last["decided_at"] < cooldown_s:
+        # the cooldown is per model AND per trigger: a drift retrain (new inputs) does not answer a live-quality drop
+        # (new labels), so a quality incident minutes after a drift retrain still retrains; the in-flight check
+        # (one alert-started retrain of a model at a time) still holds across both
+        trigger = _trigger_of(entry.get("alert"))
+        rows = db.execute(
+            "SELECT key, decided_at, alert FROM incidents WHERE model = ? AND decision = 'submit' AND decided_at > ?"
+            " ORDER BY decided_at DESC",
+            (entry["model"], now - cooldown_s),
+        ).fetchall()
+        last = next((row for row in rows if _trigger_of(row["alert"]) == trigger), None)
+        if preliminary is None and last is not None:
             left = cooldown_s - (now - last["decided_at"])
-            preliminary = Outcome("cooldown", f"a retrain was submitted {now - last['decided_at']:.0f} s ago "
-                                  f"for incident {last['key'][:12]}…; cooldown ends in {left:.0f} s", key)  # fmt: skip
+            preliminary = Outcome("cooldown", f"a {trigger} retrain was submitted {now - last['decided_at']:.0f} s "
+                                  f"ago for incident {last['key'][:12]}…; cooldown ends in {left:.0f} s", key)  # fmt: skip
         outcome = preliminary or Outcome("submit", "new drift incident", key)
         state = "pending" if outcome.decision == "submit" else "none"
         db.execute(
@@ -203,3 +209,14 @@ class DecisionStore:
         with self._connect() as db:
             rows = db.execute("SELECT workflow FROM incidents WHERE state IN ('submitted', 'finished')").fetchall()
         return [r["workflow"] for r in rows]
+
+
+def _trigger_of(alert: Any) -> str:
+    """The retrain trigger of a stored or incoming alert: its ``trigger`` label (quality), else drift."""
+    if isinstance(alert, str):
+        try:
+            alert = json.loads(alert)
+        except ValueError:
+            return "drift"
+    labels = alert.get("labels") if isinstance(alert, dict) else None
+    return str((labels or {}).get("trigger") or "drift")

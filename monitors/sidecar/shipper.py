@@ -5,6 +5,8 @@ way a log shipper shares an ``emptyDir``. The segment-to-lake step is the revers
 (:func:`write_segment`: the lake file is named after the segment id and the segment is deleted only after the
 write), so a crash of either process, or a lake outage, loses and duplicates nothing. Segments a killed scoring
 process left open are sealed here once nobody holds the spool's lock (or by the scoring process when it restarts).
+What it did is counted in :class:`ShipperMetrics` (the lake half of the proxy's series, same names), served by
+``driftloop ship --metrics-listen``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import threading
 from pathlib import Path
 
 from driftloop.errors import ConflictError
+from monitors.sidecar._metrics import ShipperMetrics
 from monitors.sidecar._writer import SegmentWritten, write_segment
 
 __all__ = ["Shipper"]
@@ -27,7 +30,16 @@ log = logging.getLogger("driftloop.sidecar")
 class Shipper:
     """One per spool directory (its own flock, ``.ship.lock``); ``run`` loops until ``stop`` is set."""
 
-    def __init__(self, spool_dir: Path, lake_uri: str, model: str, *, poll_s: float = 0.25, max_backoff_s: float = 5.0):
+    def __init__(
+        self,
+        spool_dir: Path,
+        lake_uri: str,
+        model: str,
+        *,
+        poll_s: float = 0.25,
+        max_backoff_s: float = 5.0,
+        metrics: ShipperMetrics | None = None,
+    ):
         self.spool_dir = spool_dir
         self.lake_uri = lake_uri
         self.model = model
@@ -36,6 +48,7 @@ class Shipper:
         self.stop = threading.Event()
         self.last_error: str | None = None
         self.shipped_rows = 0
+        self.metrics = metrics or ShipperMetrics()
         spool_dir.mkdir(parents=True, exist_ok=True)
         self._lock_fd = os.open(spool_dir / ".ship.lock", os.O_CREAT | os.O_RDWR, 0o644)
         try:
@@ -71,10 +84,18 @@ class Shipper:
         self.seal_orphans()
         written = []
         for segment in sorted(self.spool_dir.glob("*.seg")):
-            done = write_segment(segment, self.lake_uri, self.model)
+            try:
+                done = write_segment(segment, self.lake_uri, self.model)
+            except Exception:
+                self.metrics.lake_write_errors.inc()
+                raise
             if done.torn_bytes:
+                self.metrics.torn.inc()
                 log.warning("segment %s ended with %d torn bytes (crash mid-write); skipped", done.segment,
                             done.torn_bytes)  # fmt: skip
+            self.metrics.lake_write_seconds.observe(done.seconds)
+            self.metrics.lake_rows.inc(done.rows)
+            self.metrics.malformed.inc(done.malformed)
             self.shipped_rows += done.rows + done.malformed
             written.append(done)
         return written

@@ -265,6 +265,13 @@ def scoring_server_command(
     metavar="HOST:PORT",
     help="Serve the shipper's Prometheus metrics (lake rows, write errors and seconds, torn frames) at /metrics.",
 )
+@click.option(
+    "--drain-timeout",
+    type=click.FloatRange(0),
+    default=20.0,
+    show_default=True,
+    help="On SIGTERM: seconds to wait for the scoring server to seal the spool and to ship what is left.",
+)
 def ship_command(
     spool_dir: Path,
     lake_uri: str | None,
@@ -272,13 +279,17 @@ def ship_command(
     pin_file: Path | None,
     poll: float,
     metrics_listen: str | None,
+    drain_timeout: float,
 ) -> None:
     """Move sealed spool segments of `driftloop scoring-server` to the lake, until SIGTERM/SIGINT.
 
     Each segment becomes one parquet file named after it and is deleted only after the write, so a crash or
-    a lake outage loses and duplicates nothing; while the lake is down, segments wait in the spool.
+    a lake outage loses and duplicates nothing; while the lake is down, segments wait in the spool. SIGTERM
+    (a pod stopping: both containers get it at once) drains first: once the scoring server has sealed its last
+    segment and exited, that goes to the lake too, within --drain-timeout (keep it under the pod's grace period).
     """
     import signal
+    import threading
 
     from monitors.sidecar._metrics import ShipperMetrics
     from monitors.sidecar.shipper import Shipper
@@ -295,9 +306,12 @@ def ship_command(
             raise ConfigError(f"cannot listen on {host}:{port}: {exc}", hint="pick another --metrics-listen") from None
     model = model or read_pin(pin_file)[0] or settings.model_name
     shipper = Shipper(spool_dir, lake_uri or settings.lake_uri, model, poll_s=poll, metrics=metrics)
-    signal.signal(signal.SIGTERM, lambda *_: shipper.stop.set())
+    terminated = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: (terminated.set(), shipper.stop.set()))
     try:
         shipper.run()
+        if terminated.is_set():
+            shipper.drain(drain_timeout)
     except KeyboardInterrupt:
         pass
     finally:

@@ -231,11 +231,15 @@ def capture_app(model_uri: str, config: CaptureConfig) -> tuple[ASGIApp, SpoolCh
 def serve_with_capture(model_uri: str, config: CaptureConfig, host: str, port: int) -> None:
     """Blocking: uvicorn, one worker, until SIGTERM/SIGINT; then the spool is sealed and fsync'd."""
     import gc
+    import signal
 
     import uvicorn
 
     app, chores = capture_app(model_uri, config)
     gc.freeze()  # the loaded model and MLflow are permanent: later collections skip them
+    # uvicorn handles SIGTERM (graceful shutdown), then re-raises it under the handler it found: with the default one
+    # the process would die before the `finally`, leaving the last segment open and unsynced; this one returns
+    signal.signal(signal.SIGTERM, lambda *_: None)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, access_log=False, log_level="warning"))
     try:
         server.run()

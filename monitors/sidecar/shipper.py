@@ -16,6 +16,8 @@ import fcntl
 import logging
 import os
 import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from driftloop.errors import ConflictError
@@ -60,24 +62,34 @@ class Shipper:
                 hint="run one `driftloop ship` per spool directory",
             ) from None
 
-    def seal_orphans(self) -> int:
-        """Seal ``.open`` segments when no scoring process holds the spool (it was killed and is not back)."""
-        leftovers = sorted(self.spool_dir.glob("*.open"))
-        if not leftovers:
-            return 0
+    @contextlib.contextmanager
+    def _writer_gone(self) -> Iterator[bool]:
+        """True (holding the scoring process's flock ``.lock``) when no scoring process owns the spool right now."""
         fd = os.open(self.spool_dir / ".lock", os.O_CREAT | os.O_RDWR, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False  # a live writer owns the spool
+                return
+            try:  # held briefly; a scoring process starting meanwhile waits for it (Spool retries its flock)
+                yield True
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
             os.close(fd)
-            return 0  # a live writer owns them and seals them itself
-        try:  # held for two renames; a scoring process starting meanwhile waits for it (Spool retries its flock)
-            for leftover in sorted(self.spool_dir.glob("*.open")):
+
+    def seal_orphans(self) -> int:
+        """Seal ``.open`` segments when no scoring process holds the spool (it was killed and is not back)."""
+        if not any(self.spool_dir.glob("*.open")):
+            return 0
+        with self._writer_gone() as gone:
+            if not gone:
+                return 0  # a live writer owns them and seals them itself
+            leftovers = sorted(self.spool_dir.glob("*.open"))
+            for leftover in leftovers:
                 leftover.rename(leftover.with_suffix(".seg"))
             return len(leftovers)
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
 
     def ship_pending(self) -> list[SegmentWritten]:
         """Write every sealed segment to the lake, oldest first; raises the first lake error."""
@@ -116,6 +128,29 @@ class Shipper:
             self.last_error, backoff = None, self.poll_s
             if not shipped:
                 self.stop.wait(self.poll_s)
+
+    def drain(self, timeout_s: float) -> bool:
+        """After ``stop``: wait for the scoring process to exit (releasing the spool), then ship what is left.
+
+        Kubernetes sends SIGTERM to both containers of a pod at once, and the spool is an ``emptyDir`` that dies
+        with the pod: without this, the segment the scoring process seals on its way out (up to ``--segment-age``
+        of traffic, on every rollout) would never reach the lake. True when the spool is empty and no scoring
+        process holds it; False at the deadline (it is still running, or the lake is down): the rest stays spooled.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                self.ship_pending()  # seals the open segment as soon as no scoring process holds the spool
+            except Exception as exc:  # the lake is down: keep trying until the deadline
+                self.last_error = f"{type(exc).__name__}: {exc}"
+            with self._writer_gone() as gone:
+                if gone and not any(self.spool_dir.glob("*.open")) and not any(self.spool_dir.glob("*.seg")):
+                    return True
+            if time.monotonic() >= deadline:
+                log.warning("drain: gave up after %.0fs; segments left in %s (%s)", timeout_s, self.spool_dir,
+                            self.last_error or "the scoring process still holds the spool")  # fmt: skip
+                return False
+            time.sleep(min(self.poll_s, 0.1))
 
     def close(self) -> None:
         with contextlib.suppress(OSError):

@@ -300,16 +300,24 @@ def test_middleware_counts_every_code_and_crash_and_answers_metrics_itself(tmp_p
 def test_drain_waits_for_the_scoring_process_to_seal_and_release_then_ships_the_rest(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "spool", SidecarMetrics(), max_bytes=1 << 20, segment_bytes=1 << 20, segment_age_s=3600)
     shipper = Shipper(tmp_path / "spool", str(tmp_path / "lake"), MODEL, poll_s=0.02)
+    closed = threading.Event()
+
+    def scoring_process_exits() -> None:
+        spool.close()  # seals the open segment and releases the spool's flock
+        closed.set()
+
+    closer = threading.Timer(0.3, scoring_process_exits)
     try:
         spool.append(Capture("r-1", 1.0, "1", 200, 1.0, "application/json", b'{"inputs": [1]}', b"[0.5]"))
         assert shipper.drain(0.2) is False  # the writer is alive: its open segment is not an orphan
-        closer = threading.Timer(0.3, spool.close)  # the scoring process exits a little later
-        closer.start()
+        closer.start()  # the scoring process exits a little later
         assert shipper.drain(30) is True
-        closer.join()
     finally:
+        if closer.is_alive():
+            closer.join()
         shipper.close()
-        spool.close()
+        if not closed.is_set():  # never twice: its fd number may belong to someone else by now
+            spool.close()
     assert not list((tmp_path / "spool").glob("*.open")) and not list((tmp_path / "spool").glob("*.seg"))
     assert read_window(str(tmp_path / "lake"), MODEL).frame["_request_id"].tolist() == ["r-1"]
     assert shipper.metrics.lake_rows._value.get() == 1

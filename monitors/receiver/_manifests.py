@@ -34,6 +34,7 @@ PART_OF = {"app.kubernetes.io/part-of": "driftloop"}
 TOKEN_SECRET = "driftloop-trigger-token"  # created out of band (kubectl create secret generic …): never in git
 TOKEN_MOUNT = "/var/run/secrets/driftloop/trigger"
 RECEIVER_PORT = 9095
+SHIP_METRICS_PORT = "ship-metrics"  # the serving pods' `driftloop ship --metrics-listen` port, named in the Services
 SERVING_LABELS = {"app.kubernetes.io/part-of": "driftloop", "app.kubernetes.io/component": "serving"}
 CRD_FILES = {
     "PrometheusRule": "monitoring.coreos.com_prometheusrules.yaml",
@@ -80,6 +81,10 @@ def _service_monitor(app: str, port: str) -> dict[str, Any]:
         monitor["spec"]["selector"] = {"matchLabels": SERVING_LABELS}
         monitor["spec"]["namespaceSelector"] = {"matchNames": [f"driftloop-{env}" for env in ENVIRONMENTS]}
         monitor["spec"]["podTargetLabels"] = ["rollouts-pod-template-hash"]
+        # the pods capture in-process: `http` is the scoring server's own /metrics (requests, latency, spool), and the
+        # shipper container exports the lake half (rows, write errors) on `ship-metrics` (manifests/serving/base)
+        monitor["spec"]["endpoints"].append({"port": SHIP_METRICS_PORT, "path": "/metrics",
+                                             "interval": PRODUCTION.scrape_interval})  # fmt: skip
     return monitor
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["DROP_REASONS", "SidecarMetrics"]
+__all__ = ["DROP_REASONS", "ShipperMetrics", "SidecarMetrics"]
 
 # Why a captured payload may be dropped; every drop is counted under one of these labels.
 DROP_REASONS = ("spool_full", "body_too_large", "spool_error", "torn_frame")
@@ -73,4 +73,36 @@ class SidecarMetrics:
             ["route"],
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
+        )
+
+
+class ShipperMetrics:
+    """The lake half of :class:`SidecarMetrics`, under the same names, for ``driftloop ship --metrics-listen``.
+
+    The shipper is a process of its own (the in-process capture's sidecar container), so it exports its own
+    registry; only the series it updates, so a sum over a pod's targets counts nothing twice (the spool gauges
+    and request series come from the scoring process's ``/metrics``).
+    """
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        prefix = "driftloop_sidecar_"
+        self.dropped = Counter(
+            prefix + "dropped_total", "Payloads not captured, by reason.", ["reason"], registry=self.registry
+        )
+        self.torn = self.dropped.labels(reason="torn_frame")  # the one reason the shipper sees
+        self.lake_write_seconds = Histogram(
+            prefix + "lake_write_seconds",
+            "Time to write one spool segment to the lake.",
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.lake_write_errors = Counter(
+            prefix + "lake_write_errors_total", "Failed lake writes (retried).", registry=self.registry
+        )
+        self.lake_rows = Counter(
+            prefix + "lake_rows_total", "Inference records written to the lake.", registry=self.registry
+        )
+        self.malformed = Counter(
+            prefix + "malformed_total", "Captured requests whose body is not a scoring payload.", registry=self.registry
         )

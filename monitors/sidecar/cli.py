@@ -1,8 +1,12 @@
-"""``driftloop sidecar``: run the payload-capturing reverse proxy."""
+"""``driftloop sidecar``, ``scoring-server`` and ``ship``: the two capture modes (reverse proxy; in-process + shipper).
+
+Heavy imports (MLflow, uvicorn, the pin's YAML) happen inside the commands, so ``driftloop --help`` stays fast.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -12,9 +16,31 @@ from driftloop.errors import ConfigError
 from monitors.sidecar._proxy import SidecarConfig
 from monitors.sidecar._run import run_sidecar
 
-__all__ = ["parse_listen", "sidecar_command"]
+__all__ = ["parse_listen", "read_pin", "scoring_server_command", "ship_command", "sidecar_command"]
 
 _MIB = 1 << 20
+_PIN_HELP = "A model-pin.yaml (GitOps): take {what} from it."
+
+
+def read_pin(pin_file: Path | None) -> tuple[str | None, str | None]:
+    """(model name, model version) of a pin file, or (None, None) without one: on a cluster the pod's pin says
+    which version it serves, so no registry lookup is needed (an unpinned placeholder stamps ``none``)."""
+    if pin_file is None:
+        return None, None
+    from workflows.gitops.pin import ModelPin
+
+    pin = ModelPin.from_yaml(pin_file.read_text(), str(pin_file))
+    return pin.model_name, pin.model_version
+
+
+def _pin_option(what: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    return click.option(
+        "--pin",
+        "pin_file",
+        type=click.Path(path_type=Path, exists=True, dir_okay=False),
+        default=None,
+        help=_PIN_HELP.format(what=what),
+    )
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -45,13 +71,7 @@ def parse_listen(value: str) -> tuple[str, int]:
 @click.option(
     "--model-version", default=None, help="Version stamped on captures [default: resolve @champion in MLflow]."
 )
-@click.option(
-    "--pin",
-    "pin_file",
-    type=click.Path(path_type=Path, exists=True, dir_okay=False),
-    default=None,
-    help="A model-pin.yaml (GitOps): take --model and --model-version from it.",
-)
+@_pin_option("--model and --model-version")
 @click.option(
     "--spool",
     "spool_dir",
@@ -147,11 +167,8 @@ def sidecar_command(
         raise ConfigError(
             f"--upstream {upstream!r} is not an http(s) URL", hint="e.g. --upstream http://127.0.0.1:5001"
         )
-    if pin_file is not None:  # on a cluster the pod's pin says which version it serves (no registry lookup)
-        from workflows.gitops.pin import ModelPin
-
-        pin = ModelPin.from_yaml(pin_file.read_text(), str(pin_file))
-        model, model_version = model or pin.model_name, model_version or pin.model_version
+    pinned_model, pinned_version = read_pin(pin_file)
+    model, model_version = model or pinned_model, model_version or pinned_version
     model_name = model or settings.model_name
     config = SidecarConfig(
         upstream=upstream,
@@ -181,7 +198,10 @@ def sidecar_command(
     required=True,
     help="Spool directory shared with `driftloop ship`.",
 )
-@click.option("--model-version", default="unknown", show_default=True, help="Version stamped on every capture.")
+@click.option(
+    "--model-version", default=None, help="Version stamped on every capture [default: the --pin's, else unknown]."
+)
+@_pin_option("--model-version")
 @click.option("--max-spool-mb", type=click.IntRange(1), default=1024, show_default=True, help="Beyond it: drop, count.")
 @click.option("--segment-age", type=click.FloatRange(0.1), default=5.0, show_default=True, help="Seal after seconds.")
 @click.option(
@@ -196,25 +216,30 @@ def scoring_server_command(
     model_uri: str,
     listen: str,
     spool_dir: Path,
-    model_version: str,
+    model_version: str | None,
+    pin_file: Path | None,
     max_spool_mb: int,
     segment_age: float,
     capture_paths: tuple[str, ...],
 ) -> None:
     """Serve a model with MLflow's own scoring app and capture every payload in the same process.
 
-    Like `mlflow models serve` (uvicorn, one worker), plus one write per request to the spool before the
-    answer's last byte goes out, so `kill -9` loses nothing answered. Run `driftloop ship` next to it to move
-    the spool to the lake. For a model server you cannot change, use `driftloop sidecar` (reverse proxy).
+    Like `mlflow models serve` (uvicorn, one worker: /ping, /health, /version, /invocations), plus one write per
+    request to the spool before the answer's last byte goes out, so `kill -9` loses nothing answered, and
+    GET /metrics with the sidecar's series (driftloop_sidecar_requests_total{code} and
+    driftloop_sidecar_upstream_latency_seconds of the capture paths, captured/dropped, spool). Run `driftloop ship`
+    next to it to move the spool to the lake. For a model server you cannot change, use `driftloop sidecar`.
 
     \b
     Example:
       driftloop scoring-server --model-uri models:/credit-risk@champion --spool /tmp/spool --model-version 3 &
       driftloop ship --spool /tmp/spool --lake /tmp/lake --model credit-risk
+      curl -s localhost:5001/metrics | grep driftloop_sidecar_requests_total
     """
     from monitors.sidecar.inprocess import CaptureConfig, serve_with_capture
 
     host, port = parse_listen(listen)
+    model_version = model_version or read_pin(pin_file)[1] or "unknown"
     config = CaptureConfig(spool_dir=spool_dir, model_version=model_version, capture_paths=capture_paths,
                            max_spool_bytes=max_spool_mb * _MIB, segment_age_s=segment_age)  # fmt: skip
     serve_with_capture(model_uri, config, host, port)
@@ -232,22 +257,61 @@ def scoring_server_command(
     help="Lake directory or fsspec URI [default: DRIFTLOOP_LAKE_URI].",
 )
 @click.option("--model", default=None, help="Model name; names the lake partition [default: DRIFTLOOP_MODEL_NAME].")
+@_pin_option("--model")
 @click.option("--poll", type=click.FloatRange(0.01), default=0.25, show_default=True, help="Seconds between scans.")
-def ship_command(spool_dir: Path, lake_uri: str | None, model: str | None, poll: float) -> None:
+@click.option(
+    "--metrics-listen",
+    default=None,
+    metavar="HOST:PORT",
+    help="Serve the shipper's Prometheus metrics (lake rows, write errors and seconds, torn frames) at /metrics.",
+)
+@click.option(
+    "--drain-timeout",
+    type=click.FloatRange(0),
+    default=20.0,
+    show_default=True,
+    help="On SIGTERM: seconds to wait for the scoring server to seal the spool and to ship what is left.",
+)
+def ship_command(
+    spool_dir: Path,
+    lake_uri: str | None,
+    model: str | None,
+    pin_file: Path | None,
+    poll: float,
+    metrics_listen: str | None,
+    drain_timeout: float,
+) -> None:
     """Move sealed spool segments of `driftloop scoring-server` to the lake, until SIGTERM/SIGINT.
 
     Each segment becomes one parquet file named after it and is deleted only after the write, so a crash or
-    a lake outage loses and duplicates nothing; while the lake is down, segments wait in the spool.
+    a lake outage loses and duplicates nothing; while the lake is down, segments wait in the spool. SIGTERM
+    (a pod stopping: both containers get it at once) drains first: once the scoring server has sealed its last
+    segment and exited, that goes to the lake too, within --drain-timeout (keep it under the pod's grace period).
     """
     import signal
+    import threading
 
+    from monitors.sidecar._metrics import ShipperMetrics
     from monitors.sidecar.shipper import Shipper
 
     settings = get_settings()
-    shipper = Shipper(spool_dir, lake_uri or settings.lake_uri, model or settings.model_name, poll_s=poll)
-    signal.signal(signal.SIGTERM, lambda *_: shipper.stop.set())
+    metrics = ShipperMetrics()
+    if metrics_listen is not None:
+        from prometheus_client import start_http_server
+
+        host, port = parse_listen(metrics_listen)
+        try:
+            start_http_server(port, host, registry=metrics.registry)  # a daemon thread; the shipping loop is ours
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc}", hint="pick another --metrics-listen") from None
+    model = model or read_pin(pin_file)[0] or settings.model_name
+    shipper = Shipper(spool_dir, lake_uri or settings.lake_uri, model, poll_s=poll, metrics=metrics)
+    terminated = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: (terminated.set(), shipper.stop.set()))
     try:
         shipper.run()
+        if terminated.is_set():
+            shipper.drain(drain_timeout)
     except KeyboardInterrupt:
         pass
     finally:

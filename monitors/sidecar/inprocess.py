@@ -2,12 +2,17 @@
 
 The reverse proxy costs a second process hop and ~0.7 ms of Python per request; here the only extra work on
 the request path is one ``os.write`` of the request/response pair to the spool (page cache), done before the
-last byte of the answer is sent, so a ``kill -9`` loses nothing already answered. fsync and sealing run on a
-background thread; the lake is someone else's job: ``driftloop ship`` (the sidecar container, sharing the spool
-directory like a log shipper sharing an ``emptyDir``) moves sealed segments to the lake.
+last byte of the answer is sent, so a ``kill -9`` loses nothing already answered, plus two metric updates (a
+cached counter child, one histogram observation). fsync and sealing run on a background thread; the lake is
+someone else's job: ``driftloop ship`` (the sidecar container, sharing the spool directory like a log shipper
+sharing an ``emptyDir``) moves sealed segments to the lake.
+
+The middleware answers ``GET /metrics`` itself with the proxy's series (``driftloop_sidecar_requests_total{code}``,
+``_upstream_latency_seconds`` = the time the scoring app took, the spool's counters), so the canary analysis and
+the ServiceMonitor read a serving pod the same way whichever mode captures.
 
     driftloop scoring-server --model-uri models:/credit-risk@champion --listen 127.0.0.1:5001 \\
-        --spool /var/spool/driftloop --model credit-risk --model-version 3
+        --spool /var/spool/driftloop --model-version 3     # or --pin model-pin.yaml (what the cluster pod runs)
 """
 
 from __future__ import annotations
@@ -21,10 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+
 from monitors.sidecar._metrics import SidecarMetrics
 from monitors.sidecar._spool import Capture, Spool
 
-__all__ = ["CaptureConfig", "CaptureMiddleware", "SpoolChores", "capture_app", "serve_with_capture"]
+__all__ = ["METRICS_PATH", "CaptureConfig", "CaptureMiddleware", "SpoolChores", "capture_app", "serve_with_capture"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -33,6 +40,11 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _REQUEST_ID = b"x-request-id"
+METRICS_PATH = "/metrics"
+# status codes whose counter child exists from the start: a cached child skips ``labels()`` (a lock and a str) per
+# request, and a series present at 0 lets ``rate()`` see its first increment (MLflow answers 400, 500, 504 on errors)
+_COMMON_CODES = (200, 400, 500, 504)
+_METRICS_HEADERS = [(b"content-type", CONTENT_TYPE_LATEST.encode("latin-1"))]
 
 log = logging.getLogger("driftloop.sidecar")
 
@@ -52,16 +64,28 @@ class CaptureConfig:
 
 
 class CaptureMiddleware:
-    """Pure ASGI (no Starlette request objects: nothing allocated per request that the pair does not need)."""
+    """Pure ASGI (no Starlette request objects: nothing allocated per request that the pair does not need).
+
+    Only the capture paths are counted and timed: the kubelet's probes (``/ping`` every few seconds) would otherwise
+    dilute the error rate and fill the canary analysis' minimum request count with no scoring traffic at all.
+    """
 
     def __init__(self, app: ASGIApp, spool: Spool, config: CaptureConfig) -> None:
         self.app = app
         self.spool = spool
         self.config = config
         self.paths = frozenset(config.capture_paths)
+        self.metrics = spool.metrics
+        self._latency = self.metrics.upstream_latency
+        self._by_code: dict[int, Counter] = {
+            code: self.metrics.requests.labels(code=str(code)) for code in _COMMON_CODES
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] not in self.paths:
+            if scope["type"] == "http" and scope["path"] == METRICS_PATH and scope["method"] in ("GET", "HEAD"):
+                await self._serve_metrics(scope, send)
+                return
             await self.app(scope, receive, send)
             return
         arrived, started = time.time(), time.perf_counter()
@@ -76,7 +100,7 @@ class CaptureMiddleware:
         request_chunks: list[bytes] = []
         response_chunks: list[bytes] = []
         sizes = [0]  # request + response bytes seen so far
-        status = [500]
+        status = [500, 0]  # the answer's status; then 1 once its last chunk went out (counted)
 
         async def capturing_receive() -> Message:
             message = await receive()
@@ -99,18 +123,40 @@ class CaptureMiddleware:
                 sizes[0] += len(chunk)
                 if sizes[0] <= limit:
                     response_chunks.append(chunk)
-                if not message.get("more_body", False):  # the pair is complete: spool it, then let it go out
-                    self._capture(request_id, arrived, started, status[0], content_type, sizes[0],
+                if not message.get("more_body", False):  # the pair is complete: count, spool, then let it go out
+                    elapsed = time.perf_counter() - started
+                    status[1] = 1
+                    self._count(status[0], elapsed)
+                    self._capture(request_id, arrived, elapsed, status[0], content_type, sizes[0],
                                   request_chunks, response_chunks)  # fmt: skip
             await send(message)
 
-        await self.app(scope, capturing_receive, capturing_send)
+        try:
+            await self.app(scope, capturing_receive, capturing_send)
+        except Exception:
+            if not status[1]:  # the app failed before answering (uvicorn sends a 500 or drops it): an error, counted
+                self._count(500, time.perf_counter() - started)
+            raise
+
+    def _count(self, status: int, elapsed: float) -> None:
+        child = self._by_code.get(status)
+        if child is None:  # a rarer code: cached from now on (at most the few hundred HTTP codes)
+            child = self._by_code[status] = self.metrics.requests.labels(code=str(status))
+        child.inc()
+        self._latency.observe(elapsed)
+
+    async def _serve_metrics(self, scope: Scope, send: Send) -> None:
+        """The spool's registry in Prometheus' text format; scraped every 30 s, so rendered on the event loop."""
+        body = generate_latest(self.metrics.registry)
+        headers = [*_METRICS_HEADERS, (b"content-length", str(len(body)).encode("latin-1"))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
 
     def _capture(
         self,
         request_id: str,
         arrived: float,
-        started: float,
+        elapsed: float,
         status: int,
         content_type: str,
         size: int,
@@ -125,7 +171,7 @@ class CaptureMiddleware:
             ts=arrived,
             model_version=self.config.model_version,
             status=status,
-            latency_ms=(time.perf_counter() - started) * 1000.0,
+            latency_ms=elapsed * 1000.0,
             content_type=content_type,
             request=b"".join(request),
             response=b"".join(response),
@@ -185,11 +231,15 @@ def capture_app(model_uri: str, config: CaptureConfig) -> tuple[ASGIApp, SpoolCh
 def serve_with_capture(model_uri: str, config: CaptureConfig, host: str, port: int) -> None:
     """Blocking: uvicorn, one worker, until SIGTERM/SIGINT; then the spool is sealed and fsync'd."""
     import gc
+    import signal
 
     import uvicorn
 
     app, chores = capture_app(model_uri, config)
     gc.freeze()  # the loaded model and MLflow are permanent: later collections skip them
+    # uvicorn handles SIGTERM (graceful shutdown), then re-raises it under the handler it found: with the default one
+    # the process would die before the `finally`, leaving the last segment open and unsynced; this one returns
+    signal.signal(signal.SIGTERM, lambda *_: None)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, access_log=False, log_level="warning"))
     try:
         server.run()

@@ -1,16 +1,21 @@
 """Every cluster manifest and every rendered kustomize overlay validates strictly; planted errors are named;
-no secret value anywhere; the pins and the Dockerfile agree with the code (the AnalysisTemplate: test_analysis.py)."""
+no secret value anywhere; the pins and the Dockerfile agree with the code (the AnalysisTemplate: test_analysis.py);
+the serving pod is wired the way the code expects (in-process capture + shipper, ports, spool, probes)."""
 
 from __future__ import annotations
 
+import copy
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
+import click
 import pytest
 import yaml
 
 from driftloop.config import repo_root
+from monitors.sidecar.cli import parse_listen, scoring_server_command, ship_command
 from workflows.gitops.pin import ENVIRONMENTS, ModelPin
 from workflows.gitops.validate import kustomize_dirs, render, validate_tree
 
@@ -154,3 +159,110 @@ def test_argocd_repo_url_has_one_source_that_kustomize_copies_everywhere() -> No
         (source["repoURL"], source["targetRevision"])
     }
     assert all(doc["kind"] != "ConfigMap" for doc in rendered)  # local-config: never applied to the cluster
+
+
+def _flags(command: click.Command, argv: list[str]) -> dict[str, Any]:
+    """``argv`` parsed by the real CLI's option parser (no type checks: the paths exist only in the pod)."""
+    options, extra, _ = command.make_parser(click.Context(command)).parse_args(list(argv))
+    assert not extra, f"stray arguments {extra}"
+    missing = [p.name for p in command.params if p.required and p.name not in options]
+    assert not missing, f"missing required options {missing}"
+    return options
+
+
+def _mounted(container: dict[str, Any], volume: str, path: str) -> bool:
+    return any(m["name"] == volume and (path + "/").startswith(m["mountPath"].rstrip("/") + "/")
+               for m in container.get("volumeMounts", []))  # fmt: skip
+
+
+def _serving_pod_problems(documents: list[dict[str, Any]]) -> list[str]:
+    """What is miswired in the rendered serving manifests plus the ServiceMonitors; empty when all is well."""
+    problems: list[str] = []
+
+    def check(ok: object, problem: str) -> None:
+        if not ok:
+            problems.append(problem)
+
+    rollout = next(doc for doc in documents if doc["kind"] == "Rollout")
+    pod = rollout["spec"]["template"]["spec"]
+    containers = {c["name"]: c for c in pod["containers"]}
+    if sorted(containers) != ["model-server", "shipper"]:
+        return [f"containers {sorted(containers)}, expected model-server and shipper"]
+    server, shipper = containers["model-server"], containers["shipper"]
+    try:
+        assert server["command"][:2] == ["driftloop", "scoring-server"], server["command"]
+        assert shipper["command"][:2] == ["driftloop", "ship"], shipper["command"]
+        served = _flags(scoring_server_command, server["command"][2:])
+        shipped = _flags(ship_command, shipper["command"][2:])
+    except (AssertionError, click.UsageError) as exc:
+        return [f"command: {exc}"]
+    ports = {p["name"]: p["containerPort"] for c in pod["containers"] for p in c.get("ports", [])}
+    check(ports.get("http") == parse_listen(served["listen"])[1] and {p["name"] for p in server["ports"]} == {"http"},
+          f"the scoring server listens on {served['listen']}, its `http` port is {ports.get('http')}")  # fmt: skip
+    probe = server.get("readinessProbe", {}).get("httpGet", {})
+    check((probe.get("path"), probe.get("port")) == ("/ping", "http"), f"model-server readiness probe {probe}")
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    check("emptyDir" in volumes.get("state", {}), "the spool volume `state` is not an emptyDir")
+    check(served["spool_dir"] == shipped["spool_dir"], f"spools differ: {served['spool_dir']} / {shipped['spool_dir']}")
+    for container, flags in ((server, served), (shipper, shipped)):
+        name = container["name"]
+        check(_mounted(container, "state", flags["spool_dir"]), f"{name}: --spool {flags['spool_dir']} not on `state`")
+        check(
+            _mounted(container, "model-pin", flags.get("pin_file", "?")), f"{name}: --pin not on the model-pin volume"
+        )
+        check(container["securityContext"].get("readOnlyRootFilesystem") is True, f"{name}: writable root filesystem")
+        check(_mounted(container, "tmp", "/tmp"), f"{name}: no /tmp mount")
+    check(_mounted(server, "models", served["model_uri"]), f"--model-uri {served['model_uri']} is not on `models`")
+    check("DRIFTLOOP_LAKE_URI" in {e["name"] for e in shipper.get("env", [])}, "the shipper has no DRIFTLOOP_LAKE_URI")
+    listen = shipped.get("metrics_listen")
+    check(
+        listen and ports.get("ship-metrics") == parse_listen(listen)[1], f"ship --metrics-listen {listen} vs its port"
+    )
+    service_ports = set()
+    for service in (doc for doc in documents if doc["kind"] == "Service"):
+        for port in service["spec"]["ports"]:
+            service_ports.add(port["name"])
+            check(
+                port["targetPort"] in ports, f"Service {service['metadata']['name']}: no pod port {port['targetPort']}"
+            )
+    monitor = next(
+        d for d in documents if d["kind"] == "ServiceMonitor" and d["metadata"]["name"] == "driftloop-sidecar"
+    )
+    for endpoint in monitor["spec"]["endpoints"]:
+        check(endpoint["port"] in service_ports, f"ServiceMonitor endpoint port {endpoint['port']} is on no Service")
+    return problems
+
+
+def _serving_documents() -> list[dict[str, Any]]:
+    monitors = yaml.safe_load_all((MANIFESTS / "monitoring/driftloop.servicemonitors.yaml").read_text())
+    return [*render(MANIFESTS / "serving/overlays/production"), *monitors]
+
+
+def test_the_serving_pod_captures_in_process_and_is_wired_the_way_the_code_expects() -> None:
+    documents = _serving_documents()
+    assert _serving_pod_problems(documents) == []
+    pod = next(doc for doc in documents if doc["kind"] == "Rollout")["spec"]["template"]["spec"]
+    assert all("sidecar" not in c["command"] for c in pod["containers"])  # the proxy only in the documented comment
+
+    def broken(change: Any) -> list[str]:
+        docs = copy.deepcopy(documents)
+        rollout = next(doc for doc in docs if doc["kind"] == "Rollout")
+        change(docs, {c["name"]: c for c in rollout["spec"]["template"]["spec"]["containers"]})
+        return _serving_pod_problems(docs)
+
+    def replace_flag(container: dict[str, Any], flag: str, value: str) -> None:
+        command = container["command"]
+        command[command.index(flag) + 1] = value
+
+    assert any("listens on 0.0.0.0:9999" in p
+               for p in broken(lambda d, c: replace_flag(c["model-server"], "--listen", "0.0.0.0:9999")))  # fmt: skip
+    assert any("spools differ" in p for p in broken(lambda d, c: replace_flag(c["shipper"], "--spool", "/tmp/s")))
+    assert broken(lambda d, c: c["model-server"]["command"].extend(["--upstream", "x"])) == [
+        "command: No such option '--upstream'."
+    ]
+    assert any("readiness probe" in p
+               for p in broken(lambda d, c: c["model-server"]["readinessProbe"]["httpGet"].update(port=8081)))  # fmt: skip
+    assert any("ServiceMonitor endpoint port ship-metrics" in p for p in broken(
+        lambda d, c: [s["spec"].update(ports=s["spec"]["ports"][:1]) for s in d if s["kind"] == "Service"]))  # fmt: skip
+    assert any("no /tmp mount" in p for p in broken(lambda d, c: c["shipper"].update(volumeMounts=[
+        m for m in c["shipper"]["volumeMounts"] if m["name"] != "tmp"])))  # fmt: skip

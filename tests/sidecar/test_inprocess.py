@@ -1,7 +1,9 @@
 """In-process capture: MLflow's real scoring app with the capture middleware under uvicorn, and the shipper.
 
 Losslessness as for the reverse proxy: ``kill -9`` of the scoring process loses nothing answered, a lake outage
-loses nothing, the shipper never writes a row twice, and a full spool still answers (drops are counted).
+loses nothing, the shipper never writes a row twice, and a full spool still answers (drops are counted). The pod's
+pair (scoring server + shipper, as in manifests/serving/base/rollout.yaml) exports the proxy's series the canary
+analysis reads, stamps the pin's version, and a SIGTERM to both at once (a pod stopping) still ships everything.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from monitors.sidecar._spool import Capture, Spool, read_segment
 from monitors.sidecar.inprocess import CaptureConfig, CaptureMiddleware
 from monitors.sidecar.shipper import Shipper
 from tests._support import free_port
-from tests.sidecar.conftest import MODEL, wait_until
+from tests.sidecar.conftest import MODEL, metric, wait_until
+from workflows.gitops.pin import ModelPin
 
 MODEL_CODE = """
 import mlflow
@@ -57,9 +60,9 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _scoring_server(model: Path, spool: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def _scoring_server(model: Path, spool: Path, port: int, log: Path, *options: str) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "driftloop", "scoring-server", "--model-uri", str(model), "--listen",
-               f"127.0.0.1:{port}", "--spool", str(spool), "--model-version", "4", "--segment-age", "3600"]  # fmt: skip
+               f"127.0.0.1:{port}", "--spool", str(spool), *options]  # fmt: skip
     process = subprocess.Popen(command, stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
     def up() -> bool:
@@ -75,7 +78,8 @@ def _scoring_server(model: Path, spool: Path, port: int, log: Path) -> subproces
 
 def test_kill_9_and_a_lake_outage_lose_nothing_answered_and_duplicate_nothing(model_dir: Path, tmp_path: Path) -> None:
     port, spool, lake = free_port(), tmp_path / "spool", tmp_path / "lake"
-    server = _scoring_server(model_dir, spool, port, tmp_path / "server.log")
+    server = _scoring_server(model_dir, spool, port, tmp_path / "server.log", "--model-version", "4",
+                             "--segment-age", "3600")  # fmt: skip
     answered: dict[str, float] = {}
     stop = threading.Event()
 
@@ -183,3 +187,137 @@ def test_one_shipper_per_spool_and_a_live_writers_open_segment_is_left_alone(tmp
     finally:
         shipper.close()
         spool.close()
+
+
+def test_the_pods_pair_exports_the_proxy_series_stamps_the_pin_and_ships_everything_on_sigterm(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    """As in the Rollout: scoring-server --pin + ship --pin --metrics-listen on one spool, then both SIGTERMed."""
+    port, ship_port, spool, lake = free_port(), free_port(), tmp_path / "spool", tmp_path / "lake"
+    pin = tmp_path / "model-pin.yaml"  # another model name than the settings' default: the lake partition follows it
+    pin.write_text(ModelPin("staging", "pinned-risk", "12", "run-1", "models:/pinned-risk/12", "0" * 64, "fp",
+                            "snap-1", "abc123").to_yaml())  # fmt: skip
+    server = _scoring_server(model_dir, spool, port, tmp_path / "server.log", "--pin", str(pin), "--segment-age", "2")
+    ship_log = tmp_path / "ship.log"
+    shipper = subprocess.Popen(
+        [sys.executable, "-m", "driftloop", "ship", "--spool", str(spool), "--lake", str(lake), "--pin", str(pin),
+         "--metrics-listen", f"127.0.0.1:{ship_port}", "--poll", "0.05", "--drain-timeout", "30"],
+        stdout=ship_log.open("ab"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base, ship = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{ship_port}"
+    json_type = {"Content-Type": "application/json"}
+    ids: list[str] = []
+    try:
+        with httpx.Client(timeout=10) as client:
+
+            def score(record: dict[str, object], expected: int) -> None:
+                reply = client.post(f"{base}/invocations", content=encode_request([record], list(record)),
+                                    headers=json_type)  # fmt: skip
+                assert reply.status_code == expected, reply.text
+                ids.append(reply.headers["X-Request-ID"])
+
+            for n in range(5):
+                score({"age": 30 + n, "income": 1.0}, 200)
+            score({"nope": 1}, 400)  # MLflow enforces the signature; still answered, counted and captured
+            for path in ("/ping", "/health", "/ping"):  # MLflow's own, untouched, and not counted as scoring traffic
+                assert client.get(base + path).status_code == 200
+            assert metric(client, base, "driftloop_sidecar_requests_total", 'code="200"') == 5
+            assert metric(client, base, "driftloop_sidecar_requests_total", 'code="400"') == 1
+            assert metric(client, base, "driftloop_sidecar_requests_total", 'code="500"') == 0  # cached, exported
+            assert metric(client, base, "driftloop_sidecar_upstream_latency_seconds_count") == 6
+            assert 0 < metric(client, base, "driftloop_sidecar_upstream_latency_seconds_sum") < 60
+            assert metric(client, base, "driftloop_sidecar_upstream_latency_seconds_bucket", 'le="+Inf"') == 6
+            assert metric(client, base, "driftloop_sidecar_captured_total") == 6
+            assert client.get(f"{base}/metrics").headers["content-type"].startswith("text/plain")
+
+            def shipped() -> float:
+                try:
+                    return metric(client, ship, "driftloop_sidecar_lake_rows_total")
+                except httpx.HTTPError:
+                    assert shipper.poll() is None, ship_log.read_text()[-3000:]
+                    return 0.0
+
+            wait_until(lambda: shipped() == 6, "the shipper's /metrics to count 6 lake rows", timeout_s=60)
+            assert metric(client, ship, "driftloop_sidecar_lake_write_errors_total") == 0
+            assert metric(client, ship, "driftloop_sidecar_lake_write_seconds_count") >= 1
+            assert "driftloop_sidecar_requests_total" not in client.get(f"{ship}/metrics").text  # no double count
+            for n in range(3):  # still in the open segment (2 s) when the pod stops
+                score({"age": 50 + n, "income": 2.0}, 200)
+            assert list(spool.glob("*.open"))
+        server.send_signal(signal.SIGTERM)  # the kubelet signals both containers at once
+        shipper.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == 0
+        assert shipper.wait(timeout=60) == 0, ship_log.read_text()[-3000:]
+    finally:
+        for process in (server, shipper):
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=30)
+    assert not list(spool.glob("*.open")) and not list(spool.glob("*.seg")), ship_log.read_text()[-3000:]
+    frame = read_window(str(lake), "pinned-risk").frame
+    assert sorted(frame["_request_id"]) == sorted(ids)  # all nine, once each, under the pin's model name
+    assert set(frame["_model_version"]) == {"12"}
+    assert sorted(frame["_status"]) == [200] * 8 + [400]
+
+
+async def _flaky(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+    """/invocations answering 503 on ``/invocations?busy``, raising on ``?crash``, else 200."""
+    while (await receive()).get("more_body"):
+        pass
+    if scope["query_string"] == b"crash":
+        raise RuntimeError("the model blew up")
+    status = 503 if scope["query_string"] == b"busy" else 200
+    await send({"type": "http.response.start", "status": status, "headers": []})
+    await send({"type": "http.response.body", "body": b"[1]"})
+
+
+def test_middleware_counts_every_code_and_crash_and_answers_metrics_itself(tmp_path: Path) -> None:
+    metrics = SidecarMetrics()
+    spool = Spool(tmp_path / "spool", metrics, max_bytes=1 << 20, segment_bytes=1 << 20, segment_age_s=3600)
+    middleware = CaptureMiddleware(_flaky, spool, CaptureConfig(spool_dir=tmp_path / "spool"))
+    transport = httpx.ASGITransport(app=middleware, raise_app_exceptions=False)
+
+    async def requests() -> tuple[httpx.Response, httpx.Response, httpx.Response]:
+        async with httpx.AsyncClient(transport=transport, base_url="http://s") as client:
+            for query in ("", "", "?busy", "?crash", "?busy"):
+                await client.post("/invocations" + query, content=b'{"inputs": [1]}')
+            await client.post("/other", content=b"passes through, not counted")
+            return await client.get("/metrics"), await client.head("/metrics"), await client.post("/metrics")
+
+    try:
+        scraped, head, posted = asyncio.run(requests())
+    finally:
+        spool.close()
+    requests_total = {code: metrics.requests.labels(code=code)._value.get() for code in ("200", "503", "500")}
+    assert requests_total == {"200": 2, "503": 2, "500": 1}  # a rarer code is counted too; the crash as a 500
+    assert 'driftloop_sidecar_requests_total{code="503"} 2.0' in scraped.text
+    assert "driftloop_sidecar_upstream_latency_seconds_count 5.0" in scraped.text
+    assert 'driftloop_sidecar_dropped_total{reason="spool_full"} 0.0' in scraped.text
+    assert head.status_code == 200 and head.content == b"" and int(head.headers["content-length"]) > 0
+    assert posted.status_code == 200 and posted.content == b"[1]"  # only GET/HEAD are the middleware's
+
+
+def test_drain_waits_for_the_scoring_process_to_seal_and_release_then_ships_the_rest(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool", SidecarMetrics(), max_bytes=1 << 20, segment_bytes=1 << 20, segment_age_s=3600)
+    shipper = Shipper(tmp_path / "spool", str(tmp_path / "lake"), MODEL, poll_s=0.02)
+    closed = threading.Event()
+
+    def scoring_process_exits() -> None:
+        spool.close()  # seals the open segment and releases the spool's flock
+        closed.set()
+
+    closer = threading.Timer(0.3, scoring_process_exits)
+    try:
+        spool.append(Capture("r-1", 1.0, "1", 200, 1.0, "application/json", b'{"inputs": [1]}', b"[0.5]"))
+        assert shipper.drain(0.2) is False  # the writer is alive: its open segment is not an orphan
+        closer.start()  # the scoring process exits a little later
+        assert shipper.drain(30) is True
+    finally:
+        if closer.is_alive():
+            closer.join()
+        shipper.close()
+        if not closed.is_set():  # never twice: its fd number may belong to someone else by now
+            spool.close()
+    assert not list((tmp_path / "spool").glob("*.open")) and not list((tmp_path / "spool").glob("*.seg"))
+    assert read_window(str(tmp_path / "lake"), MODEL).frame["_request_id"].tolist() == ["r-1"]
+    assert shipper.metrics.lake_rows._value.get() == 1

@@ -73,7 +73,10 @@ SETTING_DOCS: dict[str, tuple[str, str]] = {
         "",
         "File holding the receiver's token (empty: <home>/trigger/token, created 0600 on first start).",
     ),
-    "trigger_cooldown": ("3600", "Seconds after an alert-started retrain during which further incidents of that model and trigger wait."),
+    "trigger_cooldown": (
+        "3600",
+        "Seconds after an alert-started retrain during which further incidents of that model and trigger wait.",
+    ),
     "trigger_parameters": (
         "",
         "Extra parameters of drift retrains, comma-separated name=value (e.g. dataset=s3://…/recent,epochs=4).",

@@ -307,7 +307,12 @@ def ship_command(
     model = model or read_pin(pin_file)[0] or settings.model_name
     shipper = Shipper(spool_dir, lake_uri or settings.lake_uri, model, poll_s=poll, metrics=metrics)
     terminated = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: (terminated.set(), shipper.stop.set()))
+
+    def _on_sigterm(*_: object) -> None:
+        terminated.set()
+        shipper.stop.set()
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         shipper.run()
         if terminated.is_set():

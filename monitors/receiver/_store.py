@@ -139,7 +139,7 @@ class DecisionStore:
             left = cooldown_s - (now - last["decided_at"])
             preliminary = Outcome("cooldown", f"a {trigger} retrain was submitted {now - last['decided_at']:.0f} s "
                                   f"ago for incident {last['key'][:12]}…; cooldown ends in {left:.0f} s", key)  # fmt: skip
-        outcome = preliminary or Outcome("submit", "new drift incident", key)
+        outcome = preliminary or Outcome("submit", f"new {trigger} incident", key)
         state = "pending" if outcome.decision == "submit" else "none"
         db.execute(
             "INSERT INTO incidents (key, model, fingerprint, starts_at, decided_at, decision, reason, state, workflow,"

@@ -33,21 +33,7 @@ class SidecarMetrics:
         self.spool_segments = Gauge(
             prefix + "spool_segments", "Sealed spool segments waiting for the lake.", registry=self.registry
         )
-        self.lake_write_seconds = Histogram(
-            prefix + "lake_write_seconds",
-            "Time to write one spool segment to the lake.",
-            buckets=_LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self.lake_write_errors = Counter(
-            prefix + "lake_write_errors_total", "Failed lake writes (retried).", registry=self.registry
-        )
-        self.lake_rows = Counter(
-            prefix + "lake_rows_total", "Inference records written to the lake.", registry=self.registry
-        )
-        self.malformed = Counter(
-            prefix + "malformed_total", "Captured requests whose body is not a scoring payload.", registry=self.registry
-        )
+        self.lake_write_seconds, self.lake_write_errors, self.lake_rows, self.malformed = _lake_series(self.registry)
         self.upstream_latency = Histogram(
             prefix + "upstream_latency_seconds",
             "Time the model server took to answer.",
@@ -91,18 +77,16 @@ class ShipperMetrics:
             prefix + "dropped_total", "Payloads not captured, by reason.", ["reason"], registry=self.registry
         )
         self.torn = self.dropped.labels(reason="torn_frame")  # the one reason the shipper sees
-        self.lake_write_seconds = Histogram(
-            prefix + "lake_write_seconds",
-            "Time to write one spool segment to the lake.",
-            buckets=_LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self.lake_write_errors = Counter(
-            prefix + "lake_write_errors_total", "Failed lake writes (retried).", registry=self.registry
-        )
-        self.lake_rows = Counter(
-            prefix + "lake_rows_total", "Inference records written to the lake.", registry=self.registry
-        )
-        self.malformed = Counter(
-            prefix + "malformed_total", "Captured requests whose body is not a scoring payload.", registry=self.registry
-        )
+        self.lake_write_seconds, self.lake_write_errors, self.lake_rows, self.malformed = _lake_series(self.registry)
+
+
+def _lake_series(registry: CollectorRegistry) -> tuple[Histogram, Counter, Counter, Counter]:
+    """The series of writing spool segments to the lake: the proxy and the shipper export them under one name."""
+    prefix = "driftloop_sidecar_"
+    return (
+        Histogram(prefix + "lake_write_seconds", "Time to write one spool segment to the lake.",
+                  buckets=_LATENCY_BUCKETS, registry=registry),
+        Counter(prefix + "lake_write_errors_total", "Failed lake writes (retried).", registry=registry),
+        Counter(prefix + "lake_rows_total", "Inference records written to the lake.", registry=registry),
+        Counter(prefix + "malformed_total", "Captured requests whose body is not a scoring payload.", registry=registry),
+    )  # fmt: skip

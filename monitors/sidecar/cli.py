@@ -212,6 +212,21 @@ def sidecar_command(
     show_default=True,
     help="Paths whose payloads are captured (repeatable).",
 )
+@click.option(
+    "--max-inflight",
+    type=click.IntRange(1),
+    default=64,
+    show_default=True,
+    help="Scoring requests admitted at once; beyond it an immediate 503 with Retry-After (load shedding: "
+    "MLflow's app alone queues without bound until clients time out).",
+)
+@click.option(
+    "--prediction-threads",
+    type=click.IntRange(0),
+    default=2,
+    show_default=True,
+    help="Threads MLflow's app predicts on (0: its default, cores + 4). More than two starve the event loop.",
+)
 def scoring_server_command(
     model_uri: str,
     listen: str,
@@ -221,6 +236,8 @@ def scoring_server_command(
     max_spool_mb: int,
     segment_age: float,
     capture_paths: tuple[str, ...],
+    max_inflight: int,
+    prediction_threads: int,
 ) -> None:
     """Serve a model with MLflow's own scoring app and capture every payload in the same process.
 
@@ -229,6 +246,7 @@ def scoring_server_command(
     GET /metrics with the sidecar's series (driftloop_sidecar_requests_total{code} and
     driftloop_sidecar_upstream_latency_seconds of the capture paths, captured/dropped, spool). Run `driftloop ship`
     next to it to move the spool to the lake. For a model server you cannot change, use `driftloop sidecar`.
+    Beyond --max-inflight scoring requests it sheds load: an immediate 503 with Retry-After: 1, not a queue.
 
     \b
     Example:
@@ -241,7 +259,8 @@ def scoring_server_command(
     host, port = parse_listen(listen)
     model_version = model_version or read_pin(pin_file)[1] or "unknown"
     config = CaptureConfig(spool_dir=spool_dir, model_version=model_version, capture_paths=capture_paths,
-                           max_spool_bytes=max_spool_mb * _MIB, segment_age_s=segment_age)  # fmt: skip
+                           max_spool_bytes=max_spool_mb * _MIB, segment_age_s=segment_age,
+                           max_inflight=max_inflight, prediction_threads=prediction_threads)  # fmt: skip
     serve_with_capture(model_uri, config, host, port)
 
 

@@ -17,11 +17,14 @@ the ServiceMonitor read a serving pod the same way whichever mode captures.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,8 +46,9 @@ _REQUEST_ID = b"x-request-id"
 METRICS_PATH = "/metrics"
 # status codes whose counter child exists from the start: a cached child skips ``labels()`` (a lock and a str) per
 # request, and a series present at 0 lets ``rate()`` see its first increment (MLflow answers 400, 500, 504 on errors)
-_COMMON_CODES = (200, 400, 500, 504)
+_COMMON_CODES = (200, 400, 500, 503, 504)
 _METRICS_HEADERS = [(b"content-type", CONTENT_TYPE_LATEST.encode("latin-1"))]
+_OVERLOADED_HEADERS = [(b"content-type", b"application/json"), (b"retry-after", b"1")]
 
 log = logging.getLogger("driftloop.sidecar")
 
@@ -61,6 +65,8 @@ class CaptureConfig:
     segment_age_s: float = 5.0
     fsync_interval_s: float = 0.2
     max_capture_bytes: int = 4 << 20  # larger pairs are answered but not captured (counted as dropped)
+    max_inflight: int = 64  # scoring requests admitted at once; beyond it a fast 503 (see CaptureMiddleware)
+    prediction_threads: int = 2  # the thread pool MLflow's app predicts on (its default: cores + 4); 0 keeps it
 
 
 class CaptureMiddleware:
@@ -68,6 +74,15 @@ class CaptureMiddleware:
 
     Only the capture paths are counted and timed: the kubelet's probes (``/ping`` every few seconds) would otherwise
     dilute the error rate and fill the canary analysis' minimum request count with no scoring traffic at all.
+
+    Load shedding: MLflow's app runs each prediction on a thread pool and queues the rest without bound, so beyond
+    its ceiling every answer comes later until clients time out (and retry, adding load). At most
+    ``max_inflight`` scoring requests are admitted; the next one gets an immediate 503 with ``Retry-After`` and a
+    JSON body saying so, counted under ``code="503"`` and not captured (no prediction was made). With the
+    credit-risk champion (~11 ms a prediction) the default 64 bounds the wait of an admitted request to ~0.7 s.
+    Predictions run on ``prediction_threads`` threads (MLflow's app uses the loop's default pool, cores + 4 threads):
+    parsing and schema checks hold the GIL, so more threads only starve the event loop, and a shed 503 then took
+    ~1 s instead of ~17 ms (bench/serving_path.py's overload leg, docs/benchmarks.md).
     """
 
     def __init__(self, app: ASGIApp, spool: Spool, config: CaptureConfig) -> None:
@@ -80,14 +95,30 @@ class CaptureMiddleware:
         self._by_code: dict[int, Counter] = {
             code: self.metrics.requests.labels(code=str(code)) for code in _COMMON_CODES
         }
+        self._inflight = 0
+        self._overloaded = _overloaded_body(config.max_inflight)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan" and self.config.prediction_threads:
+            asyncio.get_running_loop().set_default_executor(
+                ThreadPoolExecutor(self.config.prediction_threads, thread_name_prefix="predict")
+            )
         if scope["type"] != "http" or scope["path"] not in self.paths:
             if scope["type"] == "http" and scope["path"] == METRICS_PATH and scope["method"] in ("GET", "HEAD"):
                 await self._serve_metrics(scope, send)
                 return
             await self.app(scope, receive, send)
             return
+        if self._inflight >= self.config.max_inflight:
+            await self._shed(send)
+            return
+        self._inflight += 1
+        try:
+            await self._score(scope, receive, send)
+        finally:
+            self._inflight -= 1
+
+    async def _score(self, scope: Scope, receive: Receive, send: Send) -> None:
         arrived, started = time.time(), time.perf_counter()
         request_id, content_type = "", "application/json"
         for name, value in scope["headers"]:
@@ -145,6 +176,14 @@ class CaptureMiddleware:
         child.inc()
         self._latency.observe(elapsed)
 
+    async def _shed(self, send: Send) -> None:
+        """Answered before the body is read: the client learns at once, and the connection stays usable. Counted,
+        not timed: the latency histogram is the model's (the canary's p99 must not look faster for shedding)."""
+        self._by_code[503].inc()
+        headers = [*_OVERLOADED_HEADERS, (b"content-length", str(len(self._overloaded)).encode("latin-1"))]
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": self._overloaded})
+
     async def _serve_metrics(self, scope: Scope, send: Send) -> None:
         """The spool's registry in Prometheus' text format; scraped every 30 s, so rendered on the event loop."""
         body = generate_latest(self.metrics.registry)
@@ -177,6 +216,16 @@ class CaptureMiddleware:
             response=b"".join(response),
         )
         self.spool.append(capture)
+
+
+def _overloaded_body(limit: int) -> bytes:
+    return json.dumps(
+        {
+            "error_code": "SERVER_OVERLOADED",
+            "message": f"{limit} scoring requests are already in flight; retry after a second, or slow the client down",
+            "hint": "raise `driftloop scoring-server --max-inflight` if the model is fast and clients wait long",
+        }
+    ).encode()
 
 
 class SpoolChores:

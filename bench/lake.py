@@ -187,7 +187,8 @@ def run(lake: Path, args: argparse.Namespace) -> None:
     # before it the same read opens ~17,000 part files; fewer runs, each decodes millions of rows
     seconds, window = median_time(lambda: read_window(str(lake), MODEL, since=since), min(args.runs, 3))
     results["every row of the 24 h: since 24 h"] = [
-        "(not run)", f"{seconds:.3f} s ({len(window.frame)} rows, {window.files_read} files)"
+        "(not run)",
+        f"{seconds:.3f} s ({len(window.frame)} rows, {window.files_read} files)",
     ]
     print(f"\n## read_window over the last 24 h, median of {args.runs}; {load()}\n")
     print("| read | before compaction | after |\n|---|---|---|")

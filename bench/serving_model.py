@@ -9,7 +9,11 @@ one run, --repeats times:
 - ceiling: --clients closed-loop keep-alive clients for --duration s, answered 200s per second;
 - the two servers' predictions on the same rows, compared.
 
-    .venv/bin/python bench/serving_model.py                 # ~4 min
+Two more legs (unless --no-floor) show MLflow's own floor: the same server serving a pyfunc that does no work and
+answers the champion's output frame, once with the champion's signature (``floor``: MLflow still parses, casts and
+enforces the schema) and once without one (``floor-nosig``). No model code can make a request cheaper than ``floor``.
+
+    .venv/bin/python bench/serving_model.py                 # ~8 min
     .venv/bin/python bench/serving_model.py --repeats 1 --duration 5
 """
 
@@ -68,6 +72,33 @@ def build_champion(directory: Path, rows: int = 4000, seed: int = 42) -> Path:
             signature=signature_for(schema),
             pip_requirements=pip_requirements(),
         )
+    return model_dir
+
+
+def build_floor(directory: Path, signed: bool) -> Path:
+    """A pyfunc that does no work (a constant per row, the champion's output frame), saved like the champion with or
+    without its signature: what MLflow's own request path costs when the model costs nothing."""
+    model_dir = directory / ("floor-signed" if signed else "floor-unsigned")
+    if (model_dir / "MLmodel").exists():
+        return model_dir
+    import mlflow
+    import pandas as pd
+
+    from features.store import code_schema
+    from workflows.steps._environment import pip_requirements, skip_installed_package_scan
+    from workflows.steps._pyfunc import OUTPUT_COLUMN, signature_for
+
+    class NoWork(mlflow.pyfunc.PythonModel):  # local: cloudpickle saves it by value, the server needs no import
+        def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+            return pd.DataFrame({OUTPUT_COLUMN: [0.5] * len(model_input)})
+
+    skip_installed_package_scan()
+    mlflow.pyfunc.save_model(
+        str(model_dir),
+        python_model=NoWork(),
+        signature=signature_for(code_schema("credit-risk")) if signed else None,
+        pip_requirements=pip_requirements(),
+    )
     return model_dir
 
 
@@ -189,22 +220,30 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--model-dir", type=Path, default=None, help="build the champion here once, reuse it after")
+    parser.add_argument("--no-floor", action="store_true", help="skip the no-work pyfunc legs (MLflow's own floor)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
         work = Path(tmp)
         model = build_champion(args.model_dir or work)
+        models = {"before": model, "after": model}
+        if not args.no_floor:
+            models["floor"] = build_floor(args.model_dir or work, signed=True)
+            models["floor-nosig"] = build_floor(args.model_dir or work, signed=False)
         before_tree = work / "before"
         before_tree.mkdir()
         archive = subprocess.run(["git", "archive", args.before, "workflows", "features", "monitors", "driftloop"],
                                  cwd=REPO, capture_output=True, check=True).stdout  # fmt: skip
         subprocess.run(["tar", "-x", "-C", str(before_tree)], input=archive, check=True)
-        ports = {"before": free_port(), "after": free_port()}
+        ports = {leg: free_port() for leg in models}
         servers: dict[str, subprocess.Popen[bytes]] = {}
         try:  # started inside the try: a server that came up is stopped even when the next one fails
-            servers["before"] = serve(model, ports["before"], before_tree, work / "before.log")
-            servers["after"] = serve(model, ports["after"], REPO, work / "after.log")
+            for leg, served in models.items():
+                tree = before_tree if leg == "before" else REPO
+                servers[leg] = serve(served, ports[leg], tree, work / f"{leg}.log")
             urls = {leg: f"http://127.0.0.1:{port}/invocations" for leg, port in ports.items()}
             same = predictions(urls["before"]) == predictions(urls["after"])
+            if not args.no_floor:
+                predictions(urls["floor"])  # answers 200 with the champion's output shape, or raises
             for url in urls.values():  # warm-up, discarded
                 latency(url, args.rps, 2)
             table = []
@@ -218,18 +257,21 @@ def main() -> None:
                 stop(process)
     print(f"\n## MLflow scoring server, one worker, one-row requests (load average {os.getloadavg()[0]:.2f})")
     print(f"predictions identical on 50 rows: {same}")
-    print(f"{'run':>3} {'leg':7} {'p50 ms':>8} {'p99 ms':>8} {'ceiling req/s':>14} {'CPU ms/req':>10}  statuses")
+    print(f"{'run':>3} {'leg':11} {'p50 ms':>8} {'p99 ms':>8} {'ceiling req/s':>14} {'CPU ms/req':>10}  statuses")
     for repeat, leg, p50, p99, top, cpu_ms, statuses in table:
-        print(f"{repeat:>3} {leg:7} {p50:8.2f} {p99:8.2f} {top:14.1f} {cpu_ms:10.2f}  {statuses}")
+        print(f"{repeat:>3} {leg:11} {p50:8.2f} {p99:8.2f} {top:14.1f} {cpu_ms:10.2f}  {statuses}")
     med = {leg: [statistics.median(r[i] for r in table if r[1] == leg) for i in (2, 3, 4, 5)] for leg in ports}
     for leg, (p50, p99, top, cpu_ms) in med.items():
         print(
-            f"median {leg:7} p50 {p50:.2f} ms  p99 {p99:.2f} ms  ceiling {top:.1f} req/s  server CPU {cpu_ms:.2f} ms/req"
+            f"median {leg:11} p50 {p50:.2f} ms  p99 {p99:.2f} ms  ceiling {top:.1f} req/s  server CPU {cpu_ms:.2f} ms/req"
             f" (one core: {1000 / cpu_ms:.0f} req/s)"
         )
     print(f"after/before: p50 x{med['after'][0] / med['before'][0]:.2f}, ceiling x{med['after'][2] / med['before'][2]:.2f},"
           f" CPU per request x{med['after'][3] / med['before'][3]:.2f}"
           "  (goal: p50 <= 5 ms, ceiling >= 150 req/s)")  # fmt: skip
+    if not args.no_floor:
+        print("floor = a pyfunc that does no work, same signature; floor-nosig = the same without a signature: "
+              "what MLflow's server costs when the model costs nothing")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -53,15 +53,18 @@ if [[ -e $flag ]]; then
   trap 'mv -f "$flag.driftloop" "$flag"' EXIT
 fi
 
+# Another apt or dpkg (a second `make` started at the same time, unattended-upgrades) holds the dpkg lock: wait
+# for it, up to DRIFTLOOP_APT_LOCK_TIMEOUT seconds, rather than fail at once with "Could not get lock".
+lock_wait=(-o "DPkg::Lock::Timeout=${DRIFTLOOP_APT_LOCK_TIMEOUT:-600}")
 install() {
-  apt-get install -y -qq --no-install-recommends "${reinstall[@]}" \
+  apt-get install -y -qq --no-install-recommends "${reinstall[@]}" "${lock_wait[@]}" \
     -o Dpkg::Options::=--force-unsafe-io -o Dpkg::Use-Pty=0 "${wanted[@]}" >/dev/null
 }
 if lists_are_fresh; then
   echo "  (package lists are fresh: no apt-get update)"
-  install || { echo "  install failed: updating the package lists and retrying"; apt-get update -qq >/dev/null; install; }
+  install || { echo "  install failed: updating the package lists and retrying"; apt-get update -qq "${lock_wait[@]}" >/dev/null; install; }
 else
-  apt-get update -qq >/dev/null
+  apt-get update -qq "${lock_wait[@]}" >/dev/null
   install
 fi
 # Debian starts the packaged services on install; driftloop runs its own instances on chosen ports.

@@ -1,7 +1,14 @@
-"""File names of the drift package's on-disk formats, importable without pandas (the CLI checks them early)."""
+"""The drift package's on-disk conventions, importable without pandas (the CLI checks them before importing it)."""
 
 from __future__ import annotations
 
-__all__ = ["PROFILE_FILE"]
+from pathlib import Path
+
+__all__ = ["PROFILE_FILE", "TEXT_SUFFIXES", "is_profile_dir"]
 
 PROFILE_FILE = "profile.json"  # a saved ReferenceProfile directory holds this document
+TEXT_SUFFIXES = (".csv", ".tsv")  # read as delimited text; anything else is parquet (a file or a directory)
+
+
+def is_profile_dir(path: str | Path) -> bool:
+    return (Path(path) / PROFILE_FILE).is_file()

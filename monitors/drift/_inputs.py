@@ -9,7 +9,7 @@ import pandas as pd
 
 from driftloop.errors import ConfigError, DataContractError, NotFoundError
 from monitors.drift._compute import DriftOptions
-from monitors.drift._files import PROFILE_FILE
+from monitors.drift._files import TEXT_SUFFIXES, is_profile_dir
 from monitors.drift.reference import ReferenceProfile, build_profile
 
 __all__ = ["build_options", "is_profile_dir", "load_reference", "parse_assignments", "read_table"]
@@ -24,7 +24,7 @@ def read_table(path: str | Path, prefetched: Any | None = None) -> pd.DataFrame:
     if not source.exists():
         raise NotFoundError(f"{source} does not exist", hint="check the path (parquet file, parquet directory or CSV)")
     try:
-        if source.suffix.lower() in (".csv", ".tsv"):
+        if source.suffix.lower() in TEXT_SUFFIXES:
             return pd.read_csv(source, sep="\t" if source.suffix.lower() == ".tsv" else ",")
         return _read_parquet(source, prefetched)
     except Exception as exc:  # pyarrow/pandas raise many unrelated types for unreadable files
@@ -43,10 +43,6 @@ def _read_parquet(source: Path, prefetched: Any | None = None) -> pd.DataFrame:
         return pd.read_parquet(source)
     table = prefetched if prefetched is not None else pq.read_table(source, use_pandas_metadata=True)
     return table.to_pandas(split_blocks=True, self_destruct=True)
-
-
-def is_profile_dir(path: str | Path) -> bool:
-    return (Path(path) / PROFILE_FILE).is_file()
 
 
 def load_reference(

@@ -12,11 +12,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from monitors.drift._files import PROFILE_FILE
+from monitors.drift._files import TEXT_SUFFIXES, is_profile_dir
 
 __all__ = ["ParquetPrefetch"]
-
-_TEXT_SUFFIXES = (".csv", ".tsv")
 
 
 class ParquetPrefetch:
@@ -49,6 +47,7 @@ class ParquetPrefetch:
 
 
 def _is_parquet(path: Path) -> bool:
+    """What ``read_table`` would read as parquet (a saved profile directory is loaded, not read)."""
     if path.is_dir():
-        return not (path / PROFILE_FILE).is_file()
-    return path.is_file() and path.suffix.lower() not in _TEXT_SUFFIXES
+        return not is_profile_dir(path)
+    return path.is_file() and path.suffix.lower() not in TEXT_SUFFIXES

@@ -16,7 +16,8 @@ run, ``driftloop drift --reference R.parquet --current C.parquet --json`` (a new
 the reference profiled, drift) and a Python process that reads the same files and runs Evidently's
 ``Report([DataDriftPreset()])`` on them; scores compared. Goal: >= 50x.
 
-Usage: ``python bench/drift.py [--runs 5] [--evidently-runs 1] [--quick] [--skip-evidently] [--whole-process-only]``.
+Usage: ``python bench/drift.py [--runs 5] [--evidently-runs 1] [--quick] [--skip-evidently] [--whole-process-only]
+[--before REV]`` (``--before``: the whole-process CLI also run from ``git archive REV``, alternated with this tree).
 The machine is shared: read medians and ratios, not single numbers.
 """
 
@@ -96,6 +97,8 @@ def whole_process(args: argparse.Namespace, rows: int) -> None:
             return dict(json.loads(done.stdout))
 
         ours_s, result = timed(ours, args.runs)
+        if args.before:
+            before_vs_after(args, root, files)
         theirs_s, theirs = float("nan"), None
         if not args.skip_evidently:
             out = Path(tmp) / "evidently.json"
@@ -120,6 +123,41 @@ def whole_process(args: argparse.Namespace, rows: int) -> None:
           f"{check}; load average {load}")  # fmt: skip
 
 
+def before_vs_after(args: argparse.Namespace, root: Path, files: list[Path]) -> None:
+    """The same CLI run from ``git archive REV`` and from this tree, alternated, ``python -m driftloop`` for both
+    (PYTHONPATH wins over the editable install): what a change to the CLI bought, same files, same run."""
+    with tempfile.TemporaryDirectory(prefix="bench-drift-before-") as tmp:
+        archive = subprocess.run(["git", "archive", args.before, "driftloop", "monitors", "workflows", "features"],
+                                 cwd=root, capture_output=True, check=True).stdout  # fmt: skip
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        trees = {f"before ({args.before})": Path(tmp), "after (this tree)": root}
+        durations: dict[str, list[float]] = {leg: [] for leg in trees}
+        outputs: dict[str, str] = {}
+        for _ in range(args.runs):
+            for leg, tree in trees.items():
+                command = [
+                    sys.executable,
+                    "-m",
+                    "driftloop",
+                    "drift",
+                    "-r",
+                    str(files[0]),
+                    "-c",
+                    str(files[1]),
+                    "--json",
+                ]
+                started = time.perf_counter()
+                done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=tree,
+                                      env={**os.environ, "PYTHONPATH": str(tree)})  # fmt: skip
+                durations[leg].append(time.perf_counter() - started)
+                outputs[leg] = done.stdout
+    same = len(set(outputs.values())) == 1
+    for leg, values in durations.items():
+        spread = " ".join(f"{value:.3f}" for value in values)
+        print(f"{'':<11} {leg:<20} {statistics.median(values):>9.3f} {args.runs:>5}  runs: {spread}")
+    print(f"{'':<11} {'':<20} JSON output identical: {same}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5, help="timed runs of driftloop per case (median reported)")
@@ -127,6 +165,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="10x smaller cases, for a smoke test")
     parser.add_argument("--skip-evidently", action="store_true", help="time driftloop only (no agreement check)")
     parser.add_argument("--whole-process-only", action="store_true", help="only the CLI-vs-Evidently process case")
+    parser.add_argument(
+        "--before", metavar="REV", help="also run the CLI from git revision REV, alternated with this tree"
+    )
     args = parser.parse_args()
     scale = 10 if args.quick else 1
     # (label, reference rows, columns, current rows, goal in seconds for the per-evaluation work)

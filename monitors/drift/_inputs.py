@@ -3,30 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from driftloop.errors import ConfigError, DataContractError, NotFoundError
 from monitors.drift._compute import DriftOptions
-from monitors.drift._files import TEXT_SUFFIXES, is_profile_dir
-from monitors.drift.reference import ReferenceProfile, build_profile
+from monitors.drift.reference import PROFILE_FILE, ReferenceProfile, build_profile
 
 __all__ = ["build_options", "is_profile_dir", "load_reference", "parse_assignments", "read_table"]
 
 
-def read_table(path: str | Path, prefetched: Any | None = None) -> pd.DataFrame:
-    """A parquet file, a directory of parquet files, or a CSV file, as a DataFrame.
-
-    ``prefetched``: the pyarrow Table a ``ParquetPrefetch`` already read for this path (the CLI's start-up
-    overlap); it is converted the same way a fresh read would be."""
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A parquet file, a directory of parquet files, or a CSV file, as a DataFrame."""
     source = Path(path)
     if not source.exists():
         raise NotFoundError(f"{source} does not exist", hint="check the path (parquet file, parquet directory or CSV)")
     try:
-        if source.suffix.lower() in TEXT_SUFFIXES:
+        if source.suffix.lower() in (".csv", ".tsv"):
             return pd.read_csv(source, sep="\t" if source.suffix.lower() == ".tsv" else ",")
-        return _read_parquet(source, prefetched)
+        return _read_parquet(source)
     except Exception as exc:  # pyarrow/pandas raise many unrelated types for unreadable files
         raise DataContractError(
             f"cannot read {source} as a table ({type(exc).__name__}: {exc})",
@@ -34,19 +29,22 @@ def read_table(path: str | Path, prefetched: Any | None = None) -> pd.DataFrame:
         ) from exc
 
 
-def _read_parquet(source: Path, prefetched: Any | None = None) -> pd.DataFrame:
+def _read_parquet(source: Path) -> pd.DataFrame:
     """``pd.read_parquet(source)`` with pyarrow's column-per-block conversion, which hands numeric columns over
     without a second copy and frees the arrow buffers as it goes (half the memory touched on big files)."""
     import pyarrow.parquet as pq
 
     if pd.get_option("future.infer_string"):  # pandas' own conversion maps strings then: keep its path
         return pd.read_parquet(source)
-    table = prefetched if prefetched is not None else pq.read_table(source, use_pandas_metadata=True)
-    return table.to_pandas(split_blocks=True, self_destruct=True)
+    return pq.read_table(source, use_pandas_metadata=True).to_pandas(split_blocks=True, self_destruct=True)
+
+
+def is_profile_dir(path: str | Path) -> bool:
+    return (Path(path) / PROFILE_FILE).is_file()
 
 
 def load_reference(
-    path: str | Path, column_types: dict[str, str] | None = None, prefetched: Any | None = None
+    path: str | Path, column_types: dict[str, str] | None = None
 ) -> tuple[ReferenceProfile, pd.DataFrame | None]:
     """A saved profile directory, or a dataset profiled on the fly; also returns the raw data when given it."""
     if is_profile_dir(path):
@@ -55,7 +53,7 @@ def load_reference(
                 "--type cannot change a saved profile's column types", hint="rebuild the profile with those types"
             )
         return ReferenceProfile.load(path), None
-    frame = read_table(path, prefetched)
+    frame = read_table(path)
     try:
         return build_profile(frame, column_types), frame
     except ValueError as exc:

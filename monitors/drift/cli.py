@@ -144,20 +144,17 @@ def drift_command(
     --fail-on-drift, no testable column. Columns without a drift test (lists, free text…) are listed as
     skipped, with the reason.
     """
-    from monitors.drift._prefetch import ParquetPrefetch
-
-    prefetch = ParquetPrefetch(reference, current)  # reads while the next line imports pandas (~0.5 s)
     from monitors.drift._compute import compute_drift
     from monitors.drift._inputs import load_reference, parse_assignments, read_table
 
     options = options_from(kwargs)
     try:
         kinds = parse_assignments(column_types, "--type")
-        profile, reference_frame = load_reference(reference, kinds, prefetch.take(reference))
+        profile, reference_frame = load_reference(reference, kinds)
     except ValueError as exc:
         raise ConfigError(str(exc), hint="--type COLUMN=numerical or COLUMN=categorical") from exc
     check_inputs(profile, options, str(reference))
-    current_frame = read_table(current, prefetch.take(current))
+    current_frame = read_table(current)
     selected = [name.strip() for name in columns.split(",") if name.strip()] if columns else None
     result = check_result(compute_drift(profile, current_frame, options, columns=selected), profile, selected,
                           fail_on_drift)  # fmt: skip

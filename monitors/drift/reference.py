@@ -39,13 +39,13 @@ from monitors.drift._columns import (
     normalise_kind,
     python_scalar,
 )
-from monitors.drift._files import PROFILE_FILE
 from monitors.drift._wasserstein import prefix_over_n
 
 __all__ = ["PROFILE_FILE", "PROFILE_FORMAT", "PROFILE_VERSION", "ColumnProfile", "ReferenceProfile", "build_profile"]
 
 PROFILE_FORMAT = "driftloop.reference-profile"
 PROFILE_VERSION = 1
+PROFILE_FILE = "profile.json"
 _VALUES_DIR = "values"
 _THREADS_FROM_ROWS = 100_000  # references at least this long are profiled a column per thread
 

@@ -154,33 +154,3 @@ def test_drift_html_report_from_a_profile(datasets):
     assert result.exit_code == 0, result.output
     text = html.read_text()
     assert "<html" in text[:2000].lower() and "amount" in text
-
-
-def test_prefetched_tables_become_the_same_frames_and_bad_files_are_reread(datasets):
-    """The CLI reads parquet on a thread while pandas imports (issue 10): same frames, and a file the thread could
-    not read is read again by read_table, which names the problem."""
-    from driftloop.errors import DataContractError
-    from monitors.drift._inputs import read_table
-    from monitors.drift._prefetch import ParquetPrefetch
-
-    folder, reference, current = datasets
-    (folder / "broken.parquet").write_bytes(b"PAR1 not really")
-    profile_dir = folder / "profile"
-    build_profile(reference).save(profile_dir)
-    prefetch = ParquetPrefetch(
-        folder / "reference.parquet", folder / "current.csv", profile_dir, folder / "missing.parquet",
-        folder / "broken.parquet",
-    )  # fmt: skip
-    table = prefetch.take(folder / "reference.parquet")
-    assert table is not None and table.num_rows == len(reference)
-    pd.testing.assert_frame_equal(
-        read_table(folder / "reference.parquet", table), pd.read_parquet(folder / "reference.parquet")
-    )
-    for not_prefetched in ("current.csv", "profile", "missing.parquet", "broken.parquet", "reference.parquet"):
-        assert prefetch.take(folder / not_prefetched) is None, not_prefetched  # the last: handed over once already
-    with pytest.raises(DataContractError, match=r"cannot read .*broken\.parquet as a table"):
-        read_table(folder / "broken.parquet", prefetch.take(folder / "broken.parquet"))
-    result = _invoke("drift", "-r", str(folder / "reference.parquet"), "-c", str(folder / "current.parquet"), "--json")
-    assert result.exit_code == 0, result.output
-    expected = compute_drift(build_profile(reference), current).to_dict()
-    assert json.loads(result.output) == json.loads(json.dumps(expected))

@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["decode_inputs", "decode_predictions"]
+__all__ = ["decode_inputs", "decode_predictions", "decode_predictions_arrow", "flat_numbers"]
 
 _ARROW_DECODE_FROM = 2000  # rows from which JSON is decoded by pyarrow (C++, threads) when the values allow it
 _INT64_LIMIT = 2.0**63  # a float column reaching it may hold an integer json.loads keeps exact (arrow: rounded)
@@ -44,21 +44,31 @@ def _inputs_with_arrow(texts: pd.Series) -> pd.DataFrame | None:
         table = pa_json.read_json(pa.BufferReader(body))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
-    if table.num_rows != len(texts):
+    if table.num_rows != len(texts) or not flat_numbers(table):
         return None
-    for column in table.columns:
-        if not any(check(column.type) for check in _FLAT_TYPES):
-            return None
-        if pa.types.is_int64(column.type) and column.null_count:
-            return None  # json.loads + from_records gives float64 NaN here too, but keep the proven path for it
-        if pa.types.is_float64(column.type) and _reaches_int64_limit(column):
-            return None
     frame = table.to_pandas()
     frame.index = texts.index
     return frame
 
 
+def flat_numbers(table: pa.Table) -> bool:
+    """Whether pandas renders every column of ``table`` (from arrow's JSON reader) as ``from_records`` of
+    ``json.loads`` would: int64 without gaps or float64 short of int64's range."""
+    for column in table.columns:
+        if not any(check(column.type) for check in _FLAT_TYPES):
+            return False
+        if pa.types.is_int64(column.type) and column.null_count:
+            return False  # json.loads + from_records gives float64 NaN here too, but keep the proven path for it
+        if pa.types.is_float64(column.type) and _reaches_int64_limit(column):
+            return False
+    return True
+
+
 def _reaches_int64_limit(column: pa.ChunkedArray) -> bool:
+    bounds = pc.min_max(column).as_py()  # one pass; the exact rule below only when a bound is large or not finite
+    low, high = bounds["min"], bounds["max"]
+    if low is None or (abs(low) < _INT64_LIMIT and abs(high) < _INT64_LIMIT):
+        return False
     largest = pc.max(pc.abs(pc.if_else(pc.is_finite(column), column, 0.0))).as_py()
     return largest is not None and largest >= _INT64_LIMIT
 
@@ -67,6 +77,10 @@ def _predictions_with_arrow(texts: pd.Series) -> pd.Series | None:
     """JSON numbers (the usual prediction) parsed by arrow's casts: int64 when every one is an integer, as
     ``pd.to_numeric`` of ``json.loads`` gives, else float64; anything else (labels, lists, all null): None."""
     strings = pa.array(texts.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    return _predictions_from_strings(strings, texts.index)
+
+
+def _predictions_from_strings(strings: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series | None:
     if strings.null_count == len(strings):
         return None
     for target in (pa.int64(), pa.float64()):
@@ -74,9 +88,11 @@ def _predictions_with_arrow(texts: pd.Series) -> pd.Series | None:
             parsed = pc.cast(strings, target)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             continue
-        if pa.types.is_float64(target) and _reaches_int64_limit(pa.chunked_array([parsed])):
+        if pa.types.is_float64(target) and _reaches_int64_limit(
+            parsed if isinstance(parsed, pa.ChunkedArray) else pa.chunked_array([parsed])
+        ):
             return None
-        return pd.Series(parsed.to_numpy(zero_copy_only=False), index=texts.index)
+        return pd.Series(parsed.to_numpy(zero_copy_only=False), index=index)
     return None
 
 
@@ -88,3 +104,13 @@ def decode_predictions(texts: pd.Series) -> pd.Series:
     series = pd.Series(values, index=texts.index, dtype=object)
     numeric = pd.to_numeric(series, errors="coerce")
     return numeric if numeric.notna().sum() == series.notna().sum() else series
+
+
+def decode_predictions_arrow(strings: pa.ChunkedArray) -> pd.Series:
+    """:func:`decode_predictions` of an arrow column (the typed reader's), without building a Python string per row
+    when arrow's casts apply; a ``RangeIndex``."""
+    index = pd.RangeIndex(len(strings))
+    fast = _predictions_from_strings(strings, index) if len(strings) >= _ARROW_DECODE_FROM else None
+    if fast is not None:
+        return fast
+    return decode_predictions(pd.Series(strings.to_pandas().to_numpy(dtype=object), index=index))

@@ -12,7 +12,9 @@ features as a JSON object in ``_inputs``. Keeping features as JSON means a reque
 the file, so writing the same id twice replaces rather than duplicates (the sidecar uses its spool
 segment id, which makes crash replay safe). Compaction (:mod:`monitors.lake_compaction`) merges an hour's
 parts into a few files and publishes a manifest that supersedes them; retention deletes old partitions; the
-reader honours both (:mod:`monitors._lake_partitions` says how a row is never read twice nor lost).
+reader honours both (:mod:`monitors._lake_partitions` says how a row is never read twice nor lost). Compacted
+files also hold the features as typed columns when that is exact; the reader prefers them and falls back to the
+JSON (:mod:`monitors._lake_typed`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import json
 import math
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +45,7 @@ from monitors._lake_partitions import check_model as _check_model
 from monitors._lake_partitions import filesystem as _filesystem
 from monitors._lake_partitions import is_local as _is_local
 from monitors._lake_partitions import partition as _partition
+from monitors._lake_typed import Untyped, typed_hour_reader, typed_window
 
 __all__ = [
     "LAST_WRITE_MARKER",
@@ -211,17 +214,52 @@ def read_window(
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
     fs, root = _filesystem(lake_uri)
+    try:
+        return _read_window(fs, root, model, since=since, last_rows=last_rows, typed=True)
+    except Untyped:  # a schema change, text values, parts that do not decode alike: the JSON path, the reference
+        return _read_window(fs, root, model, since=since, last_rows=last_rows, typed=False)
+
+
+def _read_window(
+    fs: fsspec.AbstractFileSystem,
+    root: str,
+    model: str,
+    *,
+    since: datetime | None,
+    last_rows: int | None,
+    typed: bool,
+) -> LakeWindow:
+    """The window through the typed columns (``monitors._lake_typed``; raises ``Untyped``) or the stored JSON."""
+    reader = typed_hour_reader(fs, STORED_SCHEMA) if typed else _stored_reader(fs)
     tables: list[pa.Table] = []
     rows = files = 0
     for hour in hours(fs, root, model, since=since):
         if last_rows is not None and rows >= last_rows:
             break
-        table, read = _read_hour_consistently(fs, hour.folder, None if last_rows is None else last_rows - rows)
-        tables.append(table)
+        needed = None if last_rows is None else last_rows - rows
+        table, read = _read_hour_consistently(fs, hour.folder, needed, reader)
+        if table.num_rows or not typed:
+            tables.append(table)
         rows += table.num_rows
         files += read
+    if typed:
+        frame, malformed = typed_window(
+            tables[::-1],  # oldest hour first: then rows are usually in order already
+            since=since,
+            last_rows=last_rows,
+            meta_columns=[c for c in META_COLUMNS if c != "_prediction"],
+            malformed_columns=list(_MALFORMED_COLUMNS),
+        )
+        return LakeWindow(frame, malformed, _columns_seen(frame), files)
     stored = pa.concat_tables(tables).to_pandas() if tables else STORED_SCHEMA.empty_table().to_pandas()
     return _window(stored, since=since, last_rows=last_rows, files=files)
+
+
+def _stored_reader(fs: fsspec.AbstractFileSystem) -> Callable[[list[str]], pa.Table]:
+    def read(paths: list[str]) -> pa.Table:
+        return ds.dataset(paths, schema=STORED_SCHEMA, format="parquet", filesystem=fs).to_table()
+
+    return read
 
 
 _NEWEST_FIRST_ABOVE = 64  # files in an hour beyond which a bounded read opens the newest files first
@@ -229,7 +267,9 @@ _CLOCK_SKEW_S = 30.0  # capture clocks (sidecars) versus the lake's modification
 _RESOLVE_TRIES = 5  # a compaction that deletes files while we read them: resolve the hour again, this many times
 
 
-def _read_hour_consistently(fs: fsspec.AbstractFileSystem, folder: str, needed: int | None) -> tuple[pa.Table, int]:
+def _read_hour_consistently(
+    fs: fsspec.AbstractFileSystem, folder: str, needed: int | None, reader: Callable[[list[str]], pa.Table]
+) -> tuple[pa.Table, int]:
     """One hour, read from one resolution of its live files; a file deleted under us (a compaction published a
     manifest that supersedes it, or the hour was pruned) means a newer resolution exists: resolve again."""
     for attempt in range(_RESOLVE_TRIES):
@@ -237,7 +277,7 @@ def _read_hour_consistently(fs: fsspec.AbstractFileSystem, folder: str, needed: 
         if not files:
             return STORED_SCHEMA.empty_table(), 0
         try:
-            return _read_hour(fs, files, needed)
+            return _read_hour(files, needed, reader)
         except FileNotFoundError:
             if attempt == _RESOLVE_TRIES - 1:
                 raise
@@ -251,7 +291,9 @@ def _vanished(fs: fsspec.AbstractFileSystem, files: list[LiveFile]) -> bool:
     return any(not fs.exists(f.path) for f in files)
 
 
-def _read_hour(fs: fsspec.AbstractFileSystem, files: list[LiveFile], needed: int | None) -> tuple[pa.Table, int]:
+def _read_hour(
+    files: list[LiveFile], needed: int | None, dataset: Callable[[list[str]], pa.Table]
+) -> tuple[pa.Table, int]:
     """One hour partition, and how many of its files were read.
 
     With ``needed`` (rows still wanted) and many small files (a short seal under steady traffic), files are read
@@ -259,10 +301,6 @@ def _read_hour(fs: fsspec.AbstractFileSystem, files: list[LiveFile], needed: int
     margin) are enough: a file holds only captures from before it was written, so the unread, older files cannot
     hold any of those newer rows. Without modification times (a store that lists none) the whole hour is read.
     """
-
-    def dataset(selected: list[str]) -> pa.Table:
-        return ds.dataset(selected, schema=STORED_SCHEMA, format="parquet", filesystem=fs).to_table()
-
     paths = [f.path for f in files]
     if needed is None or len(paths) <= _NEWEST_FIRST_ABOVE or any(f.mtime is None for f in files):
         return dataset(paths), len(paths)
@@ -295,14 +333,21 @@ def _window(stored: pd.DataFrame, *, since: datetime | None, last_rows: int | No
     features = _decode_inputs(good["_inputs"])
     meta = good[[c for c in META_COLUMNS if c != "_prediction"]].copy()
     meta["_prediction"] = _decode_predictions(good["_prediction"])
+    return _assemble(features, meta, malformed[list(_MALFORMED_COLUMNS)], files)
+
+
+def _assemble(features: pd.DataFrame, meta: pd.DataFrame, malformed: pd.DataFrame, files: int) -> LakeWindow:
     frame = pd.concat([features.drop(columns=list(META_COLUMNS), errors="ignore"), meta], axis=1)
-    seen = {str(c): pd.api.types.infer_dtype(frame[c], skipna=True) for c in frame.columns if c not in META_COLUMNS}
     return LakeWindow(
         frame=frame.reset_index(drop=True),
-        malformed=malformed[list(_MALFORMED_COLUMNS)].reset_index(drop=True),
-        columns_seen=seen,
+        malformed=malformed.reset_index(drop=True),
+        columns_seen=_columns_seen(frame),
         files_read=files,
     )
+
+
+def _columns_seen(frame: pd.DataFrame) -> dict[str, str]:
+    return {str(c): pd.api.types.infer_dtype(frame[c], skipna=True) for c in frame.columns if c not in META_COLUMNS}
 
 
 def _to_table(rows: Iterable[LakeRow]) -> pa.Table:

@@ -4,7 +4,8 @@ Compaction of one hour, each step safe to crash after (a reader honours the mani
 
 1. resolve the hour's live files (listing, then manifest); nothing new since the last compaction: only clean up;
 2. read them into one table, sorted by capture time, and write it as ``compacted-<id>.parquet`` files, each under a
-   ``.tmp-*`` name first (synced, then renamed: never half a file under a real name);
+   ``.tmp-*`` name first (synced, then renamed: never half a file under a real name). The files keep the stored
+   columns and, when the hour's features decode exactly (``monitors._lake_typed``), add them as typed columns;
 3. **publish** the new manifest (written as ``.tmp-*``, then renamed over ``_compacted.json``): its ``sources`` are
    the old manifest's sources and files plus the parts just merged. Before this rename the old view is in force and
    the new files are orphans nobody reads; after it, the new one is;
@@ -46,6 +47,7 @@ from monitors._lake_partitions import (
     is_local,
     read_manifest,
 )
+from monitors._lake_typed import FEATURES_COLUMN, compacted_compression, typed_features
 from monitors.lake import STORED_SCHEMA
 
 __all__ = ["CompactionReport", "HourCompacted", "PruneReport", "compact", "compact_hour", "prune"]
@@ -139,6 +141,9 @@ def compact_hour(
     inputs = [*manifest.files, *new_parts]
     table = ds.dataset([f"{folder}/{n}" for n in inputs], schema=STORED_SCHEMA, format="parquet", filesystem=fs)
     merged = table.to_table().sort_by([("_ts", "ascending"), ("_request_id", "ascending"), ("_row", "ascending")])
+    features = typed_features(merged["_inputs"])  # the hour's features as typed columns, when exact (_lake_typed)
+    if features is not None:
+        merged = merged.append_column(FEATURES_COLUMN, features)
     step("read")
     outputs = []
     for offset in range(0, max(merged.num_rows, 1), max_rows_per_file):
@@ -225,7 +230,7 @@ def _age(fs: fsspec.AbstractFileSystem, path: str) -> float:
 
 
 def _write_parquet(table: pa.Table, handle: IO[bytes]) -> None:
-    pq.write_table(table, handle, compression="zstd", row_group_size=_ROW_GROUP)
+    pq.write_table(table, handle, compression=compacted_compression(table.schema), row_group_size=_ROW_GROUP)
 
 
 def _publish(fs: fsspec.AbstractFileSystem, folder: str, name: str, write: Callable[[IO[bytes]], Any]) -> None:

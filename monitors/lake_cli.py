@@ -48,7 +48,8 @@ def _where(model: str | None, lake_uri: str | None) -> tuple[str, str]:
     type=click.FloatRange(min=0),
     default=300.0,
     show_default=True,
-    help="Compact an hour only once it ended this many seconds ago (late writes are still handled correctly).",
+    help="Compact an hour fully once it ended this many seconds ago, and in the open hour the parts written this "
+    "long ago (later writes are still handled correctly).",
 )
 @click.option(
     "--max-rows-per-file",
@@ -61,7 +62,10 @@ def _where(model: str | None, lake_uri: str | None) -> tuple[str, str]:
 def compact_command(
     model: str | None, lake_uri: str | None, settle: float, max_rows_per_file: int, as_json: bool
 ) -> None:
-    """Merge each finished hour's small part files into a few; idempotent and crash-safe.
+    """Merge each hour's small part files into a few (the open hour's settled ones too); idempotent and crash-safe.
+
+    Compacted files also hold the features as typed columns when every record of the hour has the same numeric keys,
+    which read_window then reads instead of decoding JSON.
 
     Steps per hour: merged files are written under temporary names and renamed, then the hour's manifest
     (_compacted.json) is replaced in one rename — the commit point — and only then are the merged inputs deleted.

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
 import time
 import uuid
@@ -45,6 +46,7 @@ from monitors._lake_partitions import (
     filesystem,
     hours,
     is_local,
+    live_files,
     read_manifest,
 )
 from monitors._lake_typed import FEATURES_COLUMN, compacted_compression, typed_features
@@ -101,9 +103,10 @@ def compact(
     max_hours: int | None = None,
     fault: Fault | None = None,
 ) -> CompactionReport:
-    """Compact every hour of ``model`` that ended at least ``settle_s`` ago, newest first (the hours readers read
-    most); with ``max_hours``, stop after merging that many (a backlog is then worked off over several passes).
-    Idempotent."""
+    """Compact every hour of ``model`` that ended at least ``settle_s`` ago, and in the hours still open the parts
+    written at least ``settle_s`` ago (so a read of the current hour opens minutes of parts, not an hour's), newest
+    first (the hours readers read most); with ``max_hours``, stop after merging that many (a backlog is then worked
+    off over several passes). Idempotent."""
     fs, root = filesystem(lake_uri)
     report = CompactionReport(check_model(model))
     cutoff = (now or datetime.now(UTC)) - timedelta(seconds=settle_s)
@@ -114,9 +117,10 @@ def compact(
         for hour in hours(fs, root, model, newest_first=True):
             if max_hours is not None and len(report.hours) >= max_hours:
                 break
-            if hour.end > cutoff:
-                continue
-            done = compact_hour(fs, hour.folder, max_rows_per_file=max_rows_per_file, fault=fault)
+            settled = None if hour.end <= cutoff else cutoff.timestamp()  # an open hour: only its settled parts
+            done = compact_hour(
+                fs, hour.folder, max_rows_per_file=max_rows_per_file, fault=fault, parts_written_before=settled
+            )
             if isinstance(done, HourCompacted):
                 report.hours.append(done)
             else:
@@ -130,12 +134,23 @@ def compact_hour(
     *,
     max_rows_per_file: int = MAX_ROWS_PER_FILE,
     fault: Fault | None = None,
+    parts_written_before: float | None = None,
 ) -> HourCompacted | int:
-    """Compact one hour partition (the caller holds the lock); the files cleaned up when there was nothing to merge."""
+    """Compact one hour partition (the caller holds the lock); the files cleaned up when there was nothing to merge.
+
+    With ``parts_written_before`` (seconds since the epoch), only parts last modified before then are merged (an open
+    hour: a part written later is merged by a later run; one whose time the store does not say waits for the hour to
+    end). Correctness does not depend on it: a part written after the listing is simply not in the manifest's
+    sources and stays live."""
     step = fault or (lambda _name: None)
     names = _names(fs, folder)
     manifest = read_manifest(fs, folder) or Manifest(0, (), frozenset())
     new_parts = sorted(n for n in names if _is_part(n) and n not in manifest.sources)
+    if parts_written_before is not None:  # one listing with modification times
+        settled = {
+            f.path.rsplit("/", 1)[-1] for f in live_files(fs, folder) if (f.mtime or math.inf) < parts_written_before
+        }
+        new_parts = [n for n in new_parts if n in settled]
     if not new_parts:  # compacted already (a second run, or nothing written): never rewrite, only tidy
         return _clean(fs, folder, names, manifest)
     inputs = [*manifest.files, *new_parts]

@@ -283,3 +283,25 @@ def test_a_compaction_between_a_readers_listing_and_its_manifest_read_loses_noth
     monkeypatch.setattr(partitions, "read_manifest", racing)
     ids = _ids(lake)
     assert raced and len(ids) == len(set(ids)) and set(ids) == expected
+
+
+def test_an_open_hour_merges_its_settled_parts_and_leaves_the_recent_ones(tmp_path: Path) -> None:
+    lake = str(tmp_path)
+    now = datetime.now(UTC).replace(minute=40, second=0, microsecond=0)
+    hour_start = now.replace(minute=0)
+    expected = set().union(*(_write_part(lake, i, start=hour_start) for i in range(12)))  # 00:00-04:00 of the hour
+    parts = sorted(Path(lake).rglob("part-*.parquet"))
+    for index, path in enumerate(parts):  # the first 9 sealed long ago, the last 3 a minute ago
+        sealed = (now - timedelta(minutes=30 if index < 9 else 1)).timestamp()
+        os.utime(path, (sealed, sealed))
+    before = read_window(lake, MODEL).frame
+    (hour,) = compact(lake, MODEL, now=now).hours
+    assert (hour.inputs, hour.outputs, hour.rows) == (9, 1, 45)
+    live = sorted(Path(p).name.split("-")[0] for p in list_parts(lake, MODEL))
+    assert live == ["compacted", "part", "part", "part"]
+    pd.testing.assert_frame_equal(read_window(lake, MODEL).frame, before)
+    expected |= _write_part(lake, 30, start=hour_start)  # written after the pass: live, read, merged next time
+    assert sorted(_ids(lake)) == sorted(expected)
+    (hour,) = compact(lake, MODEL, now=now + timedelta(hours=1)).hours  # the hour has ended: everything merges
+    assert (hour.inputs, hour.rows) == (5, 65)  # the compacted file and the 4 parts
+    assert sorted(_ids(lake)) == sorted(expected) and len(list_parts(lake, MODEL)) == 1

@@ -182,8 +182,8 @@ def run(lake: Path, args: argparse.Namespace) -> None:
     started = time.perf_counter()
     report = compact(str(lake), MODEL, now=now)
     merged = sum(hour.inputs for hour in report.hours)
-    print(f"compacted {len(report.hours)} finished hours ({merged} files) in {time.perf_counter() - started:.0f} s; "
-          f"the current hour stays in parts")  # fmt: skip
+    print(f"compacted {len(report.hours)} hours ({merged} files) in {time.perf_counter() - started:.0f} s; "
+          f"the open hour's parts written in the last 5 min stay parts")  # fmt: skip
     for label, reader in reads.items():
         seconds, window = median_time(reader, args.runs)
         results[label].append(f"{seconds:.3f} s ({len(window.frame)} rows, {window.files_read} files)")

@@ -83,8 +83,16 @@ def hour_folder(lake: Path, hour: datetime) -> Path:
     return lake / f"model={MODEL}" / f"date={hour:%Y-%m-%d}" / f"hour={hour:%H}"
 
 
-def write_hour_as_parts(lake: Path, hour: datetime, rps: float, pool: list[str], until: datetime | None = None) -> int:
-    """One hour as the sidecar leaves it: a part per 5 s segment, mtime = the segment's seal time."""
+def write_hour_as_parts(
+    lake: Path,
+    hour: datetime,
+    rps: float,
+    pool: list[str],
+    until: datetime | None = None,
+    after: datetime | None = None,
+) -> int:
+    """One hour as the sidecar leaves it: a part per 5 s segment, mtime = the segment's seal time; with ``until``
+    and ``after``, only the segments sealed by ``until`` that started at or after ``after``."""
     folder = hour_folder(lake, hour)
     folder.mkdir(parents=True, exist_ok=True)
     files = 0
@@ -92,6 +100,8 @@ def write_hour_as_parts(lake: Path, hour: datetime, rps: float, pool: list[str],
         start = hour + timedelta(seconds=k * SEGMENT_S)
         if until is not None and start + timedelta(seconds=SEGMENT_S) > until:
             break
+        if after is not None and start < after:
+            continue
         tag = f"{start:%Y%m%dT%H%M%S}"
         path = folder / f"part-{int(start.timestamp() * 1e9):020d}-1-{k:06d}.parquet"
         pq.write_table(segment_table(start, SEGMENT_S, int(rps * SEGMENT_S), pool, tag), path, compression="zstd")
@@ -136,12 +146,46 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=7, help="how far the growth measurement goes")
     parser.add_argument("--quick", action="store_true", help="10 req/s and 2 days")
     parser.add_argument("--skip-json", action="store_true", help="skip the every-row read through the JSON (~90 s)")
+    parser.add_argument(
+        "--open-hour-only",
+        action="store_true",
+        help="only the open hour's compaction passes (one every --compact-every seconds) and a read after each",
+    )
+    parser.add_argument("--compact-every", type=float, default=600.0, help="the monitor's compaction interval (s)")
     parser.add_argument("--work", type=Path, help="folder for the lake (default: a temporary one, removed)")
     args = parser.parse_args()
     if args.quick:
         args.rps, args.days = 10.0, 2
     with tempfile.TemporaryDirectory(prefix="bench-lake-", dir=args.work) as tmp:
-        run(Path(tmp) / "lake", args)
+        (open_hour if args.open_hour_only else run)(Path(tmp) / "lake", args)
+
+
+def open_hour(lake: Path, args: argparse.Namespace) -> None:
+    """What the monitor's upkeep costs while an hour is open: a pass every ``--compact-every`` seconds merges the
+    parts sealed more than 5 min before it (rewriting the hour's compacted file), then a read of every row of the
+    hour. The hour is two hours back, with the compaction clock (``now``) simulated pass by pass."""
+    pool = payload_pool()
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
+    print(f"# one hour at {args.rps:g} req/s, a compaction pass every {args.compact_every:g} s; {load()}\n")
+    print("| pass at | new parts | pass | rows rewritten | files merged | then: every row of the hour |")
+    print("|---|---|---|---|---|---|")
+    written_until = hour
+    step = timedelta(seconds=args.compact_every)
+    at = hour + step
+    while at <= hour + timedelta(hours=1, seconds=args.compact_every):
+        files = write_hour_as_parts(lake, hour, args.rps, pool, until=min(at, hour + timedelta(hours=1)),
+                                    after=written_until)  # fmt: skip
+        written_until = min(at, hour + timedelta(hours=1))
+        started = time.perf_counter()
+        report = compact(str(lake), MODEL, now=at)
+        seconds = time.perf_counter() - started
+        rows = sum(h.rows for h in report.hours)
+        merged = sum(h.inputs for h in report.hours)
+        read_s, window = median_time(lambda: read_window(str(lake), MODEL, since=hour), args.runs)
+        print(f"| +{(at - hour).total_seconds() / 60:.0f} min | {files} | {seconds:.2f} s | {rows} | {merged} | "
+              f"{read_s:.3f} s ({len(window.frame)} rows, {window.files_read} files) |")  # fmt: skip
+        at += step
+    print(f"\n{load()}")
 
 
 def run(lake: Path, args: argparse.Namespace) -> None:

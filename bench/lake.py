@@ -39,7 +39,7 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from monitors import lake as lake_module
-from monitors._lake_partitions import filesystem
+from monitors._lake_partitions import ROW_ORDER, filesystem
 from monitors._lake_typed import FEATURES_COLUMN, compacted_compression, typed_features
 from monitors.drift import DriftOptions, build_profile
 from monitors.drift._monitor import Monitor, MonitorConfig
@@ -117,7 +117,7 @@ def write_hour_compacted(lake: Path, hour: datetime, rps: float, pool: list[str]
     folder.mkdir(parents=True, exist_ok=True)
     name = "compacted-000001-bench.parquet"
     table = segment_table(hour, 3600, int(rps * 3600), pool, f"{hour:%Y%m%dT%H}")
-    table = table.sort_by([("_ts", "ascending"), ("_request_id", "ascending"), ("_row", "ascending")])
+    table = table.sort_by([(name, "ascending") for name in ROW_ORDER])
     table = table.append_column(FEATURES_COLUMN, typed_features(table["_inputs"]))  # as compaction writes it
     pq.write_table(table, folder / name, compression=compacted_compression(table.schema), row_group_size=65_536)
     manifest = {"version": 1, "generation": 1, "files": [name], "sources": []}

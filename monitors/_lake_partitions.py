@@ -30,12 +30,14 @@ from driftloop.errors import ConfigError
 __all__ = [
     "COMPACTED_PREFIX",
     "MANIFEST",
+    "ROW_ORDER",
     "Hour",
     "Manifest",
     "check_model",
     "filesystem",
     "hours",
     "is_local",
+    "listing",
     "live_files",
     "partition",
     "read_manifest",
@@ -44,6 +46,7 @@ __all__ = [
 MANIFEST = "_compacted.json"
 COMPACTED_PREFIX = "compacted-"
 PART_PREFIX = "part-"
+ROW_ORDER = ("_ts", "_request_id", "_row")  # the order of a window's records, and of a compacted hour's rows
 _DATE = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 _HOUR = re.compile(r"^hour=(\d{2})$")
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -158,17 +161,23 @@ def _mtime(entry: dict[str, Any]) -> float | None:
     return stamp.timestamp() if isinstance(stamp, datetime) else float(stamp)
 
 
+def listing(fs: fsspec.AbstractFileSystem, folder: str) -> dict[str, float | None]:
+    """The names in ``folder`` and when each was last modified (None when the store does not say); empty when the
+    folder does not exist."""
+    try:
+        entries = fs.ls(folder, detail=True)
+    except FileNotFoundError:
+        return {}
+    return {str(e["name"]).rstrip("/").rsplit("/", 1)[-1]: _mtime(e) for e in entries}
+
+
 def live_files(fs: fsspec.AbstractFileSystem, folder: str) -> list[LiveFile]:
     """The files of one hour that hold its rows, each row in exactly one (see the module's docstring)."""
-    try:
-        listed = {str(e["name"]).rstrip("/").rsplit("/", 1)[-1]: e for e in fs.ls(folder, detail=True)}
-    except FileNotFoundError:
+    listed = listing(fs, folder)
+    if not listed:
         return []  # pruned, or never written
     manifest = read_manifest(fs, folder)  # after the listing: see the module's docstring
     superseded = manifest.sources if manifest else frozenset()
-    live = [
-        LiveFile(f"{folder}/{name}", _mtime(listed[name]) if name in listed else None)
-        for name in (manifest.files if manifest else ())
-    ]
+    live = [LiveFile(f"{folder}/{name}", listed.get(name)) for name in (manifest.files if manifest else ())]
     parts = sorted(n for n in listed if n.startswith(PART_PREFIX) and n.endswith(".parquet") and n not in superseded)
-    return live + [LiveFile(f"{folder}/{name}", _mtime(listed[name])) for name in parts]
+    return live + [LiveFile(f"{folder}/{name}", listed[name]) for name in parts]

@@ -21,12 +21,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from monitors._lake_decode import decode_predictions_arrow, flat_numbers
-from monitors._lake_partitions import COMPACTED_PREFIX
+from monitors._lake_partitions import COMPACTED_PREFIX, ROW_ORDER
 
 __all__ = ["FEATURES_COLUMN", "Untyped", "compacted_compression", "typed_features", "typed_hour_reader", "typed_window"]
 
@@ -35,8 +34,8 @@ FEATURES_COLUMN = "_features"
 # order (text with a backslash, where a key could hide '":1', is never typed).
 _NUMBER_AFTER_KEY = r'"\s*:\s*-?[0-9][0-9.eE+-]*'
 _TEXT_COLUMNS = ("_request_id", "_model_version", "_inputs", "_prediction", "_error", "_raw")
-_SORT_GOOD = [("_ts", "ascending"), ("_request_id", "ascending"), ("_row", "ascending")]
-_SORT_MALFORMED = [("_ts", "ascending"), ("_request_id", "ascending")]
+_SORT_GOOD = [(name, "ascending") for name in ROW_ORDER]
+_SORT_MALFORMED = _SORT_GOOD[:2]  # one row per malformed request
 
 
 class Untyped(Exception):
@@ -85,10 +84,12 @@ def compacted_compression(schema: pa.Schema) -> dict[str, str]:
     return codecs
 
 
-def typed_hour_reader(fs: object, stored_schema: pa.Schema) -> Callable[[list[str]], pa.Table]:
+def typed_hour_reader(
+    fs: object, stored_schema: pa.Schema, read_stored: Callable[[list[str]], pa.Table]
+) -> Callable[[list[str]], pa.Table]:
     """A reader of some of an hour's files as one table of the stored columns, ``_inputs`` replaced by the typed
-    ``_features``: compacted files that carry it are read without ``_inputs``, parts are decoded here. Raises
-    :class:`Untyped` when a file cannot be typed."""
+    ``_features``: compacted files that carry it are read without ``_inputs``, parts are read by ``read_stored``
+    (the JSON path's reader) and decoded here. Raises :class:`Untyped` when a file cannot be typed."""
     typed_columns = [name for name in stored_schema.names if name != "_inputs"] + [FEATURES_COLUMN]
 
     def read(paths: list[str]) -> pa.Table:
@@ -101,7 +102,7 @@ def typed_hour_reader(fs: object, stored_schema: pa.Schema) -> Callable[[list[st
             else:
                 parts.append(path)
         if parts:
-            stored = ds.dataset(parts, schema=stored_schema, format="parquet", filesystem=fs).to_table()
+            stored = read_stored(parts)
             features = typed_features(stored["_inputs"])
             if features is None:
                 raise Untyped(parts[0])

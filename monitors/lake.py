@@ -39,6 +39,7 @@ import pyarrow.parquet as pq
 from driftloop.errors import ConfigError
 from monitors._lake_decode import decode_inputs as _decode_inputs
 from monitors._lake_decode import decode_predictions as _decode_predictions
+from monitors._lake_partitions import ROW_ORDER as _ROW_ORDER
 from monitors._lake_partitions import SAFE_NAME as _SAFE_NAME
 from monitors._lake_partitions import LiveFile, hours, live_files
 from monitors._lake_partitions import check_model as _check_model
@@ -230,7 +231,7 @@ def _read_window(
     typed: bool,
 ) -> LakeWindow:
     """The window through the typed columns (``monitors._lake_typed``; raises ``Untyped``) or the stored JSON."""
-    reader = typed_hour_reader(fs, STORED_SCHEMA) if typed else _stored_reader(fs)
+    reader = typed_hour_reader(fs, STORED_SCHEMA, _stored_reader(fs)) if typed else _stored_reader(fs)
     tables: list[pa.Table] = []
     rows = files = 0
     for hour in hours(fs, root, model, since=since):
@@ -326,8 +327,8 @@ def _window(stored: pd.DataFrame, *, since: datetime | None, last_rows: int | No
     if since is not None:
         stored = stored[stored["_ts"] >= pd.Timestamp(since)]
     bad = stored["_error"].notna()
-    malformed = stored[bad].sort_values(["_ts", "_request_id"], kind="stable")
-    good = stored[~bad].sort_values(["_ts", "_request_id", "_row"], kind="stable")
+    malformed = stored[bad].sort_values(list(_ROW_ORDER[:2]), kind="stable")  # one row per malformed request
+    good = stored[~bad].sort_values(list(_ROW_ORDER), kind="stable")
     if last_rows is not None:
         good = good.tail(last_rows)
     features = _decode_inputs(good["_inputs"])

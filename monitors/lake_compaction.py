@@ -41,12 +41,13 @@ from monitors._lake_partitions import (
     COMPACTED_PREFIX,
     MANIFEST,
     PART_PREFIX,
+    ROW_ORDER,
     Manifest,
     check_model,
     filesystem,
     hours,
     is_local,
-    live_files,
+    listing,
     read_manifest,
 )
 from monitors._lake_typed import FEATURES_COLUMN, compacted_compression, typed_features
@@ -143,19 +144,17 @@ def compact_hour(
     end). Correctness does not depend on it: a part written after the listing is simply not in the manifest's
     sources and stays live."""
     step = fault or (lambda _name: None)
-    names = _names(fs, folder)
+    listed = listing(fs, folder)
+    names = list(listed)
     manifest = read_manifest(fs, folder) or Manifest(0, (), frozenset())
     new_parts = sorted(n for n in names if _is_part(n) and n not in manifest.sources)
-    if parts_written_before is not None:  # one listing with modification times
-        settled = {
-            f.path.rsplit("/", 1)[-1] for f in live_files(fs, folder) if (f.mtime or math.inf) < parts_written_before
-        }
-        new_parts = [n for n in new_parts if n in settled]
+    if parts_written_before is not None:
+        new_parts = [n for n in new_parts if (listed[n] or math.inf) < parts_written_before]
     if not new_parts:  # compacted already (a second run, or nothing written): never rewrite, only tidy
         return _clean(fs, folder, names, manifest)
     inputs = [*manifest.files, *new_parts]
     table = ds.dataset([f"{folder}/{n}" for n in inputs], schema=STORED_SCHEMA, format="parquet", filesystem=fs)
-    merged = table.to_table().sort_by([("_ts", "ascending"), ("_request_id", "ascending"), ("_row", "ascending")])
+    merged = table.to_table().sort_by([(name, "ascending") for name in ROW_ORDER])
     features = typed_features(merged["_inputs"])  # the hour's features as typed columns, when exact (_lake_typed)
     if features is not None:
         merged = merged.append_column(FEATURES_COLUMN, features)
@@ -210,10 +209,7 @@ def _is_part(name: str) -> bool:
 
 
 def _names(fs: fsspec.AbstractFileSystem, folder: str) -> list[str]:
-    try:
-        return [str(p).rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(folder, detail=False)]
-    except FileNotFoundError:
-        return []
+    return list(listing(fs, folder))
 
 
 def _clean(

@@ -88,13 +88,15 @@ def _serving_command(settings: Settings, name: str) -> list[str]:
                 "--drift-share", str(settings.monitor_drift_share),
                 "--wake-on-write"]  # fmt: skip
     if name == "model-server":
+        # captures in process (MLflow's scoring app + one spool write a request) and ships its spool to the lake
+        spool = settings.home / "spool" / f"{settings.model_name}-champion"
         return [sys.executable, "-m", "monitors.sidecar.champion", "--model", settings.model_name,
-                "--host", host, "--port", str(port)]  # fmt: skip
+                "--host", host, "--port", str(port), "--spool", str(spool)]  # fmt: skip
     listen = "{}:{}".format(*host_port(settings.serving_url, 8180))
     routes = settings.home / "deployer" / "routes.json"  # what `driftloop deployer` writes (monitors/deployer)
-    # a 0.5 s seal (the CLI's default is 5 s) keeps the local lake, and so the loop, under a second behind the traffic
+    # route only: every model server behind it (this one's and the deployer's) captures in process
     return [sys.executable, "-m", "driftloop", "sidecar", "--upstream", settings.model_server_url, "--listen", listen,
-            "--routes", str(routes), "--segment-age", "0.5"]  # fmt: skip
+            "--routes", str(routes), "--no-capture"]  # fmt: skip
 
 
 SERVICES: list[Service] = [
@@ -117,14 +119,14 @@ SERVICES: list[Service] = [
     # serving (monitors/sidecar): /health is 200 while it waits for a champion; /ping says 503 NO_CHAMPION until then
     Service(
         name="model-server",
-        description="MLflow scoring server for models:/<model>@champion (placeholder until a champion exists).",
+        description="MLflow scoring app for models:/<model>@champion, capturing in process; its shipper writes the lake.",
         command=lambda s: _serving_command(s, "model-server"),
         health_url=lambda s: f"{s.model_server_url}/health",
         depends_on=("mlflow",),
     ),
     Service(
         name="sidecar",
-        description="Payload-capturing proxy at DRIFTLOOP_SERVING_URL; spools, then writes the lake.",
+        description="Router at DRIFTLOOP_SERVING_URL: the deployer's canary split (the model servers capture).",
         command=lambda s: _serving_command(s, "sidecar"),
         health_url=lambda s: f"{s.serving_url}/healthz",
         depends_on=("model-server",),

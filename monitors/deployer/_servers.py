@@ -1,4 +1,4 @@
-"""The deployer's hands: model server processes, the smoke test, and what it reads from the sidecar.
+"""The deployer's hands: model server processes, the smoke test, and what it reads from the sidecar (the router).
 
 Each model server runs in its own session, so a crashed (``kill -9``) deployer leaves them serving and the
 restarted one adopts them by PID; a clean stop of the deployer stops them.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from driftloop.config import Settings
 from driftloop.stack import free_port, pid_alive
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "SmokeFailed",
     "monitor_reading",
     "route_window",
+    "ship_leftovers",
     "sidecar_routing",
     "smoke_test",
 ]
@@ -44,28 +47,37 @@ class SmokeFailed(Exception):
 
 @dataclass
 class ModelServer:
+    """One version's ``driftloop scoring-server --ship``: MLflow's scoring app capturing in process, its shipper
+    child moving the spool to the lake (the cluster pod's two containers; ``monitors/sidecar/_ship_child.py``)."""
+
     version: str
     port: int
     pid: int
     model_dir: str
+    spool_dir: str = ""
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     @classmethod
-    def start(cls, version: str, model_dir: Path, log: Path, mlflow_uri: str) -> ModelServer:
+    def start(cls, version: str, model_dir: Path, log: Path, settings: Settings) -> ModelServer:
         port = free_port()
-        command = [sys.executable, "-m", "monitors.deployer._serve", "--model-dir", str(model_dir),
-                   "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+        spool = settings.home / "deployer" / "spool" / f"v{version}-{port}"  # never reused: one per server
+        # a 0.5 s seal (the CLI's default is 5 s), as the stack's proxy had: the local loop stays a second behind
+        command = [sys.executable, "-m", "driftloop", "scoring-server", "--model-uri", str(model_dir),
+                   "--listen", f"127.0.0.1:{port}", "--spool", str(spool), "--model-version", version,
+                   "--segment-age", "0.5", "--ship", "--lake", settings.lake_uri,
+                   "--model", settings.model_name]  # fmt: skip
         log.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_uri}
+        env = {**os.environ, "MLFLOW_TRACKING_URI": settings.mlflow_uri}
         with log.open("ab") as out:
             proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        return cls(version, port, proc.pid, str(model_dir))
+        return cls(version, port, proc.pid, str(model_dir), str(spool))
 
     def as_dict(self) -> dict[str, Any]:
-        return {"version": self.version, "port": self.port, "pid": self.pid, "model_dir": self.model_dir}
+        return {"version": self.version, "port": self.port, "pid": self.pid, "model_dir": self.model_dir,
+                "spool_dir": self.spool_dir}  # fmt: skip
 
     def alive(self) -> bool:
         return pid_alive(self.pid)
@@ -76,7 +88,7 @@ class ModelServer:
             cmdline = Path(f"/proc/{self.pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             return False
-        return self.alive() and self.model_dir.encode() in cmdline and b"monitors.deployer._serve" in cmdline
+        return self.alive() and self.model_dir.encode() in cmdline and b"scoring-server" in cmdline
 
     def ready(self) -> bool:
         try:
@@ -94,17 +106,52 @@ class ModelServer:
             time.sleep(0.2)
         raise SmokeFailed(f"the model server of v{self.version} did not answer /ping within {timeout_s:g}s")
 
-    def stop(self, timeout_s: float = 20.0) -> None:
-        if not self.alive():
-            return
+    def stop(self, timeout_s: float = 40.0) -> None:
+        """SIGTERM to the process group (the server and its shipper, as a pod's SIGTERM); wait until both exited
+        (the shipper last, after it shipped the segment sealed at exit). Then :func:`ship_leftovers`."""
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
-        while self.alive() and time.monotonic() < deadline:
+        while _group_alive(self.pid) and time.monotonic() < deadline:
             time.sleep(0.1)
-        if self.alive():
+        if _group_alive(self.pid):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.pid, signal.SIGKILL)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def ship_leftovers(spool_dir: Path, settings: Settings, timeout_s: float = 10.0) -> bool:
+    """Ship the segments a stopped (or killed) server and its shipper left in ``spool_dir``, then remove it.
+
+    Nothing answered is lost when a server goes: its shipper drains on SIGTERM and after a ``kill -9`` of the server,
+    and what it could not ship (it was killed too, or the lake was down) is shipped here. With the lake down the
+    directory stays, and the next deployer start (``recover``) tries again. True when the directory is gone.
+    """
+    from driftloop.errors import ConflictError
+    from monitors.sidecar.shipper import Shipper
+
+    if not spool_dir.is_dir():
+        return True
+    try:
+        shipper = Shipper(spool_dir, settings.lake_uri, settings.model_name)
+    except ConflictError:  # its shipper still runs (a server being adopted, or one still draining): leave it
+        return False
+    try:
+        drained = shipper.drain(timeout_s)
+    finally:
+        shipper.close()
+    if drained:
+        shutil.rmtree(spool_dir, ignore_errors=True)
+    return drained
 
 
 def _finite(value: Any) -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-__all__ = ["EVENTS", "DeployerMetrics", "file_generation", "routes_file", "write_atomic"]
+__all__ = ["EVENTS", "DeployerMetrics", "file_generation", "routes_file", "scrape_targets_file", "write_atomic"]
 
 EVENTS = ("deployed", "digest_mismatch", "smoke_failed", "analysis_failed", "error")
 
@@ -32,6 +32,12 @@ class DeployerMetrics:
 def routes_file(home: Path) -> Path:
     """The routing file the deployer writes and the stack's sidecar follows (``--routes``)."""
     return home / "deployer" / "routes.json"
+
+
+def scrape_targets_file(home: Path) -> Path:
+    """The model servers the deployer runs, in Prometheus' ``file_sd`` format: the local stack's Prometheus scrapes
+    their ``/metrics`` (capture, spool and shedding series) as a PodMonitor would on a cluster."""
+    return home / "deployer" / "scrape-targets.json"
 
 
 def file_generation(path: Path) -> int:

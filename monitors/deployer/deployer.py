@@ -35,10 +35,11 @@ from monitors.deployer._servers import (
     SmokeFailed,
     monitor_reading,
     route_window,
+    ship_leftovers,
     sidecar_routing,
     smoke_test,
 )
-from monitors.deployer._state import DeployerMetrics, file_generation, routes_file, write_atomic
+from monitors.deployer._state import DeployerMetrics, file_generation, routes_file, scrape_targets_file, write_atomic
 from monitors.deployer.analysis import Verdict, conditions, judge, local_values
 from monitors.sidecar._routes import DEFAULT_ROUTE
 from workflows.gitops.pin import ModelPin
@@ -110,6 +111,9 @@ class Deployer:
         state = {"serving": self.serving, "generation": self.generation,
                  "servers": [s.as_dict() for s in self.servers.values()]}  # fmt: skip
         write_atomic(self.state_path, json.dumps(state, indent=2))
+        targets = [{"targets": [f"127.0.0.1:{s.port}"], "labels": {"version": s.version}}
+                   for s in self.servers.values()]  # fmt: skip
+        write_atomic(scrape_targets_file(self.settings.home), json.dumps(targets))
         for version in self._labelled:  # no .clear(): it is not implemented in prometheus' multi-process mode
             self.metrics.serving.labels(version=version).set(0)
         if self.serving is not None:
@@ -130,9 +134,11 @@ class Deployer:
             state = {}
         self.generation = max(int(state.get("generation", 0)), file_generation(self.routes_path))
         for record in state.get("servers", []):
-            server = ModelServer(str(record["version"]), int(record["port"]), int(record["pid"]), record["model_dir"])
+            server = ModelServer(str(record["version"]), int(record["port"]), int(record["pid"]), record["model_dir"],
+                                 str(record.get("spool_dir", "")))  # fmt: skip
             if server.is_ours() and server.ready():
                 self.servers[server.version] = server
+        self._ship_orphaned_spools()
         serving = state.get("serving")
         self.serving = serving if serving in self.servers else None
         interrupted = [v for v in self.servers if v != self.serving]  # a canary interrupted by the crash
@@ -234,7 +240,7 @@ class Deployer:
                 return
             self._set(phase="starting-server")
             log_file = self.dir / "logs" / f"v{version}.log"
-            new = ModelServer.start(version, model_dir, log_file, self.settings.mlflow_uri)
+            new = ModelServer.start(version, model_dir, log_file, self.settings)
             self.servers[version] = new
             self._save()
         old = self.serving
@@ -351,6 +357,16 @@ class Deployer:
         server = self.servers.pop(version)
         server.stop()
         shutil.rmtree(server.model_dir, ignore_errors=True)
+        if server.spool_dir and not ship_leftovers(Path(server.spool_dir), self.settings):
+            log.warning("v%s: segments left in %s (is the lake down?); shipped at the next start", version,
+                        server.spool_dir)  # fmt: skip
+
+    def _ship_orphaned_spools(self) -> None:
+        """Spools of servers that are gone (a crash, a lake outage at their stop): their payloads go to the lake."""
+        kept = {server.spool_dir for server in self.servers.values()}
+        for spool in sorted((self.dir / "spool").glob("v*")):
+            if str(spool) not in kept and spool.is_dir() and not ship_leftovers(spool, self.settings):
+                log.warning("segments left in %s (is the lake down, or its shipper still running?)", spool)
 
     def _rollback_commit(self, reason: str) -> None:
         from workflows.gitops.promotion import rollback
@@ -376,6 +392,8 @@ class Deployer:
                     break
         for server in self.servers.values():
             server.stop()
+            if server.spool_dir:
+                ship_leftovers(Path(server.spool_dir), self.settings)
         self.servers.clear()
         self.serving = None
         self._save()

@@ -16,6 +16,7 @@ import yaml
 
 from driftloop.config import Settings
 from driftloop.stack.services import host_port
+from monitors.deployer._state import scrape_targets_file
 from monitors.receiver._auth import resolve_token
 from monitors.receiver._rules import LOCAL, Profile, alertmanager_config, rule_groups
 
@@ -54,13 +55,24 @@ def prometheus_config(settings: Settings, rules_file: Path, profile: Profile = L
         "driftloop-monitor": settings.monitor_url,
         "driftloop-trigger": settings.trigger_url,
     }
+    # the model servers capture in process: the champion's slot, and whichever versions the deployer runs (it
+    # writes their ports as file_sd targets, the local PodMonitor); Prometheus re-reads that file when it changes
+    model_servers = {
+        "job_name": "driftloop-model-server",
+        "metrics_path": "/metrics",
+        "static_configs": [{"targets": [_target(settings.model_server_url)]}],
+        "file_sd_configs": [{"files": [str(scrape_targets_file(settings.home))], "refresh_interval": "5s"}],
+    }
     return {
         "global": {"scrape_interval": profile.scrape_interval, "evaluation_interval": profile.evaluation_interval},
         "rule_files": [str(rules_file)],
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": [_target(settings.alertmanager_url)]}]}]},
         "scrape_configs": [
-            {"job_name": job, "metrics_path": "/metrics", "static_configs": [{"targets": [_target(url)]}]}
-            for job, url in jobs.items()
+            *(
+                {"job_name": job, "metrics_path": "/metrics", "static_configs": [{"targets": [_target(url)]}]}
+                for job, url in jobs.items()
+            ),
+            model_servers,
         ],
     }
 

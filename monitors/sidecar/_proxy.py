@@ -1,5 +1,8 @@
 """The reverse proxy: forward to the model server, capture the pair into the spool, answer.
 
+With ``capture=False`` it only routes (weighted, from the deployer's routing file): the local stand-in for the
+cluster's Service/ingress in front of model servers that capture in process (``driftloop scoring-server``).
+
 The only work on the request path besides forwarding is one ``os.write`` of the capture to the spool
 (page cache). Everything slow — fsync, sealing, parquet, the lake — happens in background tasks or the
 writer thread. ``/metrics``, ``/healthz`` and ``/readyz`` belong to the sidecar; every other path is
@@ -67,6 +70,7 @@ class SidecarConfig:
     lake_poll_s: float = 0.25
     routes_file: Path | None = None  # written by `driftloop deployer`; overrides `upstream` while it exists
     routes_poll_s: float = 0.1
+    capture: bool = True  # False: route only (the model servers capture in process: `driftloop scoring-server`)
 
 
 class Sidecar:
@@ -95,15 +99,17 @@ class Sidecar:
 
     async def _on_startup(self, _: web.Application) -> None:
         config = self.config
-        self.spool = Spool(
-            config.spool_dir,
-            self.metrics,
-            max_bytes=config.max_spool_bytes,
-            segment_bytes=config.segment_bytes,
-            segment_age_s=config.segment_age_s,
-        )
-        self.writer = LakeWriter(self.spool, config.lake_uri, config.model, self.metrics, poll_s=config.lake_poll_s)
-        self.writer.start()
+        if config.capture:
+            self.spool = Spool(
+                config.spool_dir,
+                self.metrics,
+                max_bytes=config.max_spool_bytes,
+                segment_bytes=config.segment_bytes,
+                segment_age_s=config.segment_age_s,
+            )
+            self.writer = LakeWriter(self.spool, config.lake_uri, config.model, self.metrics,
+                                     poll_s=config.lake_poll_s)  # fmt: skip
+            self.writer.start()
         gc.freeze()  # start-up objects are permanent: later collections (on the request path) skip them
 
         def pool(url: str) -> UpstreamPool:
@@ -116,12 +122,13 @@ class Sidecar:
 
         self.router = Router(self.upstream, config.model_version, config.routes_file, pool)
         await self.router.refresh()  # the routes in force from the first request on
-        self._tasks = [
-            asyncio.create_task(self._every(config.fsync_interval_s, self._sync)),
-            asyncio.create_task(self._every(min(1.0, config.segment_age_s / 2), self._seal_old)),
-            asyncio.create_task(self._every(config.routes_poll_s, self.router.refresh)),
-        ]
-        if config.model_version is None and config.mlflow_uri:
+        self._tasks = [asyncio.create_task(self._every(config.routes_poll_s, self.router.refresh))]
+        if self.spool is not None:
+            self._tasks += [
+                asyncio.create_task(self._every(config.fsync_interval_s, self._sync)),
+                asyncio.create_task(self._every(min(1.0, config.segment_age_s / 2), self._seal_old)),
+            ]
+        if config.model_version is None and config.mlflow_uri:  # also route only: /readyz names the version
             self._tasks.append(asyncio.create_task(self._every(5.0, self._resolve_version, first=0.0)))
 
     async def _on_cleanup(self, _: web.Application) -> None:
@@ -175,7 +182,7 @@ class Sidecar:
             self._inflight -= 1
 
     async def _forward(self, request: web.Request, request_id: str) -> web.StreamResponse:
-        assert self.router is not None and self.spool is not None
+        assert self.router is not None
         arrived = time.time()
         body = await request.read()
         headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP]
@@ -200,7 +207,7 @@ class Sidecar:
             response = web.Response(body=upstream.body, status=upstream.status, headers=out_headers)
             self.metrics.requests.labels(code=str(upstream.status)).inc()
         self.metrics.route_requests.labels(route=route.name, code=str(response.status)).inc()
-        if request.path in self.config.capture_paths:
+        if self.spool is not None and request.path in self.config.capture_paths:
             latency_ms = (time.perf_counter() - started) * 1000.0
             self._capture(request, request_id, arrived, response, body, latency_ms, route)
         return response
@@ -261,7 +268,7 @@ class Sidecar:
 
     async def _readyz(self, _: web.Request) -> web.Response:
         """Ready when the model server answers; lake and spool trouble are reported as warnings only."""
-        assert self.router is not None and self.spool is not None and self.writer is not None
+        assert self.router is not None
         problems = []
         primary = self.router.primary()
         try:
@@ -272,18 +279,21 @@ class Sidecar:
         except UpstreamError as exc:
             problems.append(f"model server {primary.url} unreachable: {exc}")
         warnings = []  # they never make the sidecar unready: traffic must not stop because the lake lags
-        if self.spool.dropping:
+        if self.spool is not None and self.spool.dropping:
             warnings.append("spool full: new payloads are dropped (and counted) until the lake catches up")
         if self.router.error:
             warnings.append(f"routing file ignored, routes unchanged: {self.router.error}")
-        if self.writer.last_error:
-            warnings.append(f"lake write failing, payloads wait in the spool: {self.writer.last_error}")
+        lake_error = self.writer.last_error if self.writer is not None else None
+        if lake_error:
+            warnings.append(f"lake write failing, payloads wait in the spool: {lake_error}")
         report = {
             "ready": not problems,
             "problems": problems,
             "warnings": warnings,
-            "spooled_bytes": self.spool.total_bytes,
-            "lake_error": self.writer.last_error,
+            # route only: the model servers capture (their own /metrics and shippers say how the spool is doing)
+            "capture": "proxy" if self.spool is not None else "in-process",
+            "spooled_bytes": self.spool.total_bytes if self.spool is not None else None,
+            "lake_error": lake_error,
             "model_version": primary.model_version or self.model_version,
             "routing": self.router.report(),
         }

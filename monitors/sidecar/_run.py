@@ -20,10 +20,13 @@ def run_sidecar(config: SidecarConfig, host: str, port: int, *, announce: bool =
     """Serve until a signal; on exit the spool is sealed, fsync'd and drained to the lake for a few seconds."""
     sidecar = Sidecar(config)
     if announce:
+        capture = (
+            f"  lake:  {config.lake_uri} (model={config.model})\n  spool: {config.spool_dir}\n"
+            if config.capture
+            else "  capture: none here (route only; the model servers capture in process)\n"
+        )
         print(
-            f"sidecar starting on http://{host}:{port} -> {config.upstream}\n"
-            f"  lake:  {config.lake_uri} (model={config.model})\n"
-            f"  spool: {config.spool_dir}\n"
+            f"sidecar starting on http://{host}:{port} -> {config.upstream}\n{capture}"
             f"  metrics: http://{host}:{port}/metrics   health: /healthz   ready: /readyz",
             flush=True,
         )

@@ -4,9 +4,12 @@
 holds the port with a tiny placeholder: ``/health`` answers 200 ``waiting-for-champion`` (the process is
 fine) while ``/ping`` and ``/invocations`` answer 503 with a JSON body that says what to do. As soon as the
 registry has a champion it hands the port to ``mlflow models serve --env-manager local`` (which enforces
-the model signature) and stays its parent, so stopping this process stops the server.
+the model signature) and stays its parent, so stopping this process stops the server. With ``--spool`` it hands
+it to ``driftloop scoring-server --ship`` instead (the same MLflow scoring app, capturing every payload in process
+and shipping the spool to the lake): what ``driftloop stack up`` runs, behind a route-only sidecar.
 
     python -m monitors.sidecar.champion --model credit-risk --port 5001
+    python -m monitors.sidecar.champion --model credit-risk --port 5001 --spool ~/.driftloop/spool/credit-risk
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from aiohttp import web
 from driftloop.config import get_settings
 from driftloop.registry_contract import CHAMPION, alias_uri
 
-__all__ = ["champion_version", "mlflow_serve_command", "placeholder_app"]
+__all__ = ["capturing_serve_command", "champion_version", "mlflow_serve_command", "placeholder_app"]
 
 
 def champion_version(mlflow_uri: str, model: str) -> str | None:
@@ -45,6 +48,15 @@ def mlflow_serve_command(model: str, host: str, port: int) -> list[str]:
     return [
         sys.executable, "-m", "mlflow", "models", "serve", "-m", alias_uri(model),
         "--env-manager", "local", "--host", host, "--port", str(port), "--workers", "1",
+    ]  # fmt: skip
+
+
+def capturing_serve_command(model: str, host: str, port: int, spool: Path, version: str) -> list[str]:
+    """MLflow's scoring app with in-process capture and its shipper; a 0.5 s seal keeps the local loop fresh."""
+    return [
+        sys.executable, "-m", "driftloop", "scoring-server", "--model-uri", alias_uri(model),
+        "--listen", f"{host}:{port}", "--spool", str(spool), "--model-version", version, "--segment-age", "0.5",
+        "--ship", "--model", model,
     ]  # fmt: skip
 
 
@@ -92,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5001)
     parser.add_argument("--poll", type=float, default=5.0, help="seconds between checks of the champion alias")
+    parser.add_argument("--spool", type=Path, default=None,
+                        help="capture in process into this spool and ship it to the lake (DRIFTLOOP_LAKE_URI)")  # fmt: skip
     args = parser.parse_args(argv)
     model = args.model or get_settings().model_name
 
@@ -103,10 +117,10 @@ def main(argv: list[str] | None = None) -> int:
         version = asyncio.run(_wait_for_champion(model, args.host, args.port, args.poll))
     except KeyboardInterrupt:
         return 0
-    return _serve_following_alias(model, args.host, args.port, args.poll, version)
+    return _serve_following_alias(model, args.host, args.port, args.poll, version, args.spool)
 
 
-def _serve_following_alias(model: str, host: str, port: int, poll_s: float, version: str) -> int:
+def _serve_following_alias(model: str, host: str, port: int, poll_s: float, version: str, spool: Path | None) -> int:
     """Run ``mlflow models serve``; when the champion alias moves, restart it on the new version.
 
     ``mlflow models serve`` loads the model once, so without this a promotion would leave the old model
@@ -128,7 +142,12 @@ def _serve_following_alias(model: str, host: str, port: int, poll_s: float, vers
     signal.signal(signal.SIGINT, on_signal)
     while True:
         print(f"serving {alias_uri(model)} (version {version}) on {host}:{port}", flush=True)
-        server = subprocess.Popen(mlflow_serve_command(model, host, port), env=env)
+        command = (
+            mlflow_serve_command(model, host, port)
+            if spool is None
+            else capturing_serve_command(model, host, port, spool, version)
+        )
+        server = subprocess.Popen(command, env=env)
         while not stopping.is_set():
             try:
                 code = server.wait(timeout=poll_s)

@@ -6,6 +6,7 @@ Heavy imports (MLflow, uvicorn, the pin's YAML) happen inside the commands, so `
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -125,6 +126,12 @@ def parse_listen(value: str) -> tuple[str, int]:
     default=None,
     help="A routing file (written by `driftloop deployer`): weighted upstreams that replace --upstream while it exists.",
 )
+@click.option(
+    "--no-capture",
+    is_flag=True,
+    help="Route only, capture nothing: the model servers behind it capture in process (`driftloop scoring-server "
+    "--ship`). What `driftloop stack up` runs: the canary split of the deployer's --routes, without a second capture.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log background events (lake errors, replays).")
 def sidecar_command(
     listen: str | None,
@@ -141,6 +148,7 @@ def sidecar_command(
     max_inflight: int,
     capture_paths: tuple[str, ...],
     routes_file: Path | None,
+    no_capture: bool,
     verbose: bool,
 ) -> None:
     """Run the payload-capturing reverse proxy in front of a model server.
@@ -157,6 +165,7 @@ def sidecar_command(
     Examples:
       driftloop sidecar --listen 127.0.0.1:8180 --upstream http://127.0.0.1:5001
       driftloop sidecar --listen 0.0.0.0:8080 --upstream http://localhost:8081 --lake s3://ml-lake/payloads
+      driftloop sidecar --upstream http://127.0.0.1:5001 --routes ~/.driftloop/deployer/routes.json --no-capture
       curl -s localhost:8180/metrics | grep driftloop_sidecar_
       curl -s localhost:8180/readyz
     """
@@ -184,6 +193,7 @@ def sidecar_command(
         fsync_interval_s=fsync_interval,
         max_inflight=max_inflight,
         routes_file=routes_file,
+        capture=not no_capture,
     )
     run_sidecar(config, host, port)
 
@@ -227,6 +237,20 @@ def sidecar_command(
     show_default=True,
     help="Threads MLflow's app predicts on (0: its default, cores + 4). More than two starve the event loop.",
 )
+@click.option(
+    "--ship",
+    is_flag=True,
+    help="Also run `driftloop ship` on the spool as a child process (one machine, no pod): restarted if it dies, "
+    "stopped last so the final segment reaches the lake.",
+)
+@click.option(
+    "--lake", "lake_uri", default=None, metavar="URI", help="With --ship: the lake [default: DRIFTLOOP_LAKE_URI]."
+)
+@click.option(
+    "--model",
+    default=None,
+    help="With --ship: the lake partition's model name [default: the --pin's, else DRIFTLOOP_MODEL_NAME].",
+)
 def scoring_server_command(
     model_uri: str,
     listen: str,
@@ -238,6 +262,9 @@ def scoring_server_command(
     capture_paths: tuple[str, ...],
     max_inflight: int,
     prediction_threads: int,
+    ship: bool,
+    lake_uri: str | None,
+    model: str | None,
 ) -> None:
     """Serve a model with MLflow's own scoring app and capture every payload in the same process.
 
@@ -249,19 +276,24 @@ def scoring_server_command(
     Beyond --max-inflight scoring requests it sheds load: an immediate 503 with Retry-After: 1, not a queue.
 
     \b
-    Example:
+    Examples:
       driftloop scoring-server --model-uri models:/credit-risk@champion --spool /tmp/spool --model-version 3 &
       driftloop ship --spool /tmp/spool --lake /tmp/lake --model credit-risk
       curl -s localhost:5001/metrics | grep driftloop_sidecar_requests_total
+      # one machine, one command (what `driftloop stack up` and the deployer run):
+      driftloop scoring-server --model-uri ./model --spool /tmp/spool --model-version 3 --ship --lake /tmp/lake
     """
+    from monitors.sidecar._ship_child import ShipperChild
     from monitors.sidecar.inprocess import CaptureConfig, serve_with_capture
 
     host, port = parse_listen(listen)
-    model_version = model_version or read_pin(pin_file)[1] or "unknown"
+    pinned_model, pinned_version = read_pin(pin_file)
+    model_version = model_version or pinned_version or "unknown"
+    shipper = ShipperChild(spool_dir, lake_uri, model or pinned_model) if ship else None
     config = CaptureConfig(spool_dir=spool_dir, model_version=model_version, capture_paths=capture_paths,
                            max_spool_bytes=max_spool_mb * _MIB, segment_age_s=segment_age,
                            max_inflight=max_inflight, prediction_threads=prediction_threads)  # fmt: skip
-    serve_with_capture(model_uri, config, host, port)
+    serve_with_capture(model_uri, config, host, port, shipper=shipper)
 
 
 @click.command("ship")
@@ -291,6 +323,12 @@ def scoring_server_command(
     show_default=True,
     help="On SIGTERM: seconds to wait for the scoring server to seal the spool and to ship what is left.",
 )
+@click.option(
+    "--exit-with-parent",
+    is_flag=True,
+    hidden=True,
+    help="Drain and exit once the parent process is gone (what `scoring-server --ship` starts).",
+)
 def ship_command(
     spool_dir: Path,
     lake_uri: str | None,
@@ -299,6 +337,7 @@ def ship_command(
     poll: float,
     metrics_listen: str | None,
     drain_timeout: float,
+    exit_with_parent: bool,
 ) -> None:
     """Move sealed spool segments of `driftloop scoring-server` to the lake, until SIGTERM/SIGINT.
 
@@ -332,6 +371,8 @@ def ship_command(
         shipper.stop.set()
 
     signal.signal(signal.SIGTERM, _on_sigterm)
+    if exit_with_parent:
+        _leave_with_parent(_on_sigterm)
     try:
         shipper.run()
         if terminated.is_set():
@@ -340,3 +381,19 @@ def ship_command(
         pass
     finally:
         shipper.close()
+
+
+def _leave_with_parent(leave: Callable[[], None]) -> None:
+    """Call ``leave`` (drain, then exit) once the parent is gone: after a ``kill -9`` of the scoring server, the
+    orphaned shipper ships what the spool holds (the killed server's lock is free, so its open segment is sealed)."""
+    import os
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        leave()
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()

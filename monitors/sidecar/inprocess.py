@@ -27,12 +27,15 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
 from monitors.sidecar._metrics import SidecarMetrics
 from monitors.sidecar._spool import Capture, Spool
+
+if TYPE_CHECKING:
+    from monitors.sidecar._ship_child import ShipperChild
 
 __all__ = ["METRICS_PATH", "CaptureConfig", "CaptureMiddleware", "SpoolChores", "capture_app", "serve_with_capture"]
 
@@ -277,14 +280,25 @@ def capture_app(model_uri: str, config: CaptureConfig) -> tuple[ASGIApp, SpoolCh
     return CaptureMiddleware(scoring_server.init(model), spool, config), chores
 
 
-def serve_with_capture(model_uri: str, config: CaptureConfig, host: str, port: int) -> None:
-    """Blocking: uvicorn, one worker, until SIGTERM/SIGINT; then the spool is sealed and fsync'd."""
+def serve_with_capture(
+    model_uri: str, config: CaptureConfig, host: str, port: int, shipper: ShipperChild | None = None
+) -> None:
+    """Blocking: uvicorn, one worker, until SIGTERM/SIGINT; then the spool is sealed and fsync'd, and ``shipper``
+    (``--ship``: the shipper as a child process) is stopped last, once it has shipped that final segment."""
     import gc
     import signal
 
     import uvicorn
 
-    app, chores = capture_app(model_uri, config)
+    if shipper is not None:
+        config.spool_dir.mkdir(parents=True, exist_ok=True)
+        shipper.start()
+    try:
+        app, chores = capture_app(model_uri, config)
+    except BaseException:
+        if shipper is not None:
+            shipper.stop()
+        raise
     gc.freeze()  # the loaded model and MLflow are permanent: later collections skip them
     # uvicorn handles SIGTERM (graceful shutdown), then re-raises it under the handler it found: with the default one
     # the process would die before the `finally`, leaving the last segment open and unsynced; this one returns
@@ -294,3 +308,5 @@ def serve_with_capture(model_uri: str, config: CaptureConfig, host: str, port: i
         server.run()
     finally:
         chores.stop()
+        if shipper is not None:
+            shipper.stop()

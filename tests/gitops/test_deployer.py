@@ -1,5 +1,9 @@
 """`driftloop deployer` end to end: real git, MLflow server, sidecar, deployer process and model server processes.
 
+As in `driftloop stack up`, the sidecar only routes (``capture=False``) and each model server captures in process
+(`driftloop scoring-server --ship`): the lake must hold every answered request once, whichever version answered it,
+through canaries, swaps and a killed deployer.
+
 One stack for the module (the tests run in order and build on each other, like the life of one environment):
 first deployment -> canary under traffic with no failed request -> crash in the middle of a canary and restart
 (both servers adopted) -> planted digest mismatch refused -> failing smoke test rolled back by a commit -> `driftloop
@@ -49,6 +53,7 @@ class Stack:
     deployer: str
     env: dict[str, str]
     home: Path
+    lake: str
     process: subprocess.Popen[bytes] | None = None
     versions: dict[str, str] = field(default_factory=dict)
 
@@ -131,20 +136,21 @@ def _score(stack: Stack) -> list[float]:
 def stack(gitops_env: Path, mlflow_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     os.environ["DRIFTLOOP_GITOPS_REPO"] = str(tmp_path_factory.mktemp("deployer-gitops") / "gitops.git")
     lake = tmp_path_factory.mktemp("deployer-lake")
-    config = SidecarConfig(upstream=f"http://127.0.0.1:{free_port()}", lake_uri=str(lake / "lake"),
+    config = SidecarConfig(upstream=f"http://127.0.0.1:{free_port()}", lake_uri=str(lake / "unused"),
                            spool_dir=lake / "spool", model=MODEL, model_version=None,
-                           routes_file=gitops_env / "deployer" / "routes.json")  # fmt: skip
+                           routes_file=gitops_env / "deployer" / "routes.json", capture=False)  # fmt: skip
     sidecar = BackgroundServer(Sidecar(config).app).start()
     monitor = MonitorMetrics(MODEL)
     monitor.publish_empty(rows=0)
     exporter, exporter_thread = start_http_server(0, addr="127.0.0.1", registry=monitor.registry)
     deployer_url = f"http://127.0.0.1:{free_port()}"
     env = {**os.environ, "DRIFTLOOP_SERVING_URL": sidecar.url, "DRIFTLOOP_DEPLOYER_URL": deployer_url,
+           "DRIFTLOOP_LAKE_URI": str(lake / "lake"),  # where the model servers' shippers write
            "DRIFTLOOP_MONITOR_URL": f"http://127.0.0.1:{exporter.server_port}",
            "DRIFTLOOP_DEPLOYER_CANARY_STEPS": "50", "DRIFTLOOP_DEPLOYER_CANARY_WINDOW": "1",
            "DRIFTLOOP_DEPLOYER_ANALYSIS_TIMEOUT": "60", "DRIFTLOOP_DEPLOYER_POLL": "0.3",
            "DRIFTLOOP_DEPLOYER_MIN_P99_REQUESTS": "20"}  # swaps, not sample sizes (test_analysis)  # fmt: skip
-    running = Stack(sidecar.url, deployer_url, env, gitops_env)
+    running = Stack(sidecar.url, deployer_url, env, gitops_env, lake=str(lake / "lake"))
     running.start_deployer()
     try:
         yield running
@@ -181,20 +187,39 @@ def test_promotion_canaries_and_swaps_with_no_failed_request(stack: Stack, regis
     assert not traffic.errors  # zero failed requests across smoke test, canary, promotion and the old one's stop
     analysis = stack.status()["analysis"]
     assert analysis["route"] == f"v{v2}" and analysis["verdict"] == "pass" and analysis["requests"] >= 20
+    answered = sum(traffic.statuses.values())
     predictions = _score(stack)
     assert predictions[:2] == pytest.approx([predictions[2] / 50, predictions[3] / 50])
     wait(lambda: not Path(f"/proc/{old_pid}").exists(), "the old model server stopped", 30)
+    # each one-row request the traffic sent was answered once and is in the lake once, stamped with the version
+    # that answered it (the smoke tests score 8 rows, _score 2): nothing lost when the old server stopped
+    singles = wait(lambda: sum((n := _one_row_requests(stack.lake)).values()) >= answered and n,
+                   "the traffic in the lake", 60)  # fmt: skip
+    assert sum(singles.values()) == answered and set(singles) == {v1, v2}, singles
+    assert not list((stack.home / "deployer" / "spool").glob(f"v{v1}-*")), "the old server's spool was left behind"
+
+
+def _one_row_requests(lake: str) -> dict[str, int]:
+    """Per model version, how many captured requests hold exactly one row (the traffic's, not the smoke tests')."""
+    from monitors.lake import read_window
+
+    frame = read_window(lake, MODEL).frame
+    if frame.empty:
+        return {}
+    assert not frame.duplicated(["_request_id", "_row"]).any(), "a captured row is in the lake twice"
+    rows = frame.groupby("_request_id").agg(rows=("_row", "size"), version=("_model_version", "first"))
+    return {str(k): int(v) for k, v in rows[rows["rows"] == 1].groupby("version").size().items()}
 
 
 def _model_servers(home: Path) -> list[int]:
-    """PIDs of every model server of this stack still running (``monitors.deployer._serve`` on a dir under home)."""
+    """PIDs of every model server of this stack still running (``driftloop scoring-server`` on a dir under home)."""
     found = []
     for proc in Path("/proc").iterdir():
         try:
             cmdline = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"monitors.deployer._serve" in cmdline and any(str(home).encode() in part for part in cmdline):
+        if b"scoring-server" in cmdline and any(str(home).encode() in part for part in cmdline):
             found.append(int(proc.name))
     return found
 

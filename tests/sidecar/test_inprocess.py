@@ -321,3 +321,84 @@ def test_drain_waits_for_the_scoring_process_to_seal_and_release_then_ships_the_
     assert not list((tmp_path / "spool").glob("*.open")) and not list((tmp_path / "spool").glob("*.seg"))
     assert read_window(str(tmp_path / "lake"), MODEL).frame["_request_id"].tolist() == ["r-1"]
     assert shipper.metrics.lake_rows._value.get() == 1
+
+
+def _children(pid: int) -> list[int]:
+    """PIDs whose parent is ``pid`` (from /proc: no psutil)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            stat = (proc / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(proc.name))
+    return found
+
+
+def _score_n(port: int, n: int) -> set[str]:
+    ids = set()
+    with httpx.Client(timeout=10) as client:
+        for i in range(n):
+            body = encode_request([{"age": i, "income": 1.0}], ["age", "income"])
+            reply = client.post(f"http://127.0.0.1:{port}/invocations", content=body,
+                                headers={"Content-Type": "application/json"})  # fmt: skip
+            assert reply.status_code == 200, reply.text
+            ids.add(reply.headers["X-Request-ID"])
+    return ids
+
+
+def _lake_ids(lake: Path) -> list[str]:
+    return read_window(str(lake), MODEL).frame["_request_id"].tolist() if lake.exists() else []
+
+
+def test_ship_flag_runs_a_supervised_shipper_that_drains_after_sigterm_or_kill_9(model_dir: Path, tmp_path: Path) -> None:
+    """`scoring-server --ship` (the stack and the deployer, where no kubelet runs the pod's second container): its
+    shipper child is restarted when it dies, a SIGTERM to the group ships the last segment before both exit, and
+    after a `kill -9` of the server the orphaned shipper seals and ships the open segment, then exits."""
+    lake = tmp_path / "lake"
+    ship = ("--ship", "--lake", str(lake), "--model", MODEL, "--model-version", "7")
+    port, spool = free_port(), tmp_path / "spool-term"
+    server = subprocess.Popen(  # its own group, as the deployer starts it: one kill -TERM -pgid reaches both
+        [sys.executable, "-m", "driftloop", "scoring-server", "--model-uri", str(model_dir), "--listen",
+         f"127.0.0.1:{port}", "--spool", str(spool), "--segment-age", "3600", *ship],
+        stdout=(tmp_path / "term.log").open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_until(lambda: _ping(port), "the scoring server", timeout_s=120)
+        (first_shipper,) = wait_until(lambda: _children(server.pid), "its shipper child", timeout_s=30)
+        os.kill(first_shipper, signal.SIGKILL)  # the shipper dies: the server restarts it
+        wait_until(lambda: (c := _children(server.pid)) and c != [first_shipper], "a new shipper", timeout_s=30)
+        sent = _score_n(port, 25)
+        os.killpg(server.pid, signal.SIGTERM)  # the pod's SIGTERM: server and shipper at once
+        assert server.wait(timeout=60) == 0
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+    assert sorted(_lake_ids(lake)) == sorted(sent)  # the segment sealed at exit (age 3600 s) reached the lake
+    assert not list(spool.glob("*.seg")) and not list(spool.glob("*.open"))
+
+    port, spool = free_port(), tmp_path / "spool-kill"
+    server = _scoring_server(model_dir, spool, port, tmp_path / "kill.log", "--segment-age", "3600", *ship)
+    (shipper,) = wait_until(lambda: _children(server.pid), "its shipper child", timeout_s=30)
+    more = _score_n(port, 15)
+    os.kill(server.pid, signal.SIGKILL)
+    server.wait(timeout=30)
+    wait_until(lambda: not Path(f"/proc/{shipper}").exists() or b"Z" in _state(shipper), "the orphaned shipper "
+               "to drain and exit", timeout_s=60)  # fmt: skip
+    ids = _lake_ids(lake)
+    assert sorted(ids) == sorted(sent | more) and len(ids) == len(set(ids))  # once each, nothing lost
+
+
+def _ping(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/ping", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _state(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
+    except OSError:
+        return b"Z"

@@ -1,0 +1,96 @@
+"""The shipper as a child of the scoring server: one machine's stand-in for the pod's second container.
+
+On a cluster the Rollout pod runs ``driftloop scoring-server`` and ``driftloop ship`` side by side on a shared
+``emptyDir``, and the kubelet restarts either when it dies. On one machine (``driftloop stack up``, the deployer)
+there is no kubelet, so ``driftloop scoring-server --ship`` starts the shipper itself, in the scoring server's process group
+(a ``kill -TERM -<pgid>`` of the scoring server reaches both, as a pod's SIGTERM does), restarts it when it exits unexpectedly, and on
+its way out stops it last, so the segment sealed at exit still reaches the lake. The child leaves with its parent
+(``--exit-with-parent``): after a ``kill -9`` of the scoring server it drains the spool and exits, never orphaned.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+__all__ = ["ShipperChild"]
+
+log = logging.getLogger("driftloop.sidecar")
+
+
+class ShipperChild:
+    """``driftloop ship`` for one spool, supervised from a thread of the scoring server."""
+
+    def __init__(self, spool_dir: Path, lake_uri: str | None, model: str | None, drain_timeout_s: float = 20.0):
+        command = [sys.executable, "-m", "driftloop", "ship", "--spool", str(spool_dir), "--exit-with-parent",
+                   "--drain-timeout", f"{drain_timeout_s:g}"]  # fmt: skip
+        if lake_uri:
+            command += ["--lake", lake_uri]
+        if model:
+            command += ["--model", model]
+        self.command = command
+        self.spool_dir, self.lake_uri, self.model = spool_dir, lake_uri, model
+        self.drain_timeout_s = drain_timeout_s
+        self.restarts = 0
+        self._process: subprocess.Popen[bytes] | None = None
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._supervise, name="shipper-child", daemon=True)
+
+    def start(self) -> ShipperChild:
+        self._process = subprocess.Popen(self.command)
+        self._thread.start()
+        return self
+
+    def _supervise(self) -> None:
+        """Restart the shipper when it exits on its own (capped at one start a second): the spool only grows
+        while nobody ships it, and a scoring server that keeps answering must not silently stop feeding the lake."""
+        while not self._stopping.wait(1.0):
+            process = self._process
+            if process is None or process.poll() is None:
+                continue
+            if self._stopping.is_set():
+                return
+            self.restarts += 1
+            log.warning("the shipper exited with %s; restarting it (restart %d)", process.returncode, self.restarts)
+            self._process = subprocess.Popen(self.command)
+
+    def stop(self) -> int | None:
+        """After the scoring server sealed and released its spool: SIGTERM (drain, then exit) and wait; then ship
+        here whatever it left. A SIGTERM that lands while a (re)started shipper is still importing kills it before
+        its handler exists, so the last segment would wait in the spool for the next start: this is the backstop."""
+        self._stopping.set()
+        self._thread.join(timeout=5)
+        process = self._process
+        if process is None:
+            return None
+        with contextlib.suppress(ProcessLookupError):
+            process.terminate()  # harmless when the group's SIGTERM already reached it
+        try:
+            code = process.wait(timeout=self.drain_timeout_s + 10)
+        except subprocess.TimeoutExpired:
+            log.warning("the shipper did not drain within %.0fs; killed", self.drain_timeout_s)
+            process.kill()
+            code = process.wait()
+        if any(self.spool_dir.glob("*.seg")) or any(self.spool_dir.glob("*.open")):
+            self._drain_here()
+        return code
+
+    def _drain_here(self) -> None:
+        from driftloop.config import get_settings
+        from driftloop.errors import ConflictError
+        from monitors.sidecar.shipper import Shipper
+
+        settings = get_settings()
+        try:
+            shipper = Shipper(self.spool_dir, self.lake_uri or settings.lake_uri, self.model or settings.model_name)
+        except ConflictError:  # another shipper took the spool over: it ships the rest
+            return
+        try:
+            if not shipper.drain(self.drain_timeout_s):
+                log.warning("segments left in %s (the lake is down?): the next start ships them", self.spool_dir)
+        finally:
+            shipper.close()

@@ -4,7 +4,9 @@ On a new pin of its environment (``manifests/serving/overlays/<env>/model-pin.ya
 
 1. **verify** — download the model and recompute its sha256 (``workflows/gitops/verify.py``, the init container's
    check); a mismatch is refused, logged and counted, and nothing starts;
-2. **start** the new version's model server beside the old one, on a free port, on the verified directory;
+2. **start** the new version's model server beside the old one, on a free port, on the verified directory: MLflow's
+   scoring app capturing in process, its shipper as a child (``driftloop scoring-server --ship``; the stack's sidecar
+   only routes), so each answer lands in the lake once, stamped with the version that gave it;
 3. **smoke-test** it with the reference sample (one finite prediction per row);
 4. **canary** — shift a share of the sidecar's traffic to it (the routing file, ``monitors/sidecar/_routes.py``) for
    each step of ``DRIFTLOOP_DEPLOYER_CANARY_STEPS`` and judge the window with the AnalysisTemplate's conditions

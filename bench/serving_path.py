@@ -4,7 +4,9 @@ Legs, all one uvicorn worker serving the credit-risk champion (bench/serving_mod
 - ``mlflow``: ``mlflow models serve`` alone, no capture (what a user would run instead);
 - ``inprocess``: ``driftloop scoring-server`` (MLflow's scoring app + the capture middleware) with
   ``driftloop ship`` moving the spool to the lake next to it;
-- ``proxy``: ``driftloop sidecar`` (reverse proxy) in front of the ``mlflow`` leg.
+- ``proxy``: ``driftloop sidecar`` (reverse proxy) in front of the ``mlflow`` leg;
+- ``stack``: what ``driftloop stack up`` runs: ``driftloop sidecar --no-capture`` (the route-only router the local
+  deployer splits canaries with) in front of the ``inprocess`` leg.
 
 First MLflow's saturation rate is measured (closed-loop, --clients keep-alive clients); then each leg gets
 open-loop keep-alive one-row load at 50% and 80% of it, legs alternated --repeats times, latency measured
@@ -114,17 +116,18 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--no-proxy", action="store_true", help="skip the reverse-proxy leg")
+    parser.add_argument("--no-stack", action="store_true", help="skip the route-only router + in-process leg")
     parser.add_argument("--no-overload", action="store_true", help="skip the 150%%-of-saturation leg")
     parser.add_argument("--model-dir", type=Path, default=None, help="build the champion here once, reuse it after")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-serving-path-") as tmp:
         work = Path(tmp)
         model = build_champion(args.model_dir or work)
-        ports = {"mlflow": free_port(), "inprocess": free_port(), "proxy": free_port()}
+        ports = {"mlflow": free_port(), "inprocess": free_port(), "proxy": free_port(), "stack": free_port()}
         py = sys.executable
         processes: list[subprocess.Popen[bytes]] = []
         shipper: subprocess.Popen[bytes] | None = None
-        legs = ["mlflow", "inprocess"] + ([] if args.no_proxy else ["proxy"])
+        legs = ["mlflow", "inprocess"] + ([] if args.no_proxy else ["proxy"]) + ([] if args.no_stack else ["stack"])
         base = {leg: f"http://127.0.0.1:{port}" for leg, port in ports.items()}
         mlflow_cmd = f"{py} -m mlflow models serve -m {model} --env-manager local --host 127.0.0.1"
         mlflow_cmd += f" --port {ports['mlflow']} --workers 1"
@@ -134,12 +137,19 @@ def main() -> None:
         proxy_cmd = f"{py} -m driftloop sidecar --listen 127.0.0.1:{ports['proxy']} --upstream {base['mlflow']}"
         proxy_cmd += f" --lake {work / 'proxy-lake'} --spool {work / 'proxy-spool'} --model {MODEL}"
         proxy_cmd += " --model-version 1 --segment-age 2"
+        router_cmd = f"{py} -m driftloop sidecar --listen 127.0.0.1:{ports['stack']} --upstream {base['inprocess']}"
+        router_cmd += f" --spool {work / 'router-spool'} --model {MODEL} --model-version 1 --no-capture"
         try:  # started inside the try: whatever came up is stopped even when a later start fails
             processes.append(start(mlflow_cmd.split(), f"{base['mlflow']}/ping", work / "mlflow.log"))
             processes.append(start(capture_cmd.split(), f"{base['inprocess']}/ping", work / "inprocess.log"))
             shipper = subprocess.Popen(ship_cmd.split(), cwd=REPO)
+            proxy = router = None
             if "proxy" in legs:
-                processes.append(start(proxy_cmd.split(), f"{base['proxy']}/healthz", work / "proxy.log"))
+                proxy = start(proxy_cmd.split(), f"{base['proxy']}/healthz", work / "proxy.log")
+                processes.append(proxy)
+            if "stack" in legs:
+                router = start(router_cmd.split(), f"{base['stack']}/healthz", work / "router.log")
+                processes.append(router)
             urls = {leg: f"{base[leg]}/invocations" for leg in legs}
             for url in urls.values():
                 latency(url, 20, 2)  # warm-up, discarded
@@ -151,7 +161,8 @@ def main() -> None:
                         p50, p99, outcomes = latency(urls[leg], share * saturation, args.duration)
                         table.append((share, repeat, leg, p50, p99, outcomes))
             pids = {"mlflow": [processes[0].pid], "inprocess": [processes[1].pid, shipper.pid]}
-            pids["proxy"] = [processes[0].pid] + ([processes[2].pid] if "proxy" in legs else [])
+            pids["proxy"] = [processes[0].pid] + ([proxy.pid] if proxy is not None else [])
+            pids["stack"] = pids["inprocess"] + ([router.pid] if router is not None else [])
             ceilings: dict[str, list[float]] = {leg: [] for leg in legs}
             cpu: dict[str, list[float]] = {leg: [] for leg in legs}
             for _ in range(args.repeats):

@@ -181,11 +181,11 @@ def main() -> None:
             shipped = pd_rows(work / "lake")
             lake_rows = f"{len(shipped)} rows, {len(set(shipped))} distinct request ids"
         finally:
-            if shipper is not None:
-                shipper.terminate()
-                shipper.wait(timeout=60)
             for process in processes:
                 stop(process)
+            if shipper is not None:  # after the scoring server: it drains what the server sealed on its way out
+                shipper.terminate()
+                shipper.wait(timeout=60)
     report(args, saturation, table, ceilings, cpu, legs, lake_rows)
     if overload:
         print(

@@ -47,7 +47,10 @@ SETTING_DOCS: dict[str, tuple[str, str]] = {
         "Seconds between two upkeep passes of the lake by the monitor loop: compaction of finished hours (their 5 s "
         "parts merged into a few files) and retention; 0: the monitor leaves it to `driftloop lake compact`.",
     ),
-    "serving_url": ("http://127.0.0.1:8180", "Payload sidecar in front of the model server; `traffic` targets it."),
+    "serving_url": (
+        "http://127.0.0.1:8180",
+        "Sidecar in front of the model servers (the stack's only routes); `traffic` targets it.",
+    ),
     "model_server_url": ("http://127.0.0.1:5001", "MLflow scoring server for models:/<model>@champion."),
     "monitor_url": ("http://127.0.0.1:9308", "Drift monitor: where its Prometheus /metrics is served."),
     "monitor_interval": (
@@ -65,7 +68,10 @@ SETTING_DOCS: dict[str, tuple[str, str]] = {
         "0.3",
         "Dataset drift when at least this share of features drifted (Evidently's default 0.5 misses a 4-of-11 shift).",
     ),
-    "prometheus_url": ("http://127.0.0.1:9090", "Prometheus of the stack (scrapes the sidecar, monitor, receiver)."),
+    "prometheus_url": (
+        "http://127.0.0.1:9090",
+        "Prometheus of the stack (scrapes the sidecar, model servers, monitor, receiver).",
+    ),
     "alertmanager_url": ("http://127.0.0.1:9093", "Alertmanager of the stack; it sends alerts to the receiver."),
     "trigger_url": ("http://127.0.0.1:9095", "The alert receiver (`driftloop trigger serve`) that submits retrains."),
     "trigger_token": ("", "Bearer token the receiver requires (empty: DRIFTLOOP_TRIGGER_TOKEN_FILE, else generated)."),

@@ -81,7 +81,9 @@ def send_traffic_and_wait(scenario: str, *extra: str) -> Samples:
     sent_from = datetime.now(UTC)
     driftloop("traffic", "--scenario", scenario, *TRAFFIC, *extra)
     window = SETTINGS.monitor_window_rows
-    print(f"   waiting for the sidecar to write the burst to the lake ({SETTINGS.lake_uri})…", flush=True)
+    print(
+        f"   waiting for the model server's shipper to write the burst to the lake ({SETTINGS.lake_uri})…", flush=True
+    )
     wait_for("the burst in the lake", lambda: lake_rows_since(sent_from) >= window or None, 120)
     landed = time.time()
     print(f"   waiting for the monitor's next evaluation (every {SETTINGS.monitor_interval:g} s)…", flush=True)
@@ -136,8 +138,8 @@ def show_report(since: float) -> None:
 def run_demo() -> None:
     stage("1. compile the Hera pipelines into validated Argo YAML")
     driftloop("compile")
-    stage("2. start the local stack: MLflow, the Argo engine, model server, sidecar, drift monitor, Prometheus, "
-          "Alertmanager and the retrain receiver")  # fmt: skip
+    stage("2. start the local stack: MLflow, the Argo engine, the model server (capturing payloads in process), "
+          "the routing sidecar, drift monitor, Prometheus, Alertmanager and the retrain receiver")  # fmt: skip
     driftloop("stack", "up")
     print("   production promotions wait for a person's approval (DRIFTLOOP_APPROVAL_ENVIRONMENTS); the demo's reviewer "
           "approves each waiting run with `driftloop approve RUN --by demo`")  # fmt: skip

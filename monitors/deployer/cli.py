@@ -71,7 +71,8 @@ def deployer_command(environment: str | None, verbose: bool) -> None:
 
     On a new pin: verify its sha256 against the registry artifact (a mismatch is refused, logged and counted in
     driftloop_deployer_events_total{event="digest_mismatch"}); start the version's model server beside the old
-    one; smoke-test it with the reference sample; move DRIFTLOOP_DEPLOYER_CANARY_STEPS of the sidecar's traffic
+    one (`driftloop scoring-server --ship`: it captures every payload in process and ships its spool to the lake,
+    so the stack's sidecar only routes); smoke-test it with the reference sample; move DRIFTLOOP_DEPLOYER_CANARY_STEPS of the sidecar's traffic
     to it, judging each step with the AnalysisTemplate's conditions (monitors/deployer/analysis.py: error-rate,
     p99-latency, drift-share, payload-schema-mismatch; thresholds DRIFTLOOP_DEPLOYER_MAX_*), reading the sidecar's
     and the monitor's /metrics; then all of it, and stop the old one once nothing is in flight to it. A failed smoke test or analysis keeps the old version

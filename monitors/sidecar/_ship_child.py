@@ -3,7 +3,7 @@
 On a cluster the Rollout pod runs ``driftloop scoring-server`` and ``driftloop ship`` side by side on a shared
 ``emptyDir``, and the kubelet restarts either when it dies. On one machine (``driftloop stack up``, the deployer)
 there is no kubelet, so ``driftloop scoring-server --ship`` starts the shipper itself, in the scoring server's process group
-(a ``kill -TERM -<pgid>`` of the scoring server reaches both, as a pod's SIGTERM does), restarts it when it exits unexpectedly, and on
+(a ``kill -TERM -<pgid>`` of the scoring server reaches both, as a pod's SIGTERM does), restarts it when it exits unexpectedly (with a backoff), and on
 its way out stops it last, so the segment sealed at exit still reaches the lake. The child leaves with its parent
 (``--exit-with-parent``): after a ``kill -9`` of the scoring server it drains the spool and exits, never orphaned.
 """
@@ -15,6 +15,7 @@ import logging
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 __all__ = ["ShipperChild"]
@@ -46,17 +47,22 @@ class ShipperChild:
         return self
 
     def _supervise(self) -> None:
-        """Restart the shipper when it exits on its own (capped at one start a second): the spool only grows
-        while nobody ships it, and a scoring server that keeps answering must not silently stop feeding the lake."""
+        """Restart the shipper when it exits on its own, after 1 s, doubling to 30 s while it keeps failing (the
+        kubelet's CrashLoopBackOff): the spool only grows while nobody ships it, and a scoring server that keeps
+        answering must not silently stop feeding the lake."""
+        delay, started = 1.0, time.monotonic()
         while not self._stopping.wait(1.0):
             process = self._process
             if process is None or process.poll() is None:
                 continue
-            if self._stopping.is_set():
+            if time.monotonic() - started > 60:  # it had run for a minute: a new failure, not the same crash loop
+                delay = 1.0
+            if self._stopping.wait(delay):
                 return
+            delay = min(30.0, delay * 2)
             self.restarts += 1
             log.warning("the shipper exited with %s; restarting it (restart %d)", process.returncode, self.restarts)
-            self._process = subprocess.Popen(self.command)
+            self._process, started = subprocess.Popen(self.command), time.monotonic()
 
     def stop(self) -> int | None:
         """After the scoring server sealed and released its spool: SIGTERM (drain, then exit) and wait; then ship

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -14,6 +15,7 @@ import pytest
 from driftloop.config import get_settings
 from driftloop.stack import ProcessManager
 from driftloop.stack.services import service
+from monitors.deployer._state import scrape_targets_file
 from tests._support import free_port
 
 
@@ -26,9 +28,15 @@ def test_prometheus_and_alertmanager_run_twice_side_by_side(tmp_path: Path, monk
             "DRIFTLOOP_HOME": str(tmp_path / f"home{index}"),
             "DRIFTLOOP_TRIGGER_TOKEN": f"token-{index}",
             **{f"DRIFTLOOP_{name}": f"http://127.0.0.1:{free_port()}"
-               for name in ("PROMETHEUS_URL", "ALERTMANAGER_URL", "TRIGGER_URL", "MONITOR_URL", "SERVING_URL")},
+               for name in ("PROMETHEUS_URL", "ALERTMANAGER_URL", "TRIGGER_URL", "MONITOR_URL", "SERVING_URL",
+                            "MODEL_SERVER_URL")},
         }  # fmt: skip
         stacks.append((get_settings(env), env))
+    # the first home's deployer runs one model server: its file_sd targets (what `driftloop deployer` writes)
+    deployed = f"127.0.0.1:{free_port()}"
+    targets = scrape_targets_file(stacks[0][0].home)
+    targets.parent.mkdir(parents=True)
+    targets.write_text(json.dumps([{"targets": [deployed], "labels": {"version": "7"}}]))
     managers = []
     try:
         for settings, env in stacks:
@@ -45,13 +53,21 @@ def test_prometheus_and_alertmanager_run_twice_side_by_side(tmp_path: Path, monk
             assert status["cluster"]["status"] == "disabled"  # --cluster.listen-address=: no gossip port at all
             assert f"{settings.trigger_url}/alertmanager" in status["config"]["original"]
             assert "token-" not in status["config"]["original"]  # the token stays in its 0600 file
-            scraped: set[str] = set()
+            expected = {f"{url}/metrics" for url in (settings.serving_url, settings.monitor_url, settings.trigger_url,
+                                                     settings.model_server_url)}  # fmt: skip
+            if settings is stacks[0][0]:
+                expected.add(f"http://{deployed}/metrics")
+            scraped: dict[str, dict[str, str]] = {}
             deadline = time.monotonic() + 30
-            while len(scraped) < 3 and time.monotonic() < deadline:  # service discovery takes a few seconds
-                targets = httpx.get(f"{settings.prometheus_url}/api/v1/targets", timeout=5).json()["data"]
-                scraped = {t["scrapeUrl"] for t in targets["activeTargets"]}
+            while set(scraped) != expected and time.monotonic() < deadline:  # service discovery takes a few seconds
+                active = httpx.get(f"{settings.prometheus_url}/api/v1/targets", timeout=5).json()["data"]
+                scraped = {t["scrapeUrl"]: t["labels"] for t in active["activeTargets"]}
                 time.sleep(0.5)
-            assert f"{settings.monitor_url}/metrics" in scraped and f"{settings.trigger_url}/metrics" in scraped
+            assert set(scraped) == expected
+            assert scraped[f"{settings.model_server_url}/metrics"]["job"] == "driftloop-model-server"
+            if settings is stacks[0][0]:  # the deployer's model servers, scraped as the PodMonitor would
+                assert scraped[f"http://{deployed}/metrics"] == {"instance": deployed, "job": "driftloop-model-server",
+                                                                 "version": "7"}  # fmt: skip
             config = (settings.home / "prometheus" / "prometheus.yml").read_text()
             assert "scrape_interval: 1s" in config and "evaluation_interval: 1s" in config
     finally:

@@ -15,6 +15,7 @@ serves) reporting a window too small to score: the canary analysis reads it like
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -172,6 +173,9 @@ def test_first_promotion_is_served_through_the_deployer(stack: Stack, register: 
     assert predictions[:2] == pytest.approx([predictions[2] / 100, predictions[3] / 100])
     routes = _get(f"{stack.sidecar}/readyz")["routing"]["routes"]
     assert [(r["name"], r["weight"]) for r in routes] == [(f"v{v1}", 100.0)]  # the sidecar's --upstream is gone
+    port = stack.status()["servers"][v1]["port"]  # the local Prometheus scrapes it (file_sd)
+    targets = json.loads((stack.home / "deployer" / "scrape-targets.json").read_text())
+    assert targets == [{"targets": [f"127.0.0.1:{port}"], "labels": {"version": v1}}]
 
 
 def test_promotion_canaries_and_swaps_with_no_failed_request(stack: Stack, register: Callable[[float], str]) -> None:
@@ -296,8 +300,6 @@ def test_cli_rollback_restores_registry_git_and_serving_and_history_shows_it(sta
     predictions = _score(stack)
     assert predictions[:2] == pytest.approx([predictions[2] / 100, predictions[3] / 100])
     shown = driftloop(stack.env, "history", MODEL, "--env", "production", "--json", timeout=60)
-    import json
-
     events = [(e["event"], e["version"]) for e in json.loads(shown.stdout)]
     assert events == [("rollback", v1), ("deployer-rollback", v3), ("promote", bad), ("promote", v3),
                       ("promote", v2), ("promote", v1)]  # fmt: skip

@@ -153,3 +153,38 @@ def test_a_restarted_deployer_continues_the_routing_generation_past_what_it_wrot
     deployer.recover()
     assert deployer.generation == 5 and not deployer.routes_path.exists()  # nothing alive: back to --upstream
     assert json.loads(deployer.state_path.read_text())["generation"] == 5
+
+
+def test_route_only_mode_routes_counts_and_captures_nothing(make_config, run_sidecar, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`--no-capture` (the stack's sidecar): the model servers behind it capture in process, so the router writes
+    no spool and no lake — a request captured twice would count twice in the drift window — yet it still routes
+    by the file, passes one request id through, and keeps the per-route series the canary analysis reads."""
+    routes = tmp_path / "routes.json"
+    seen: list[str] = []
+
+    def recording_app() -> object:
+        from aiohttp import web
+
+        app = stub_model_app()
+
+        @web.middleware
+        async def remember(request: web.Request, handler):  # type: ignore[no-untyped-def]
+            seen.append(request.headers.get("X-Request-ID", ""))
+            return await handler(request)
+
+        app.middlewares.append(remember)
+        return app
+
+    with BackgroundServer(recording_app) as model, httpx.Client() as client:
+        _write(routes, 1, [{"name": "v3", "url": model.url, "weight": 100, "model_version": "3"}])
+        server, sidecar = run_sidecar(make_config(model.url, routes_file=routes, capture=False))
+        wait_until(lambda: _generation(client, server.url) == 1, "generation 1")
+        for _ in range(5):
+            answer = client.post(f"{server.url}/invocations", json={"inputs": [{"age": 30}]})
+            assert answer.status_code == 200 and answer.headers["X-Request-ID"] == seen[-1] != ""
+        assert metric(client, server.url, "driftloop_sidecar_route_requests_total", 'code="200",route="v3"') == 5
+        ready = client.get(f"{server.url}/readyz").json()
+        assert ready["ready"] and ready["capture"] == "in-process" and ready["spooled_bytes"] is None
+        assert ready["model_version"] == "3"
+        assert sidecar.spool is None and sidecar.writer is None
+    assert not (tmp_path / "spool").exists() and not (tmp_path / "lake").exists()

@@ -110,6 +110,9 @@ class Sidecar:
             self.writer = LakeWriter(self.spool, config.lake_uri, config.model, self.metrics,
                                      poll_s=config.lake_poll_s)  # fmt: skip
             self.writer.start()
+        elif any(config.spool_dir.glob("*.seg")) or any(config.spool_dir.glob("*.open")):
+            # route only now, but a capturing run of this sidecar left payloads in its spool: ship them, not lose them
+            self._tasks.append(asyncio.create_task(asyncio.to_thread(self._ship_leftovers)))
         gc.freeze()  # start-up objects are permanent: later collections (on the request path) skip them
 
         def pool(url: str) -> UpstreamPool:
@@ -122,7 +125,7 @@ class Sidecar:
 
         self.router = Router(self.upstream, config.model_version, config.routes_file, pool)
         await self.router.refresh()  # the routes in force from the first request on
-        self._tasks = [asyncio.create_task(self._every(config.routes_poll_s, self.router.refresh))]
+        self._tasks.append(asyncio.create_task(self._every(config.routes_poll_s, self.router.refresh)))
         if self.spool is not None:
             self._tasks += [
                 asyncio.create_task(self._every(config.fsync_interval_s, self._sync)),
@@ -144,6 +147,21 @@ class Sidecar:
             if self.writer is not None:
                 await asyncio.get_running_loop().run_in_executor(None, self.writer.stop)
             self.spool.close()
+
+    def _ship_leftovers(self) -> None:
+        from driftloop.errors import ConflictError
+        from monitors.sidecar.shipper import Shipper
+
+        try:
+            shipper = Shipper(self.config.spool_dir, self.config.lake_uri, self.config.model)
+        except ConflictError:
+            return
+        try:
+            shipped = shipper.drain(timeout_s=60.0)
+            log.warning("route only: shipped %d payload rows a capturing run left in %s (%s)", shipper.shipped_rows,
+                        self.config.spool_dir, "all of them" if shipped else "the rest stays there")  # fmt: skip
+        finally:
+            shipper.close()
 
     async def _every(self, interval_s: float, action: Any, first: float | None = None) -> None:
         await asyncio.sleep(interval_s if first is None else first)

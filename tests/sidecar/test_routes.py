@@ -188,3 +188,25 @@ def test_route_only_mode_routes_counts_and_captures_nothing(make_config, run_sid
         assert ready["model_version"] == "3"
         assert sidecar.spool is None and sidecar.writer is None
     assert not (tmp_path / "spool").exists() and not (tmp_path / "lake").exists()
+
+
+def test_route_only_mode_ships_what_a_capturing_run_left_in_its_spool(make_config, run_sidecar, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Upgrading a stack: its sidecar captured until now and runs route only from here on; the payloads its last
+    capturing run left spooled reach the lake (nobody else would ever ship them)."""
+    from monitors.lake import read_window
+    from monitors.sidecar import Capture, SidecarMetrics
+    from monitors.sidecar._spool import Spool
+    from tests.sidecar.conftest import MODEL
+
+    spool = Spool(tmp_path / "spool", SidecarMetrics(), max_bytes=1 << 20, segment_bytes=1 << 20, segment_age_s=60)
+    spool.append(Capture(request_id="left-behind", ts=1.7e9, model_version="2", status=200, latency_ms=3.0,
+                         content_type="application/json", request=b'{"inputs": [{"age": 41}]}',
+                         response=b'{"predictions": [0.4]}'))  # fmt: skip
+    spool.close()  # sealed, never shipped: the old sidecar stopped before its writer got to it
+    with BackgroundServer(stub_model_app) as model:
+        run_sidecar(make_config(model.url, capture=False))
+        lake = str(tmp_path / "lake")
+        wait_until(lambda: (tmp_path / "lake").exists() and len(read_window(lake, MODEL).frame) == 1, "the row")
+    frame = read_window(lake, MODEL).frame
+    assert frame["_request_id"].tolist() == ["left-behind"] and frame["age"].tolist() == [41]
+    assert not list((tmp_path / "spool").glob("*.seg"))

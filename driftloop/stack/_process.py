@@ -23,7 +23,6 @@ from driftloop.stack.services import Service
 __all__ = ["ProcessManager", "ServiceState", "free_port", "pid_alive"]
 
 _POLL_S = 0.5
-_STOP_TIMEOUT_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -155,7 +154,7 @@ class ProcessManager:
         if pid_alive(pid):
             stopped = True
             self._signal(pid, signal.SIGTERM)
-            deadline = time.monotonic() + _STOP_TIMEOUT_S
+            deadline = time.monotonic() + service.stop_timeout_s
             while pid_alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.2)
             if pid_alive(pid):
@@ -174,7 +173,8 @@ class ProcessManager:
             if pid_alive(pid):
                 self._signal(pid, signal.SIGTERM)
         stopped = [svc for svc, pid in running if pid_alive(pid)]
-        deadline = time.monotonic() + _STOP_TIMEOUT_S
+        grace = max((svc.stop_timeout_s for svc, _ in running), default=0.0)
+        deadline = time.monotonic() + grace
         while any(pid_alive(pid) for _, pid in running) and time.monotonic() < deadline:
             time.sleep(0.1)
         for svc, pid in running:

@@ -43,6 +43,7 @@ class Service:
     env: Callable[[Settings], dict[str, str]] = field(default=lambda settings: {})
     depends_on: tuple[str, ...] = ()
     start_timeout_s: float = 90.0
+    stop_timeout_s: float = 15.0  # SIGTERM, then this long to exit before SIGKILL
     health_headers: Callable[[Settings], dict[str, str]] = field(default=lambda settings: {})
 
 
@@ -180,6 +181,9 @@ SERVICES.append(
         command=lambda s: [sys.executable, "-m", "driftloop", "deployer"],
         health_url=lambda s: f"{s.deployer_url}/healthz",
         depends_on=("sidecar", "monitor"),  # its canary analysis reads both /metrics
+        # it stops its model servers (each drains its spool to the lake) before it exits: a SIGKILL first would
+        # leave them running in their own sessions, as after a crash (they are adopted then, but not after a stop)
+        stop_timeout_s=60.0,
     )
 )
 

@@ -35,6 +35,7 @@ __all__ = [
     "ship_leftovers",
     "sidecar_routing",
     "smoke_test",
+    "stop_servers",
 ]
 
 SMOKE_ROWS = 8
@@ -109,14 +110,22 @@ class ModelServer:
     def stop(self, timeout_s: float = 40.0) -> None:
         """SIGTERM to the process group (the server and its shipper, as a pod's SIGTERM); wait until both exited
         (the shipper last, after it shipped the segment sealed at exit). Then :func:`ship_leftovers`."""
+        stop_servers([self], timeout_s)
+
+
+def stop_servers(servers: list[ModelServer], timeout_s: float = 40.0) -> None:
+    """Stop several at once: SIGTERM to every group first, one shared deadline, then SIGKILL to what is left
+    (one after the other, each drain would add up: the stack gives the deployer a minute to stop)."""
+    for server in servers:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while _group_alive(self.pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if _group_alive(self.pid):
+            os.killpg(server.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while any(_group_alive(server.pid) for server in servers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for server in servers:
+        if _group_alive(server.pid):
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.pid, signal.SIGKILL)
+                os.killpg(server.pid, signal.SIGKILL)
 
 
 def _group_alive(pgid: int) -> bool:

@@ -40,6 +40,7 @@ from monitors.deployer._servers import (
     ship_leftovers,
     sidecar_routing,
     smoke_test,
+    stop_servers,
 )
 from monitors.deployer._state import DeployerMetrics, file_generation, routes_file, scrape_targets_file, write_atomic
 from monitors.deployer.analysis import Verdict, conditions, judge, local_values
@@ -344,7 +345,7 @@ class Deployer:
                 self._drained(f"v{version}")
             except TimeoutError:
                 log.warning("the sidecar did not confirm the canary drained; stopping it anyway")
-        if new is not None:
+        if new is not None and not self.stop.is_set():  # when stopping, shutdown() stops every server at once
             self._retire(version)
         self._save()
         if commit:  # an infrastructure timeout is retried later; a failed model is not
@@ -392,8 +393,8 @@ class Deployer:
                     self._drained(f"v{server.version}")
                 except TimeoutError:
                     break
+        stop_servers(list(self.servers.values()), timeout_s=40.0)
         for server in self.servers.values():
-            server.stop()
             if server.spool_dir:
                 ship_leftovers(Path(server.spool_dir), self.settings)
         self.servers.clear()

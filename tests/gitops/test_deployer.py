@@ -303,3 +303,15 @@ def test_cli_rollback_restores_registry_git_and_serving_and_history_shows_it(sta
     events = [(e["event"], e["version"]) for e in json.loads(shown.stdout)]
     assert events == [("rollback", v1), ("deployer-rollback", v3), ("promote", bad), ("promote", v3),
                       ("promote", v2), ("promote", v1)]  # fmt: skip
+
+
+def test_a_clean_stop_stops_every_model_server_and_leaves_no_spool(stack: Stack) -> None:
+    """SIGTERM (what `driftloop stack down` sends): the deployer stops its servers at once, each drains its spool to
+    the lake, and it exits within the stack's grace for it; nothing keeps running in its own session."""
+    assert stack.process is not None and _model_servers(stack.home)
+    started = time.monotonic()
+    stack.process.send_signal(signal.SIGTERM)
+    stack.process.wait(timeout=60)
+    assert time.monotonic() - started < 60  # driftloop/stack/services.py gives the deployer 60 s before SIGKILL
+    assert _model_servers(stack.home) == []
+    assert not list((stack.home / "deployer" / "spool").glob("v*")), "a spool was left behind"

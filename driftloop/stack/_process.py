@@ -163,7 +163,8 @@ class ProcessManager:
         return stopped
 
     def stop_all(self, services: list[Service]) -> list[Service]:
-        """Stop ``services`` together: SIGTERM to each in the order given, one shared grace period, then SIGKILL.
+        """Stop ``services`` together: SIGTERM to each in the order given, then SIGKILL to each still running after
+        its own ``stop_timeout_s``.
 
         Sequential stops added their shutdowns up (a whole stack took ~40 s to stop on a loaded machine); every
         service here shuts down on its own (flushing its spool, checkpointing its runs), none needs another to.
@@ -173,13 +174,19 @@ class ProcessManager:
             if pid_alive(pid):
                 self._signal(pid, signal.SIGTERM)
         stopped = [svc for svc, pid in running if pid_alive(pid)]
-        grace = max((svc.stop_timeout_s for svc, _ in running), default=0.0)
-        deadline = time.monotonic() + grace
-        while any(pid_alive(pid) for _, pid in running) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        for svc, pid in running:
-            if pid_alive(pid):
-                self._signal(pid, signal.SIGKILL)
+        began = time.monotonic()
+        waiting = list(running)
+        while waiting:  # each service gets its own grace (the deployer longer: it stops its model servers first)
+            now = time.monotonic()
+            for svc, pid in list(waiting):
+                if not pid_alive(pid):
+                    waiting.remove((svc, pid))
+                elif now - began >= svc.stop_timeout_s:
+                    self._signal(pid, signal.SIGKILL)
+                    waiting.remove((svc, pid))
+            if waiting:
+                time.sleep(0.1)
+        for svc, _ in running:
             self.pid_file(svc).unlink(missing_ok=True)
         return stopped
 

@@ -47,7 +47,8 @@ class ShipperChild:
         return self
 
     def _supervise(self) -> None:
-        """Restart the shipper when it exits on its own, after 1 s, doubling to 30 s while it keeps failing (the
+        """Restart the shipper when it fails (a non-zero exit or a signal: a clean exit 0 is a drain on SIGTERM,
+        which a pod's stop sends to both containers), after 1 s, doubling to 30 s while it keeps failing (the
         kubelet's CrashLoopBackOff): the spool only grows while nobody ships it, and a scoring server that keeps
         answering must not silently stop feeding the lake."""
         delay, started = 1.0, time.monotonic()
@@ -55,6 +56,8 @@ class ShipperChild:
             process = self._process
             if process is None or process.poll() is None:
                 continue
+            if process.returncode == 0:  # it drained and left on SIGTERM (the group's: this server is stopping too)
+                return
             if time.monotonic() - started > 60:  # it had run for a minute: a new failure, not the same crash loop
                 delay = 1.0
             if self._stopping.wait(delay):

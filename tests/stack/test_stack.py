@@ -115,3 +115,45 @@ def test_status_and_down_commands(manager: ProcessManager) -> None:
     assert "stopped" in result.output
     down = CliRunner().invoke(stack_group, ["down"])
     assert down.exit_code == 0 and "nothing was running" in down.output
+
+
+def test_stop_all_gives_each_service_its_own_grace(manager: ProcessManager) -> None:
+    """`stack down`: the deployer gets a minute (it stops its model servers first), the others keep 15 s; one
+    service's longer grace must not let another that ignores SIGTERM run on past its own."""
+    import dataclasses
+    import time
+
+    stubborn = ("import signal, sys, http.server; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                "http.server.test(HandlerClass=http.server.SimpleHTTPRequestHandler, port=int(sys.argv[1]), "
+                "bind='127.0.0.1')")  # fmt: skip
+    quick_port, slow_port = _free_port(), _free_port()
+    quick = dataclasses.replace(_http_service(quick_port, "quick", [sys.executable, "-c", stubborn, str(quick_port)]),
+                                stop_timeout_s=1.0)  # fmt: skip
+    slow = dataclasses.replace(_http_service(slow_port, "slow", [sys.executable, "-c", stubborn, str(slow_port)]),
+                               stop_timeout_s=4.0)  # fmt: skip
+    pids = {svc.name: manager.start(svc).pid for svc in (quick, slow)}
+    started = time.monotonic()
+    gone: dict[str, float] = {}
+
+    def watch() -> None:
+        while len(gone) < 2 and time.monotonic() - started < 20:
+            for name, pid in pids.items():
+                if name not in gone and not _running(pid):
+                    gone[name] = time.monotonic() - started
+            time.sleep(0.05)
+
+    import threading
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    assert [svc.name for svc in manager.stop_all([quick, slow])] == ["quick", "slow"]
+    watcher.join()
+    assert gone["quick"] < 3.0 <= gone["slow"] < 8.0, gone  # SIGKILLed each after its own grace
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (the manager's children stay in /proc until they are reaped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -129,6 +129,10 @@ def stop_servers(servers: list[ModelServer], timeout_s: float = 40.0) -> None:
 
 
 def _group_alive(pgid: int) -> bool:
+    """A process of the group still runs. The leader is our child when this deployer started it: reaped here first,
+    or its zombie would keep the group "alive" (``killpg(pgid, 0)`` succeeds on it) until the stop's deadline."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pgid, os.WNOHANG)
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:

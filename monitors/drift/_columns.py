@@ -3,14 +3,19 @@
 Evidently infers a column's type from its dtype and cardinality (``evidently.core.datasets.infer_column_type``)
 and drops NaN and ±inf before any stat test (``get_one_column_drift``). Both rules live here so the profile
 builder and the per-evaluation code cannot disagree.
+
+Every function takes a pandas Series or, on the drift CLI's pandas-free path (``_arrays``), a plain numpy
+array of numbers or booleans; pandas is imported only when a Series is what came.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "CATEGORICAL",
@@ -23,6 +28,7 @@ __all__ = [
     "infer_kind",
     "normalise_kind",
     "python_scalar",
+    "unique_in_order",
 ]
 
 NUMERICAL = "numerical"
@@ -44,12 +50,16 @@ def normalise_kind(kind: str) -> str:
         raise ValueError(f"unknown column type {kind!r}: use 'numerical' or 'categorical'") from None
 
 
-def as_plain_series(series: pd.Series) -> pd.Series:
+def as_plain_series(series: pd.Series | np.ndarray) -> pd.Series | np.ndarray:
     """Nullable extension dtypes (Int64, Float64, boolean, string) become plain numpy/object columns.
 
     Parquet readers produce them depending on options; Evidently does not recognise them, and treating
     ``Int64`` differently from ``int64`` would make drift depend on how a file was read.
     """
+    if isinstance(series, np.ndarray):
+        return series
+    import pandas as pd
+
     dtype = series.dtype
     if isinstance(dtype, pd.CategoricalDtype):
         return series.astype(object)
@@ -64,7 +74,7 @@ def as_plain_series(series: pd.Series) -> pd.Series:
     return series.astype(object).where(series.notna(), None)
 
 
-def infer_kind(series: pd.Series) -> str:
+def infer_kind(series: pd.Series | np.ndarray) -> str:
     """Evidently's ``infer_column_type`` restricted to the kinds drift is computed for.
 
     One deliberate difference: unsigned integers are treated like signed ones (Evidently leaves them
@@ -74,7 +84,9 @@ def infer_kind(series: pd.Series) -> str:
     if name.startswith("float"):
         return NUMERICAL
     if name.startswith("int") or name.startswith("uint"):
-        return CATEGORICAL if series.nunique() <= INTEGER_CARDINALITY_LIMIT else NUMERICAL
+        return CATEGORICAL if _distinct_count(series) <= INTEGER_CARDINALITY_LIMIT else NUMERICAL
+    if isinstance(series, np.ndarray):  # numpy columns (the CLI's pandas-free path) hold numbers or booleans
+        return CATEGORICAL if name == "bool" else UNSUPPORTED
     if name in ("string", "str"):
         return TEXT if series.nunique() > series.count() * 0.5 else CATEGORICAL
     if name == "object":
@@ -89,13 +101,28 @@ def infer_kind(series: pd.Series) -> str:
     return UNSUPPORTED
 
 
-def clean_values(series: pd.Series) -> pd.Series:
+def _distinct_count(values: pd.Series | np.ndarray) -> int:
+    """``Series.nunique()``; an integer array has no null to leave out."""
+    return len(np.unique(values)) if isinstance(values, np.ndarray) else int(values.nunique())
+
+
+def unique_in_order(values: pd.Series | np.ndarray) -> np.ndarray:
+    """``pd.unique(values)``: distinct values in order of first appearance (the order pandas' counts come in)."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "biuf":
+        distinct, first = np.unique(values, return_index=True)
+        return distinct[np.argsort(first, kind="stable")]
+    import pandas as pd
+
+    return np.asarray(pd.unique(values))
+
+
+def clean_values(series: pd.Series | np.ndarray) -> pd.Series | np.ndarray:
     """Drop NaN/None and ±inf, like Evidently does before every stat test."""
     series = as_plain_series(series)
     if series.dtype.kind == "f":
-        finite = np.isfinite(series.to_numpy())
+        finite = np.isfinite(np.asarray(series))
         return series if finite.all() else series[finite]
-    if series.dtype.kind in "iub":
+    if series.dtype.kind in "iub" or isinstance(series, np.ndarray):
         return series
     return series.replace([-np.inf, np.inf], np.nan).dropna()
 

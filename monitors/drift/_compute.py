@@ -12,15 +12,19 @@ import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from driftloop.errors import ConfigError, DataContractError, SchemaMismatchError
 from monitors.drift._columns import NUMERICAL, clean_values
 from monitors.drift._stattests import STAT_TESTS, default_method
 from monitors.drift.reference import ColumnProfile, ReferenceProfile
+
+if TYPE_CHECKING:  # the current data is a DataFrame, or numpy columns from the CLI's pandas-free path
+    import pandas as pd
+
+    from monitors.drift._arrays import ArrayFrame
 
 __all__ = ["ColumnDrift", "DriftOptions", "DriftResult", "check_column_options", "columns_listing", "compute_drift"]
 
@@ -135,22 +139,24 @@ def check_column_options(profile: ReferenceProfile, options: DriftOptions) -> No
         raise ConfigError("; ".join(problems), hint=columns_listing(profile))
 
 
-def _problem(reference: ColumnProfile, current: pd.DataFrame) -> tuple[str | None, pd.Series | None]:
+def _problem(
+    reference: ColumnProfile, current: pd.DataFrame | ArrayFrame
+) -> tuple[str | None, pd.Series | np.ndarray | None]:
     """Why this column cannot be tested on ``current`` (or None), and its cleaned values."""
     if reference.name not in current.columns:
         return "missing from the current data", None
     values = clean_values(current[reference.name])
-    if values.empty:
+    if len(values) == 0:
         return "no finite, non-null value in the current data", None
-    if reference.kind == NUMERICAL:
-        if pd.api.types.is_bool_dtype(values.dtype):
+    if reference.kind == NUMERICAL:  # cleaned values have a numpy dtype: pandas' bool and numeric tests are its kind
+        if values.dtype.kind == "b":
             values = values.astype(np.int64)
-        if not pd.api.types.is_numeric_dtype(values.dtype):
+        if values.dtype.kind not in "biufc":
             return f"expected numbers (reference dtype {reference.dtype}), got {values.dtype}", None
     return None, values
 
 
-def _column_drift(reference: ColumnProfile, values: pd.Series, options: DriftOptions) -> ColumnDrift:
+def _column_drift(reference: ColumnProfile, values: pd.Series | np.ndarray, options: DriftOptions) -> ColumnDrift:
     method = options.method_for(reference.name, reference.kind)
     if method is None:
         method = default_method(reference, values)
@@ -170,7 +176,7 @@ def _column_drift(reference: ColumnProfile, values: pd.Series, options: DriftOpt
 
 def compute_drift(
     profile: ReferenceProfile,
-    current: pd.DataFrame,
+    current: pd.DataFrame | ArrayFrame,
     options: DriftOptions | None = None,
     *,
     columns: list[str] | None = None,
@@ -198,7 +204,7 @@ def compute_drift(
             hint=f"profiled columns: {sorted(profile.columns)}",
         )
     skipped: dict[str, str] = {}
-    testable: list[tuple[ColumnProfile, pd.Series]] = []
+    testable: list[tuple[ColumnProfile, pd.Series | np.ndarray]] = []
     for name in wanted:
         reason, values = _problem(profile.columns[name], current)
         if reason is not None:

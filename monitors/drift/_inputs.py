@@ -3,25 +3,35 @@
 from __future__ import annotations
 
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from driftloop.errors import ConfigError, DataContractError, NotFoundError
+from monitors.drift._arrays import ArrayFrame, read_parquet_arrays
 from monitors.drift._compute import DriftOptions
 from monitors.drift.reference import PROFILE_FILE, ReferenceProfile, build_profile
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["build_options", "is_profile_dir", "load_reference", "parse_assignments", "read_table"]
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """A parquet file, a directory of parquet files, or a CSV file, as a DataFrame."""
+def read_table(path: str | Path, *, frame: bool = True) -> pd.DataFrame | ArrayFrame:
+    """A parquet file, a directory of parquet files, or a CSV file, as a DataFrame.
+
+    With ``frame=False`` a parquet file of plain numbers comes back as numpy columns (``_arrays``), the same
+    values without importing pandas (~0.4 s of a CLI run); anything else is still read by pandas.
+    """
     source = Path(path)
     if not source.exists():
         raise NotFoundError(f"{source} does not exist", hint="check the path (parquet file, parquet directory or CSV)")
     try:
         if source.suffix.lower() in (".csv", ".tsv"):
+            import pandas as pd
+
             return pd.read_csv(source, sep="\t" if source.suffix.lower() == ".tsv" else ",")
-        return _read_parquet(source)
+        arrays = None if frame else read_parquet_arrays(source)
+        return arrays if arrays is not None else _read_parquet(source)
     except Exception as exc:  # pyarrow/pandas raise many unrelated types for unreadable files
         raise DataContractError(
             f"cannot read {source} as a table ({type(exc).__name__}: {exc})",
@@ -32,6 +42,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
 def _read_parquet(source: Path) -> pd.DataFrame:
     """``pd.read_parquet(source)`` with pyarrow's column-per-block conversion, which hands numeric columns over
     without a second copy and frees the arrow buffers as it goes (half the memory touched on big files)."""
+    import pandas as pd
     import pyarrow.parquet as pq
 
     if pd.get_option("future.infer_string"):  # pandas' own conversion maps strings then: keep its path
@@ -44,18 +55,19 @@ def is_profile_dir(path: str | Path) -> bool:
 
 
 def load_reference(
-    path: str | Path, column_types: dict[str, str] | None = None
-) -> tuple[ReferenceProfile, pd.DataFrame | None]:
-    """A saved profile directory, or a dataset profiled on the fly; also returns the raw data when given it."""
+    path: str | Path, column_types: dict[str, str] | None = None, *, frame: bool = True
+) -> tuple[ReferenceProfile, pd.DataFrame | ArrayFrame | None]:
+    """A saved profile directory, or a dataset profiled on the fly; also returns the raw data when given it
+    (numpy columns when ``frame=False`` allows them: see ``read_table``)."""
     if is_profile_dir(path):
         if column_types:
             raise ConfigError(
                 "--type cannot change a saved profile's column types", hint="rebuild the profile with those types"
             )
         return ReferenceProfile.load(path), None
-    frame = read_table(path)
+    data = read_table(path, frame=frame)
     try:
-        return build_profile(frame, column_types), frame
+        return build_profile(data, column_types), data
     except ValueError as exc:
         raise ConfigError(str(exc), hint="column types are 'numerical' or 'categorical'") from exc
 

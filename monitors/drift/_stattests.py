@@ -4,21 +4,30 @@ Each function reproduces ``evidently.legacy.calculations.stattests.<test>`` oper
 same scipy calls on the same numbers), except that whatever depends only on the reference (sorting,
 counting, its standard deviation) comes from the profile. Scores therefore agree with Evidently to
 floating-point summation order (far below 1e-9); drift flags use Evidently's own comparisons.
+
+The current values come as a pandas Series or, from the drift CLI's pandas-free path, a numpy array
+(``_arrays``); every test reads them through numpy, so both give the same scores.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
-from monitors.drift._columns import CATEGORICAL, NUMERICAL
+from monitors.drift._columns import CATEGORICAL, NUMERICAL, unique_in_order
 from monitors.drift._method_names import STAT_TEST_NAMES
 from monitors.drift._wasserstein import wasserstein_sorted
 from monitors.drift.reference import ColumnProfile
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    import pandas as pd
+
+    Values: TypeAlias = pd.Series | np.ndarray
 
 __all__ = ["STAT_TESTS", "StatTestSpec", "default_method", "union_unique_count"]
 
@@ -38,27 +47,27 @@ class StatTestSpec:
     display_name: str
     kinds: frozenset[str]
     default_threshold: float
-    score: Callable[[ColumnProfile, pd.Series], float]
+    score: Callable[[ColumnProfile, Values], float]
     is_drift: Callable[[float, float], bool]
 
 
-def _value_counts(current: pd.Series) -> dict[Any, int]:
-    if current.dtype.kind in "iuf":
-        values, counts = np.unique(current.to_numpy(), return_counts=True)
+def _value_counts(current: Values) -> dict[Any, int]:
+    if current.dtype.kind in "iuf" or isinstance(current, np.ndarray):
+        values, counts = np.unique(np.asarray(current), return_counts=True)
         return dict(zip(values, counts.tolist(), strict=True))
     return {value: int(count) for value, count in current.value_counts(sort=False).items()}
 
 
-def _keys(reference: ColumnProfile, current: pd.Series) -> list[Any]:
+def _keys(reference: ColumnProfile, current: Values) -> list[Any]:
     """Evidently's ``get_unique_not_nan_values_list_from_series``: union of both sides' distinct values."""
-    return list(set(reference.value_counts) | set(pd.unique(current)))
+    return list(set(reference.value_counts) | set(unique_in_order(current)))
 
 
-def union_unique_count(reference: ColumnProfile, current: pd.Series, at_most: int | None = None) -> int:
+def union_unique_count(reference: ColumnProfile, current: Values, at_most: int | None = None) -> int:
     """``pd.concat([reference, current]).nunique()``; stops early once it exceeds ``at_most``."""
     if at_most is not None and reference.n_unique > at_most:
         return reference.n_unique
-    current_unique = pd.unique(current)
+    current_unique = unique_in_order(current)
     if at_most is not None and len(current_unique) > at_most:
         return len(current_unique)
     return len(set(reference.value_counts) | set(current_unique))
@@ -68,14 +77,14 @@ def union_unique_count(reference: ColumnProfile, current: pd.Series, at_most: in
 # and Jensen-Shannon's scipy.spatial only when used) must not pay seconds of scipy.stats start-up per CLI process.
 
 
-def _ks(reference: ColumnProfile, current: pd.Series) -> float:
+def _ks(reference: ColumnProfile, current: Values) -> float:
     from scipy.stats import ks_2samp
 
     assert reference.sorted_values is not None
-    return float(ks_2samp(reference.sorted_values, current.to_numpy())[1])
+    return float(ks_2samp(reference.sorted_values, np.asarray(current))[1])
 
 
-def _chisquare(reference: ColumnProfile, current: pd.Series) -> float:
+def _chisquare(reference: ColumnProfile, current: Values) -> float:
     from scipy.stats import chisquare
 
     keys = _keys(reference, current)
@@ -86,7 +95,7 @@ def _chisquare(reference: ColumnProfile, current: pd.Series) -> float:
     return float(chisquare(f_obs, f_exp)[1])
 
 
-def _z(reference: ColumnProfile, current: pd.Series) -> float:
+def _z(reference: ColumnProfile, current: Values) -> float:
     cur_counts = _value_counts(current)
     if reference.n_unique == 1 and len(cur_counts) == 1 and set(reference.value_counts) == set(cur_counts):
         return 1.0
@@ -103,10 +112,10 @@ def _z(reference: ColumnProfile, current: pd.Series) -> float:
     return float(2 * (1 - norm.cdf(np.abs(z_stat))))
 
 
-def _wasserstein(reference: ColumnProfile, current: pd.Series) -> float:
+def _wasserstein(reference: ColumnProfile, current: Values) -> float:
     assert reference.std is not None
     scale = max(reference.std, 0.001)
-    current_sorted = np.sort(np.asarray(current.to_numpy(), dtype=np.float64))
+    current_sorted = np.sort(np.asarray(np.asarray(current), dtype=np.float64))
     if current_sorted.size == reference.rows:  # equal sizes need no prefix sums (computing them costs a pass)
         return wasserstein_sorted(reference.values_as_float, current_sorted) / scale
     return wasserstein_sorted(reference.values_as_float, current_sorted, *reference.quantile_prefix) / scale
@@ -148,11 +157,11 @@ def _sorted_histogram(sorted_values: np.ndarray, edges: np.ndarray) -> np.ndarra
     return np.diff(cumulative)
 
 
-def _binned_percents(reference: ColumnProfile, current: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def _binned_percents(reference: ColumnProfile, current: Values) -> tuple[np.ndarray, np.ndarray]:
     """Evidently's ``get_binned_data(..., n=30, feel_zeroes=False)``."""
     if reference.kind == NUMERICAL and reference.n_unique > BINNED_ABOVE_UNIQUE:
         assert reference.sorted_values is not None
-        current_values = current.to_numpy()
+        current_values = np.asarray(current)
         combined = np.result_type(reference.sorted_values.dtype, current_values.dtype)
         first = combined.type(min(reference.sorted_values[0], current_values.min()))
         last = combined.type(max(reference.sorted_values[-1], current_values.max()))
@@ -166,7 +175,7 @@ def _binned_percents(reference: ColumnProfile, current: pd.Series) -> tuple[np.n
     return ref_percents, cur_percents
 
 
-def _jensenshannon(reference: ColumnProfile, current: pd.Series) -> float:
+def _jensenshannon(reference: ColumnProfile, current: Values) -> float:
     from scipy.spatial import distance
 
     ref_percents, cur_percents = _binned_percents(reference, current)
@@ -203,7 +212,7 @@ STAT_TESTS: dict[str, StatTestSpec] = {
 }
 
 
-def default_method(reference: ColumnProfile, current: pd.Series) -> str:
+def default_method(reference: ColumnProfile, current: Values) -> str:
     """The test Evidently's ``_get_default_stattest`` picks for this column type, reference size and cardinality."""
     if reference.rows <= SMALL_REFERENCE_ROWS:
         if reference.kind == NUMERICAL:

@@ -150,11 +150,12 @@ def drift_command(
     options = options_from(kwargs)
     try:
         kinds = parse_assignments(column_types, "--type")
-        profile, reference_frame = load_reference(reference, kinds)
+        # numpy columns unless the HTML report needs DataFrames: plain numeric parquet then skips pandas entirely
+        profile, reference_frame = load_reference(reference, kinds, frame=html_path is not None)
     except ValueError as exc:
         raise ConfigError(str(exc), hint="--type COLUMN=numerical or COLUMN=categorical") from exc
     check_inputs(profile, options, str(reference))
-    current_frame = read_table(current)
+    current_frame = read_table(current, frame=html_path is not None)
     selected = [name.strip() for name in columns.split(",") if name.strip()] if columns else None
     result = check_result(compute_drift(profile, current_frame, options, columns=selected), profile, selected,
                           fail_on_drift)  # fmt: skip

@@ -25,10 +25,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from driftloop.errors import DataContractError, NotFoundError
 from monitors.drift._columns import (
@@ -38,8 +37,14 @@ from monitors.drift._columns import (
     infer_kind,
     normalise_kind,
     python_scalar,
+    unique_in_order,
 )
 from monitors.drift._wasserstein import prefix_over_n
+
+if TYPE_CHECKING:  # pandas is imported where a Series is built or given, not for the CLI's numpy-only path
+    import pandas as pd
+
+    from monitors.drift._arrays import ArrayFrame
 
 __all__ = ["PROFILE_FILE", "PROFILE_FORMAT", "PROFILE_VERSION", "ColumnProfile", "ReferenceProfile", "build_profile"]
 
@@ -89,6 +94,8 @@ class ColumnProfile:
 
     def to_series(self) -> pd.Series:
         """The reference values as a column (sorted or grouped by category), for Evidently's HTML report."""
+        import pandas as pd
+
         if self.kind == NUMERICAL:
             assert self.sorted_values is not None
             return pd.Series(self.sorted_values, name=self.name)
@@ -115,6 +122,8 @@ class ReferenceProfile:
         Row order and cross-column pairing are not kept (the profile does not store them); every
         per-column distribution, and so every drift test, is exactly that of the original data.
         """
+        import pandas as pd
+
         data = {}
         for name, column in self.columns.items():
             values = column.to_series().reset_index(drop=True)
@@ -203,8 +212,10 @@ class ReferenceProfile:
         return cls(columns, document["rows"], dict(document.get("skipped", {})), dict(document.get("metadata", {})))
 
 
-def _why_untested(series: pd.Series, kind: str) -> str:
+def _why_untested(series: pd.Series | np.ndarray, kind: str) -> str:
     """Why a column gets no drift test, in words that say what to do (a list column is the usual surprise)."""
+    if isinstance(series, np.ndarray):  # numbers or booleans (the CLI's numpy columns): never nested
+        return f"{kind} column (dtype {series.dtype}): no drift test"
     values = series.dropna()
     if not values.empty and isinstance(values.iloc[0], (list, tuple, np.ndarray, dict)):
         shape = "dict" if isinstance(values.iloc[0], dict) else "list"
@@ -213,13 +224,15 @@ def _why_untested(series: pd.Series, kind: str) -> str:
 
 
 def build_profile(
-    df: pd.DataFrame,
+    df: pd.DataFrame | ArrayFrame,
     column_types: Mapping[str, str] | None = None,
     *,
     columns: list[str] | None = None,
     metadata: Mapping[str, Any] | None = None,
 ) -> ReferenceProfile:
     """Profile the reference ``df``: sorted values of numerical columns, category counts of categorical ones.
+
+    ``df`` is a DataFrame, or the drift CLI's numpy columns (``_arrays.ArrayFrame``): the same profile either way.
 
     ``column_types`` (name -> 'numerical'/'categorical', or Evidently's 'num'/'cat') overrides Evidently's
     inference for the columns it names — pass the feature schema's kinds so a window's cardinality cannot
@@ -242,7 +255,7 @@ def build_profile(
             skipped[name] = _why_untested(df[name], kind)
             return None
         values = clean_values(df[name])
-        if values.empty:
+        if len(values) == 0:
             skipped[name] = "no finite, non-null value in the reference"
             return None
         return _profile_column(name, kind, values, nulls=len(df) - len(values))
@@ -262,7 +275,7 @@ def build_profile(
 
 
 def save_reference(
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | ArrayFrame,
     directory: str | Path,
     column_types: Mapping[str, str] | None = None,
     metadata: Mapping[str, Any] | None = None,
@@ -273,18 +286,19 @@ def save_reference(
     return profile
 
 
-def _profile_column(name: str, kind: str, values: pd.Series, nulls: int) -> ColumnProfile:
+def _profile_column(name: str, kind: str, values: pd.Series | np.ndarray, nulls: int) -> ColumnProfile:
+    # cleaned values always have a numpy dtype (``as_plain_series``), so pandas' dtype tests are these kinds
     if kind == NUMERICAL:
         dtype = str(values.dtype)
-        if pd.api.types.is_bool_dtype(values.dtype):  # numeric to pandas (and Evidently): tested as 0/1
+        if values.dtype.kind == "b":  # numeric to pandas (and Evidently): tested as 0/1
             values = values.astype(np.int64)
-        if not pd.api.types.is_numeric_dtype(values.dtype):
+        if values.dtype.kind not in "biufc":  # pd.api.types.is_numeric_dtype
             raise DataContractError(
                 f"column {name!r} is declared numerical but holds {values.dtype} values",
                 columns=[name],
                 hint="declare it 'categorical' or convert it to numbers before building the profile",
             )
-        array = values.to_numpy()
+        array = np.asarray(values)
         std = _population_std(values, array)  # exactly as Evidently's np.std(series), on the cleaned column
         if not math.isfinite(std):
             raise DataContractError(f"column {name!r} has no finite spread", columns=[name], hint="check its values")
@@ -292,15 +306,24 @@ def _profile_column(name: str, kind: str, values: pd.Series, nulls: int) -> Colu
         # distinct values, from the sorted array (what Series.nunique counts: the values are finite and non-null)
         n_unique = 1 + int(np.count_nonzero(sorted_values[1:] != sorted_values[:-1])) if array.size else 0
         return ColumnProfile(name, kind, dtype, len(array), nulls, n_unique, std, sorted_values)
-    counts = values.value_counts(sort=False).to_dict()
-    first_seen = pd.unique(values)
+    first_seen, frequencies = _counts_in_order(values)
     categories = tuple(python_scalar(value) for value in first_seen)
-    frequencies = tuple(int(counts[value]) for value in first_seen)
     dtype = str(values.dtype)
     return ColumnProfile(name, kind, dtype, len(values), nulls, len(categories), None, None, categories, frequencies)
 
 
-def _population_std(values: pd.Series, array: np.ndarray) -> float:
+def _counts_in_order(values: pd.Series | np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Distinct values in order of first appearance (``pd.unique``) and how often each occurs."""
+    if isinstance(values, np.ndarray):
+        distinct, first, counts = np.unique(values, return_index=True, return_counts=True)
+        order = np.argsort(first, kind="stable")
+        return distinct[order], tuple(int(count) for count in counts[order])
+    counts_by_value = values.value_counts(sort=False).to_dict()
+    first_seen = unique_in_order(values)
+    return first_seen, tuple(int(counts_by_value[value]) for value in first_seen)
+
+
+def _population_std(values: pd.Series | np.ndarray, array: np.ndarray) -> float:
     """``np.std(series)`` (pandas' nanstd: the values as float64, their sum, the squared gaps' sum) computed on the
     numpy array when that is the same arithmetic — float64 and integer columns, whose pandas path converts to float64
     and has no NaN left — skipping pandas' copies and masks; other dtypes (float32…) keep pandas' own path."""

@@ -149,19 +149,14 @@ def ship_leftovers(spool_dir: Path, settings: Settings, timeout_s: float = 10.0)
     and what it could not ship (it was killed too, or the lake was down) is shipped here. With the lake down the
     directory stays, and the next deployer start (``recover``) tries again. True when the directory is gone.
     """
-    from driftloop.errors import ConflictError
-    from monitors.sidecar.shipper import Shipper
+    from monitors.sidecar.shipper import ship_leftovers as ship
 
     if not spool_dir.is_dir():
         return True
-    try:
-        shipper = Shipper(spool_dir, settings.lake_uri, settings.model_name)
-    except ConflictError:  # its shipper still runs (a server being adopted, or one still draining): leave it
+    outcome = ship(spool_dir, settings.lake_uri, settings.model_name, timeout_s)
+    if outcome is None:  # its shipper still runs (a server being adopted, or one still draining): leave it
         return False
-    try:
-        drained = shipper.drain(timeout_s)
-    finally:
-        shipper.close()
+    drained, _ = outcome
     if drained:
         shutil.rmtree(spool_dir, ignore_errors=True)
     return drained

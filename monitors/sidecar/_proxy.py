@@ -149,19 +149,13 @@ class Sidecar:
             self.spool.close()
 
     def _ship_leftovers(self) -> None:
-        from driftloop.errors import ConflictError
-        from monitors.sidecar.shipper import Shipper
+        from monitors.sidecar.shipper import ship_leftovers
 
-        try:
-            shipper = Shipper(self.config.spool_dir, self.config.lake_uri, self.config.model)
-        except ConflictError:
-            return
-        try:
-            shipped = shipper.drain(timeout_s=60.0)
-            log.warning("route only: shipped %d payload rows a capturing run left in %s (%s)", shipper.shipped_rows,
+        outcome = ship_leftovers(self.config.spool_dir, self.config.lake_uri, self.config.model, timeout_s=60.0)
+        if outcome is not None:  # None: another process ships this spool
+            shipped, rows = outcome
+            log.warning("route only: shipped %d payload rows a capturing run left in %s (%s)", rows,
                         self.config.spool_dir, "all of them" if shipped else "the rest stays there")  # fmt: skip
-        finally:
-            shipper.close()
 
     async def _every(self, interval_s: float, action: Any, first: float | None = None) -> None:
         await asyncio.sleep(interval_s if first is None else first)

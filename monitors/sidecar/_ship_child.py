@@ -90,16 +90,10 @@ class ShipperChild:
 
     def _drain_here(self) -> None:
         from driftloop.config import get_settings
-        from driftloop.errors import ConflictError
-        from monitors.sidecar.shipper import Shipper
+        from monitors.sidecar.shipper import ship_leftovers
 
         settings = get_settings()
-        try:
-            shipper = Shipper(self.spool_dir, self.lake_uri or settings.lake_uri, self.model or settings.model_name)
-        except ConflictError:  # another shipper took the spool over: it ships the rest
-            return
-        try:
-            if not shipper.drain(self.drain_timeout_s):
-                log.warning("segments left in %s (the lake is down?): the next start ships them", self.spool_dir)
-        finally:
-            shipper.close()
+        lake_uri, model = self.lake_uri or settings.lake_uri, self.model or settings.model_name
+        outcome = ship_leftovers(self.spool_dir, lake_uri, model, self.drain_timeout_s)
+        if outcome is not None and not outcome[0]:  # None: another shipper took the spool over and ships the rest
+            log.warning("segments left in %s (the lake is down?): the next start ships them", self.spool_dir)

@@ -24,7 +24,7 @@ from driftloop.errors import ConflictError
 from monitors.sidecar._metrics import ShipperMetrics
 from monitors.sidecar._writer import SegmentWritten, write_segment
 
-__all__ = ["Shipper"]
+__all__ = ["Shipper", "ship_leftovers"]
 
 log = logging.getLogger("driftloop.sidecar")
 
@@ -156,3 +156,21 @@ class Shipper:
         with contextlib.suppress(OSError):
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             os.close(self._lock_fd)
+
+
+def ship_leftovers(spool_dir: Path, lake_uri: str, model: str, timeout_s: float) -> tuple[bool, int] | None:
+    """Ship what a stopped or killed writer left in ``spool_dir``: (drained, rows shipped), or None when another
+    process ships this spool (it holds the lock, so it ships the rest).
+
+    The one way the deployer (a stopped model server), ``scoring-server --ship`` (a shipper child that died
+    before draining) and the route-only sidecar (a capturing run's old spool) empty a spool they do not run.
+    ``drained`` is False at the deadline (the lake is down, or a writer still holds the spool): the rest stays.
+    """
+    try:
+        shipper = Shipper(spool_dir, lake_uri, model)
+    except ConflictError:
+        return None
+    try:
+        return shipper.drain(timeout_s), shipper.shipped_rows
+    finally:
+        shipper.close()

@@ -17,6 +17,10 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry, Counter
 
 __all__ = ["ShipperChild"]
 
@@ -37,9 +41,24 @@ class ShipperChild:
         self.spool_dir, self.lake_uri, self.model = spool_dir, lake_uri, model
         self.drain_timeout_s = drain_timeout_s
         self.restarts = 0
+        self._restarts_counter: Counter | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._supervise, name="shipper-child", daemon=True)
+
+    def count_restarts_in(self, registry: CollectorRegistry) -> None:
+        """Expose the restarts as ``driftloop_sidecar_shipper_restarts_total`` on the scoring server's /metrics.
+
+        On a cluster the kubelet counts a shipper container's restarts; here nobody would, and a shipper that keeps
+        dying shows up only later, as a growing spool and then drops (``DriftloopSidecarDroppingPayloads``)."""
+        from prometheus_client import Counter
+
+        self._restarts_counter = Counter(
+            "driftloop_sidecar_shipper_restarts_total",
+            "Times the scoring server restarted its shipper child after it failed (--ship, one machine).",
+            registry=registry,
+        )
+        self._restarts_counter.inc(self.restarts)
 
     def start(self) -> ShipperChild:
         self._process = subprocess.Popen(self.command)
@@ -64,6 +83,8 @@ class ShipperChild:
                 return
             delay = min(30.0, delay * 2)
             self.restarts += 1
+            if self._restarts_counter is not None:
+                self._restarts_counter.inc()
             log.warning("the shipper exited with %s; restarting it (restart %d)", process.returncode, self.restarts)
             self._process, started = subprocess.Popen(self.command), time.monotonic()
 

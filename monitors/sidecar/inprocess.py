@@ -299,6 +299,8 @@ def serve_with_capture(
         if shipper is not None:
             shipper.stop()
         raise
+    if shipper is not None:
+        shipper.count_restarts_in(chores.spool.metrics.registry)
     gc.freeze()  # the loaded model and MLflow are permanent: later collections skip them
     # uvicorn handles SIGTERM (graceful shutdown), then re-raises it under the handler it found: with the default one
     # the process would die before the `finally`, leaving the last segment open and unsynced; this one returns

@@ -367,8 +367,10 @@ def test_ship_flag_runs_a_supervised_shipper_that_drains_after_sigterm_or_kill_9
     try:
         wait_until(lambda: _ping(port), "the scoring server", timeout_s=120)
         (first_shipper,) = wait_until(lambda: _children(server.pid), "its shipper child", timeout_s=30)
+        assert _shipper_restarts(port) == 0.0
         os.kill(first_shipper, signal.SIGKILL)  # the shipper dies: the server restarts it
         wait_until(lambda: (c := _children(server.pid)) and c != [first_shipper], "a new shipper", timeout_s=30)
+        assert _shipper_restarts(port) == 1.0  # counted where an operator looks (no kubelet counts it here)
         sent = _score_n(port, 25)
         os.killpg(server.pid, signal.SIGTERM)  # the pod's SIGTERM: server and shipper at once
         assert server.wait(timeout=60) == 0
@@ -388,6 +390,12 @@ def test_ship_flag_runs_a_supervised_shipper_that_drains_after_sigterm_or_kill_9
                "to drain and exit", timeout_s=60)  # fmt: skip
     ids = _lake_ids(lake)
     assert sorted(ids) == sorted(sent | more) and len(ids) == len(set(ids))  # once each, nothing lost
+
+
+def _shipper_restarts(port: int) -> float:
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    (line,) = [line for line in text.splitlines() if line.startswith("driftloop_sidecar_shipper_restarts_total ")]
+    return float(line.split()[1])
 
 
 def _ping(port: int) -> bool:

@@ -70,6 +70,11 @@ def alias_uri(model: str, alias: str = CHAMPION) -> str:
     return f"models:/{model}@{alias}"
 
 
+def version_uri(model: str, version: str) -> str:
+    """``models:/<model>/<version>``: one registered version, which an alias moving later cannot change."""
+    return f"models:/{model}/{version}"
+
+
 def run_model_uri(run_id: str, tags: dict[str, str] | None = None) -> str:
     """The model of a training run: its ``model_uri`` tag, else ``runs:/<run>/model``."""
     return (tags or {}).get(MODEL_URI_TAG) or f"runs:/{run_id}/{MODEL_PATH}"

@@ -27,7 +27,7 @@ import httpx
 from aiohttp import web
 
 from driftloop.config import get_settings
-from driftloop.registry_contract import CHAMPION, alias_uri
+from driftloop.registry_contract import CHAMPION, alias_uri, version_uri
 
 __all__ = ["capturing_serve_command", "champion_version", "mlflow_serve_command", "placeholder_app"]
 
@@ -44,17 +44,22 @@ def champion_version(mlflow_uri: str, model: str) -> str | None:
     return str(response.json()["model_version"]["version"])
 
 
-def mlflow_serve_command(model: str, host: str, port: int) -> list[str]:
+def mlflow_serve_command(model: str, host: str, port: int, version: str) -> list[str]:
+    """MLflow's own server for the version the alias named when it was resolved (see ``capturing_serve_command``)."""
     return [
-        sys.executable, "-m", "mlflow", "models", "serve", "-m", alias_uri(model),
+        sys.executable, "-m", "mlflow", "models", "serve", "-m", version_uri(model, version),
         "--env-manager", "local", "--host", host, "--port", str(port), "--workers", "1",
     ]  # fmt: skip
 
 
 def capturing_serve_command(model: str, host: str, port: int, spool: Path, version: str) -> list[str]:
-    """MLflow's scoring app with in-process capture and its shipper; a 0.5 s seal keeps the local loop fresh."""
+    """MLflow's scoring app with in-process capture and its shipper; a 0.5 s seal keeps the local loop fresh.
+
+    It loads the version the alias was resolved to, not the alias: an alias moved between the lookup and the load
+    would otherwise serve the new model with every capture stamped as the old one until the next poll restarts it.
+    """
     return [
-        sys.executable, "-m", "driftloop", "scoring-server", "--model-uri", alias_uri(model),
+        sys.executable, "-m", "driftloop", "scoring-server", "--model-uri", version_uri(model, version),
         "--listen", f"{host}:{port}", "--spool", str(spool), "--model-version", version, "--segment-age", "0.5",
         "--ship", "--model", model,
     ]  # fmt: skip
@@ -121,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve_following_alias(model: str, host: str, port: int, poll_s: float, version: str, spool: Path | None) -> int:
-    """Run ``mlflow models serve``; when the champion alias moves, restart it on the new version.
+    """Serve the champion's version; when the champion alias moves, restart the server on the new version.
 
     ``mlflow models serve`` loads the model once, so without this a promotion would leave the old model
     serving while the registry (and the sidecar's capture labels) already name the new one.
@@ -143,7 +148,7 @@ def _serve_following_alias(model: str, host: str, port: int, poll_s: float, vers
     while True:
         print(f"serving {alias_uri(model)} (version {version}) on {host}:{port}", flush=True)
         command = (
-            mlflow_serve_command(model, host, port)
+            mlflow_serve_command(model, host, port, version)
             if spool is None
             else capturing_serve_command(model, host, port, spool, version)
         )

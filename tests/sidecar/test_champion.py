@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 
-from monitors.sidecar.champion import champion_version, mlflow_serve_command, placeholder_app
+from monitors.sidecar.champion import capturing_serve_command, champion_version, mlflow_serve_command, placeholder_app
 from monitors.sidecar.testing import BackgroundServer
 
 
@@ -25,6 +27,13 @@ def test_no_registry_means_no_champion_yet() -> None:
 
 
 def test_the_real_server_is_mlflows_own_with_the_local_env_manager() -> None:
-    command = mlflow_serve_command("credit-risk", "127.0.0.1", 5001)
+    command = mlflow_serve_command("credit-risk", "127.0.0.1", 5001, "4")
     assert command[1:6] == ["-m", "mlflow", "models", "serve", "-m"]
-    assert "models:/credit-risk@champion" in command and command[command.index("--env-manager") + 1] == "local"
+    assert command[6] == "models:/credit-risk/4" and command[command.index("--env-manager") + 1] == "local"
+
+
+def test_the_capturing_server_loads_the_version_it_stamps() -> None:
+    # the alias is resolved once; loading the alias itself could serve a newer model under the old version's stamp
+    command = capturing_serve_command("credit-risk", "127.0.0.1", 5001, Path("/tmp/spool"), "7")
+    assert command[command.index("--model-uri") + 1] == "models:/credit-risk/7"
+    assert command[command.index("--model-version") + 1] == "7"

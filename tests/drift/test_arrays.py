@@ -118,9 +118,10 @@ def test_csv_and_directories_are_read_by_pandas(tmp_path):
     assert isinstance(read_table(tmp_path / "parts", frame=False), pd.DataFrame)
 
 
-def test_parquet_written_without_pandas_is_read_as_pandas_reads_it(tmp_path):
-    # an integer column with nulls (no pandas metadata to say otherwise): pandas reads float64 with NaN
-    nullable = pa.array([None if i % 7 == 0 else i for i in range(50)], type=pa.int32())
+@pytest.mark.parametrize("integer_type", ["int8", "int16", "int32", "int64", "uint8", "uint32", "uint64"])
+def test_parquet_written_without_pandas_is_read_as_pandas_reads_it(tmp_path, integer_type):
+    # an integer column with nulls (no pandas metadata to say otherwise): pandas reads float64 with NaN, any width
+    nullable = pa.array([None if i % 7 == 0 else i for i in range(50)], type=integer_type)
     table = pa.table({"x": np.arange(50.0), "n": np.arange(50), "gaps": nullable, "b": np.arange(50) % 3 == 0})
     pq.write_table(table, tmp_path / "plain.parquet", row_group_size=20)
     arrays = read_parquet_arrays(tmp_path / "plain.parquet")

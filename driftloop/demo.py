@@ -136,8 +136,11 @@ def show_report(since: float) -> None:
 
 
 def run_demo() -> None:
-    stage("1. compile the Hera pipelines into validated Argo YAML")
+    stage("1. compile the Hera pipelines into validated Argo YAML; register the features in Feast")
     driftloop("compile")
+    # the feature service is the schema in force: the promotion gate compares each model's signature with it
+    # (without a registry the gate falls back to the schema declared in code, and says so in every promote log)
+    driftloop("features", "apply")
     stage("2. start the local stack: MLflow, the Argo engine, the model server (capturing payloads in process), "
           "the routing sidecar, drift monitor, Prometheus, Alertmanager and the retrain receiver")  # fmt: skip
     driftloop("stack", "up")

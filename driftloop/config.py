@@ -22,6 +22,7 @@ __all__ = [
     "SETTING_DOCS",
     "Settings",
     "argo_server_url",
+    "bound_mlflow_retries",
     "engine_token_path",
     "get_settings",
     "is_loopback_host",
@@ -31,6 +32,24 @@ __all__ = [
 ]
 
 PREFIX = "DRIFTLOOP_"
+
+# MLflow's client retries an unreachable server for minutes by default (7 retries, backoff factor 2, 120 s timeout)
+_MLFLOW_HTTP_BOUNDS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
+}
+
+
+def bound_mlflow_retries() -> None:
+    """Make this process's MLflow calls give up within seconds, unless the user set ``MLFLOW_HTTP_REQUEST_*``.
+
+    For the long-running services that already retry on their own loop (the drift monitor, the deployer): a registry
+    outage must show up as an error now, and a SIGTERM must not wait behind minutes of a client's backoff (the
+    deployer, blocked so, was SIGKILLed by ``stack down`` before it could stop its model servers).
+    """
+    for name, value in _MLFLOW_HTTP_BOUNDS.items():
+        os.environ.setdefault(name, value)
 
 
 def repo_root() -> Path:

@@ -188,7 +188,22 @@ class ProcessManager:
                 time.sleep(0.1)
         for svc, _ in running:
             self.pid_file(svc).unlink(missing_ok=True)
+        self._stop_leftovers(services)
         return stopped
+
+    def _stop_leftovers(self, services: list[Service]) -> None:
+        """What a stopped service left running in its own sessions (its ``leftover_groups``: the deployer's model
+        servers after a SIGKILL or a crash): SIGTERM to each group (a server seals and ships its spool), then SIGKILL
+        after 30 s."""
+        groups = [pgid for svc in services for pgid in svc.leftover_groups(self.settings)]
+        for pgid in groups:
+            self._signal(pgid, signal.SIGTERM)
+        deadline = time.monotonic() + 30.0
+        while any(pid_alive(pgid) for pgid in groups) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for pgid in groups:
+            if pid_alive(pgid):
+                self._signal(pgid, signal.SIGKILL)
 
     @staticmethod
     def _signal(pid: int, signum: signal.Signals) -> None:

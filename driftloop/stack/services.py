@@ -20,10 +20,12 @@ Example (what the serving issue appends)::
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlparse
 
 from driftloop.config import Settings, read_argo_token
@@ -45,6 +47,9 @@ class Service:
     start_timeout_s: float = 90.0
     stop_timeout_s: float = 15.0  # SIGTERM, then this long to exit before SIGKILL
     health_headers: Callable[[Settings], dict[str, str]] = field(default=lambda settings: {})
+    # process groups it starts in their own sessions and may leave behind (SIGKILLed, or crashed earlier): the stack
+    # stops these after the service itself, so `stack down` leaves nothing running
+    leftover_groups: Callable[[Settings], list[int]] = field(default=lambda settings: [])
 
 
 def host_port(url: str, default_port: int) -> tuple[str, int]:
@@ -184,8 +189,28 @@ SERVICES.append(
         # it stops its model servers (each drains its spool to the lake) before it exits: a SIGKILL first would
         # leave them running in their own sessions, as after a crash (they are adopted then, but not after a stop)
         stop_timeout_s=60.0,
+        leftover_groups=lambda s: _deployer_model_servers(s),
     )
 )
+
+
+def _deployer_model_servers(settings: Settings) -> list[int]:
+    """The model servers the deployer's state records that still run (each leads its own process group, with its
+    shipper). The deployer stops them on SIGTERM; these are what a SIGKILL or a crash of it left."""
+    try:
+        state = json.loads((settings.home / "deployer" / "state.json").read_text())
+        recorded = [(int(server["pid"]), str(server["model_dir"])) for server in state.get("servers", [])]
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return []
+    running = []
+    for pid, model_dir in recorded:
+        try:  # the PID still runs our server on that model (not a recycled PID)
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"scoring-server" in cmdline and model_dir.encode() in cmdline:
+            running.append(pid)
+    return running
 
 
 def service(name: str) -> Service:

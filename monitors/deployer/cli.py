@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from driftloop.config import get_settings
+from driftloop.config import bound_mlflow_retries, get_settings
 from driftloop.errors import ConfigError
 from workflows.gitops.pin import ENVIRONMENTS
 
@@ -101,6 +101,7 @@ def deployer_command(environment: str | None, verbose: bool) -> None:
     if options.environment not in ENVIRONMENTS:
         raise ConfigError(f"DRIFTLOOP_DEPLOYER_ENVIRONMENT={options.environment!r} is not an environment",
                           hint=f"use one of: {', '.join(ENVIRONMENTS)}")  # fmt: skip
+    bound_mlflow_retries()  # it retries on its own loop; a SIGTERM must not wait behind MLflow's minutes of backoff
     deployer = Deployer(settings, options)
     server = status_server(deployer, *host_port(settings.deployer_url, 9097))
     threading.Thread(target=server.serve_forever, name="deployer-status", daemon=True).start()

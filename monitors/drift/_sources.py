@@ -7,7 +7,6 @@ from (which may also hold ``sample.parquet`` for the HTML report). Tests and air
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from typing import Protocol
 
 import pandas as pd
 
+from driftloop.config import bound_mlflow_retries
 from driftloop.errors import NotFoundError, ServiceUnavailableError
 from driftloop.registry_contract import (
     CHAMPION,
@@ -30,11 +30,6 @@ from monitors.drift.reference import ReferenceProfile
 __all__ = ["LoadedReference", "LocalReference", "MlflowReference", "ReferenceSource"]
 
 CHAMPION_ALIAS = CHAMPION  # kept for importers; the contract lives in driftloop.registry_contract
-_MLFLOW_HTTP_DEFAULTS = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
-}
 
 
 @dataclass(frozen=True)
@@ -100,10 +95,8 @@ class MlflowReference:
         self._by_version: dict[str, LoadedReference] = {}
 
     def resolve(self) -> LoadedReference:
-        # MLflow retries an unreachable server for minutes by default; a monitor should say so within seconds
-        # and try again next interval (explicit MLFLOW_HTTP_REQUEST_* settings still win).
-        for name, value in _MLFLOW_HTTP_DEFAULTS.items():
-            os.environ.setdefault(name, value)
+        # a monitor should say the registry is unreachable within seconds and try again next interval
+        bound_mlflow_retries()
         from mlflow import MlflowClient
         from mlflow.exceptions import MlflowException
 

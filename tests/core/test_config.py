@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,18 @@ def test_argo_server_accepts_the_argo_cli_host_port_form() -> None:
     for bad in ("ftp://argo:2746", ":2746", "argo:99999", "argo:"):
         with pytest.raises(ConfigError, match="DRIFTLOOP_ARGO_SERVER"):
             argo_server_url(bad)
+
+
+def test_long_running_services_bound_mlflow_retries_unless_the_user_set_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLflow's client retries an unreachable registry for minutes; the monitor and the deployer retry on their own
+    loop, and a deployer blocked in that backoff was SIGKILLed by `stack down` before it stopped its servers."""
+    from driftloop.config import bound_mlflow_retries
+
+    for name in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
+        monkeypatch.setenv(name, "recorded")  # so that teardown restores what was there (or removes it)
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "300")  # the user's choice wins
+    bound_mlflow_retries()
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "2"
+    assert os.environ["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"] == "1"
+    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "300"

@@ -157,3 +157,35 @@ def _running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_stack_down_stops_model_servers_a_killed_deployer_left(manager: ProcessManager) -> None:
+    """Found in CI: a deployer blocked in a registry call was SIGKILLed by `stack down` before it stopped its model
+    servers, which lead their own sessions and kept running. The stack now stops what the deployer's state records
+    (the servers still running our `scoring-server` on that model), and nothing else."""
+    import subprocess
+    import time
+
+    home = manager.settings.home
+    model_dir = str(home / "deployer" / "models" / "v1")
+    sleeper = "import sys, time; time.sleep(120)"  # argv names the server and its model, as the real one's does
+    server = subprocess.Popen([sys.executable, "-c", sleeper, "scoring-server", "--model-uri", model_dir],
+                              start_new_session=True)  # fmt: skip
+    stranger = subprocess.Popen([sys.executable, "-c", sleeper, "not-ours"], start_new_session=True)
+    try:
+        state = {"serving": "1", "generation": 1, "servers": [
+            {"version": "1", "port": 1, "pid": server.pid, "model_dir": model_dir, "spool_dir": ""},
+            {"version": "2", "port": 2, "pid": stranger.pid, "model_dir": model_dir, "spool_dir": ""},  # a reused PID
+        ]}  # fmt: skip
+        (home / "deployer").mkdir(parents=True)
+        (home / "deployer" / "state.json").write_text(json.dumps(state))
+        started = time.monotonic()
+        manager.stop_all([service("deployer")])  # no deployer runs: it was killed (or crashed) earlier
+        # gone (reaped by the manager, which is its parent here), well before the SIGKILL 30 s after the SIGTERM
+        assert not _running(server.pid) and time.monotonic() - started < 10
+        assert stranger.poll() is None  # the recorded PID runs something else now: left alone
+    finally:
+        for process in (server, stranger):
+            if process.poll() is None:
+                process.kill()
+                process.wait()

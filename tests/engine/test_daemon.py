@@ -129,7 +129,12 @@ def test_readiness_probes_tcp_and_exec():
         listener.listen()
         port = listener.getsockname()[1]
         assert probe_once({"tcpSocket": {"port": port}}) is True
-    assert probe_once({"tcpSocket": {"port": port}, "timeoutSeconds": 0.5}) is False
+    # a port bound but never listening refuses connections, and stays ours while held: a port merely closed could be
+    # taken by another test meanwhile (it was, once in CI, and the probe found a listener there)
+    with socket.socket() as reserved:
+        reserved.bind(("127.0.0.1", 0))
+        closed = reserved.getsockname()[1]
+        assert probe_once({"tcpSocket": {"port": closed}, "timeoutSeconds": 0.5}) is False
+        assert probe_once({"httpGet": {"port": closed, "path": "/"}, "timeoutSeconds": 0.5}) is False
     assert probe_once({"exec": {"command": ["true"]}}) is True
     assert probe_once({"exec": {"command": ["false"]}}) is False
-    assert probe_once({"httpGet": {"port": port, "path": "/"}, "timeoutSeconds": 0.5}) is False

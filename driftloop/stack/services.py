@@ -20,12 +20,10 @@ Example (what the serving issue appends)::
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import urlparse
 
 from driftloop.config import Settings, read_argo_token
@@ -195,22 +193,10 @@ SERVICES.append(
 
 
 def _deployer_model_servers(settings: Settings) -> list[int]:
-    """The model servers the deployer's state records that still run (each leads its own process group, with its
-    shipper). The deployer stops them on SIGTERM; these are what a SIGKILL or a crash of it left."""
-    try:
-        state = json.loads((settings.home / "deployer" / "state.json").read_text())
-        recorded = [(int(server["pid"]), str(server["model_dir"])) for server in state.get("servers", [])]
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        return []
-    running = []
-    for pid, model_dir in recorded:
-        try:  # the PID still runs our server on that model (not a recycled PID)
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"scoring-server" in cmdline and model_dir.encode() in cmdline:
-            running.append(pid)
-    return running
+    """The model servers a killed or crashed deployer left (its state file's format is the deployer's own)."""
+    from monitors.deployer._state import recorded_servers_running  # imported on `stack down` only
+
+    return recorded_servers_running(settings.home)
 
 
 def service(name: str) -> Service:

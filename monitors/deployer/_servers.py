@@ -24,6 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from driftloop.config import Settings
 from driftloop.stack import free_port, pid_alive
+from monitors.deployer._state import runs_model_server
 
 __all__ = [
     "ModelServer",
@@ -85,11 +86,7 @@ class ModelServer:
 
     def is_ours(self) -> bool:
         """Alive, and the PID still runs our server on this model directory (not a recycled PID)."""
-        try:
-            cmdline = Path(f"/proc/{self.pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            return False
-        return self.alive() and self.model_dir.encode() in cmdline and b"scoring-server" in cmdline
+        return self.alive() and runs_model_server(self.pid, self.model_dir)
 
     def ready(self) -> bool:
         try:

@@ -9,7 +9,17 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-__all__ = ["EVENTS", "DeployerMetrics", "file_generation", "routes_file", "scrape_targets_file", "write_atomic"]
+__all__ = [
+    "EVENTS",
+    "DeployerMetrics",
+    "file_generation",
+    "recorded_servers_running",
+    "routes_file",
+    "runs_model_server",
+    "scrape_targets_file",
+    "state_file",
+    "write_atomic",
+]
 
 EVENTS = ("deployed", "digest_mismatch", "smoke_failed", "analysis_failed", "error")
 
@@ -32,6 +42,34 @@ class DeployerMetrics:
 def routes_file(home: Path) -> Path:
     """The routing file the deployer writes and the stack's sidecar follows (``--routes``)."""
     return home / "deployer" / "routes.json"
+
+
+def state_file(home: Path) -> Path:
+    """What the deployer serves and which model servers it runs (written after every change; read at its restart)."""
+    return home / "deployer" / "state.json"
+
+
+def runs_model_server(pid: int, model_dir: str) -> bool:
+    """``pid`` runs our ``scoring-server`` on ``model_dir`` (not a PID recycled for something else)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"scoring-server" in cmdline and model_dir.encode() in cmdline
+
+
+def recorded_servers_running(home: Path) -> list[int]:
+    """The model servers the state records that still run (each leads its own process group, with its shipper).
+
+    The deployer stops them on SIGTERM; these are what a SIGKILL or a crash of it left: ``driftloop stack down``
+    stops them after it (``leftover_groups`` in ``driftloop/stack/services.py``).
+    """
+    try:
+        state = json.loads(state_file(home).read_text())
+        recorded = [(int(server["pid"]), str(server["model_dir"])) for server in state.get("servers", [])]
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return []
+    return [pid for pid, model_dir in recorded if runs_model_server(pid, model_dir)]
 
 
 def scrape_targets_file(home: Path) -> Path:

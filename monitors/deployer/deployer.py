@@ -42,7 +42,14 @@ from monitors.deployer._servers import (
     smoke_test,
     stop_servers,
 )
-from monitors.deployer._state import DeployerMetrics, file_generation, routes_file, scrape_targets_file, write_atomic
+from monitors.deployer._state import (
+    DeployerMetrics,
+    file_generation,
+    routes_file,
+    scrape_targets_file,
+    state_file,
+    write_atomic,
+)
 from monitors.deployer.analysis import Verdict, conditions, judge, local_values
 from monitors.sidecar._routes import DEFAULT_ROUTE
 from workflows.gitops.pin import ModelPin
@@ -72,7 +79,7 @@ class Deployer:
         self.model = settings.model_name
         self.dir = settings.home / "deployer"
         self.routes_path = routes_file(settings.home)
-        self.state_path = self.dir / "state.json"
+        self.state_path = state_file(settings.home)
         self.repo = gitops_repo()
         self.metrics = DeployerMetrics()
         self.checks = conditions(settings)  # the AnalysisTemplate's, with this deployment's thresholds

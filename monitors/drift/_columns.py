@@ -25,6 +25,7 @@ __all__ = [
     "UNSUPPORTED",
     "as_plain_series",
     "clean_values",
+    "counts_in_order",
     "infer_kind",
     "normalise_kind",
     "python_scalar",
@@ -109,11 +110,21 @@ def _distinct_count(values: pd.Series | np.ndarray) -> int:
 def unique_in_order(values: pd.Series | np.ndarray) -> np.ndarray:
     """``pd.unique(values)``: distinct values in order of first appearance (the order pandas' counts come in)."""
     if isinstance(values, np.ndarray) and values.dtype.kind in "biuf":
-        distinct, first = np.unique(values, return_index=True)
-        return distinct[np.argsort(first, kind="stable")]
+        return counts_in_order(values)[0]
     import pandas as pd
 
     return np.asarray(pd.unique(values))
+
+
+def counts_in_order(values: pd.Series | np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Distinct values in order of first appearance (``pd.unique``) and how often each occurs."""
+    if isinstance(values, np.ndarray):  # the CLI's numbers or booleans: sorted by numpy, put back in first-seen order
+        distinct, first, counts = np.unique(values, return_index=True, return_counts=True)
+        order = np.argsort(first, kind="stable")
+        return distinct[order], tuple(int(count) for count in counts[order])
+    counts_by_value = values.value_counts(sort=False).to_dict()
+    first_seen = unique_in_order(values)
+    return first_seen, tuple(int(counts_by_value[value]) for value in first_seen)
 
 
 def clean_values(series: pd.Series | np.ndarray) -> pd.Series | np.ndarray:

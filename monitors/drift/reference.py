@@ -34,10 +34,10 @@ from monitors.drift._columns import (
     CATEGORICAL,
     NUMERICAL,
     clean_values,
+    counts_in_order,
     infer_kind,
     normalise_kind,
     python_scalar,
-    unique_in_order,
 )
 from monitors.drift._wasserstein import prefix_over_n
 
@@ -306,21 +306,10 @@ def _profile_column(name: str, kind: str, values: pd.Series | np.ndarray, nulls:
         # distinct values, from the sorted array (what Series.nunique counts: the values are finite and non-null)
         n_unique = 1 + int(np.count_nonzero(sorted_values[1:] != sorted_values[:-1])) if array.size else 0
         return ColumnProfile(name, kind, dtype, len(array), nulls, n_unique, std, sorted_values)
-    first_seen, frequencies = _counts_in_order(values)
+    first_seen, frequencies = counts_in_order(values)
     categories = tuple(python_scalar(value) for value in first_seen)
     dtype = str(values.dtype)
     return ColumnProfile(name, kind, dtype, len(values), nulls, len(categories), None, None, categories, frequencies)
-
-
-def _counts_in_order(values: pd.Series | np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
-    """Distinct values in order of first appearance (``pd.unique``) and how often each occurs."""
-    if isinstance(values, np.ndarray):
-        distinct, first, counts = np.unique(values, return_index=True, return_counts=True)
-        order = np.argsort(first, kind="stable")
-        return distinct[order], tuple(int(count) for count in counts[order])
-    counts_by_value = values.value_counts(sort=False).to_dict()
-    first_seen = unique_in_order(values)
-    return first_seen, tuple(int(counts_by_value[value]) for value in first_seen)
 
 
 def _population_std(values: pd.Series | np.ndarray, array: np.ndarray) -> float:

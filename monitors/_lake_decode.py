@@ -13,11 +13,20 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["decode_inputs", "decode_predictions", "decode_predictions_arrow", "flat_numbers"]
+__all__ = ["TEXT_DTYPE", "as_text", "decode_inputs", "decode_predictions", "decode_predictions_arrow", "flat_numbers"]
+
+# The dtype of a window's text metadata (request ids, versions, errors): strings backed by arrow buffers, so a day's
+# 8.6M request ids cost no Python object each (pandas' object strings took 2.4 s of that read, docs/benchmarks.md).
+TEXT_DTYPE = pd.StringDtype("pyarrow")
 
 _ARROW_DECODE_FROM = 2000  # rows from which JSON is decoded by pyarrow (C++, threads) when the values allow it
 _INT64_LIMIT = 2.0**63  # a float column reaching it may hold an integer json.loads keeps exact (arrow: rounded)
 _FLAT_TYPES = (pa.types.is_int64, pa.types.is_float64)  # arrow types whose pandas columns equal json.loads' own
+
+
+def as_text(frame: pd.DataFrame, columns: tuple[str, ...] | list[str]) -> pd.DataFrame:
+    """``frame`` with those of ``columns`` it has as :data:`TEXT_DTYPE` (None becomes ``<NA>``)."""
+    return frame.astype({name: TEXT_DTYPE for name in columns if name in frame.columns})
 
 
 def decode_inputs(texts: pd.Series) -> pd.DataFrame:
@@ -51,15 +60,16 @@ def _inputs_with_arrow(texts: pd.Series) -> pd.DataFrame | None:
     return frame
 
 
-def flat_numbers(table: pa.Table) -> bool:
+def flat_numbers(table: pa.Table, *, check_range: bool = True) -> bool:
     """Whether pandas renders every column of ``table`` (from arrow's JSON reader) as ``from_records`` of
-    ``json.loads`` would: int64 without gaps or float64 short of int64's range."""
+    ``json.loads`` would: int64 without gaps or float64 short of int64's range (``check_range=False``: a caller that
+    knows every value passed that check already, skipping a pass over each column)."""
     for column in table.columns:
         if not any(check(column.type) for check in _FLAT_TYPES):
             return False
         if pa.types.is_int64(column.type) and column.null_count:
             return False  # json.loads + from_records gives float64 NaN here too, but keep the proven path for it
-        if pa.types.is_float64(column.type) and _reaches_int64_limit(column):
+        if check_range and pa.types.is_float64(column.type) and _reaches_int64_limit(column):
             return False
     return True
 

@@ -1,22 +1,34 @@
-"""Typed features: an hour's ``_inputs`` JSON decoded once, at compaction, and stored as typed parquet columns.
+"""Typed columns: an hour's JSON decoded once, at compaction, and stored as typed parquet columns.
 
 Why: decoding the JSON costs ~11 µs a row, so reading every row of a day written at 100 req/s (8.6M rows) took 92 s.
-Compaction now also stores the features as a ``_features`` struct column (one typed parquet column per feature),
-and the reader assembles the window in arrow (filter, sort, tail) and converts only what it returns.
+Compaction stores the features as a ``_features`` struct column (one typed parquet column per feature) and the
+predictions as ``_prediction_value`` (int64 or float64), and the reader assembles the window in arrow (order
+check, cut, tail) and converts only what it returns. Compacted files keep ``_inputs`` and ``_prediction`` for the
+JSON path, the reference: nothing is lost.
 
-Exactness. The frame must be the one the JSON path builds (``DataFrame.from_records`` of ``json.loads``, see
-:mod:`monitors._lake_decode`), column order included. So a struct is written only when every record of the hour has
-the same keys in the same order and every value is a plain JSON number that arrow and pandas render alike; the
-reader takes the typed path only when every hour it reads has such a struct with the same keys in the same order
-and the values still pass those rules after the window is cut. Anything else (a schema change inside the window,
-strings, nested values, ``NaN``) takes the JSON path, and compacted files keep ``_inputs`` for it: nothing is lost.
+Exactness. The frame must be the one the JSON path builds (``DataFrame.from_records`` of ``json.loads``, and
+``pd.to_numeric`` of the predictions, see :mod:`monitors._lake_decode`), column order and dtypes included. So a
+struct is written only when every record of the hour has the same keys in the same order and every value is a plain
+JSON number that arrow and pandas render alike; predictions only when every one of the hour is a plain integer
+literal (int64) or every one a plain decimal or exponent literal (float64), so no cut of the hour can turn a float
+column into an integer one. The reader takes the typed path only when every hour it reads agrees (same keys in the
+same order, the same prediction type) and the values still pass those rules after the window is cut. Anything else
+(a schema change inside the window, strings, nested values, ``NaN``, labels) takes the JSON path.
+
+Speed (``docs/benchmarks.md``): text columns that hold one value per request (``_request_id``) and the numbers are
+written without dictionary pages (they rarely repeat; a dictionary that overflows costs a second decode), numbers
+with lz4; a file's ``_error`` and ``_raw`` are not read when its statistics say it holds no malformed request.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
+import fsspec
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -24,22 +36,44 @@ import pyarrow.compute as pc
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
-from monitors._lake_decode import decode_predictions_arrow, flat_numbers
-from monitors._lake_partitions import COMPACTED_PREFIX, ROW_ORDER
+from monitors._lake_decode import TEXT_DTYPE, decode_predictions_arrow, flat_numbers
+from monitors._lake_partitions import COMPACTED_PREFIX, ROW_ORDER, is_local
 
-__all__ = ["FEATURES_COLUMN", "Untyped", "compacted_compression", "typed_features", "typed_hour_reader", "typed_window"]
+__all__ = [
+    "FEATURES_COLUMN",
+    "PREDICTION_VALUES_COLUMN",
+    "Untyped",
+    "compacted_write_options",
+    "concat_typed",
+    "typed_features",
+    "typed_hour_reader",
+    "typed_predictions",
+    "typed_window",
+    "with_typed_columns",
+]
 
 FEATURES_COLUMN = "_features"
+PREDICTION_VALUES_COLUMN = "_prediction_value"
 # A record's text with its numbers removed: equal for two records exactly when they have the same keys in the same
 # order (text with a backslash, where a key could hide '":1', is never typed).
 _NUMBER_AFTER_KEY = r'"\s*:\s*-?[0-9][0-9.eE+-]*'
-_TEXT_COLUMNS = ("_request_id", "_model_version", "_inputs", "_prediction", "_error", "_raw")
+# What json.dumps writes for an int, and for a finite float (repr): arrow's casts parse both as json.loads does.
+_INTEGER_LITERAL = r"^-?(0|[1-9][0-9]*)$"
+_DECIMAL_LITERAL = r"^-?(0|[1-9][0-9]*)(\.[0-9]+([eE][+-]?[0-9]+)?|[eE][+-]?[0-9]+)$"
+_ZSTD_COLUMNS = ("_model_version", "_inputs", "_prediction", "_error", "_raw")  # text read rarely or once: small
+_DICTIONARY_COLUMNS = ("_model_version", "_status", "_row", "_prediction", "_error", "_raw")  # values that repeat
+_SKIPPED_WHEN_WELL_FORMED = ("_error", "_raw")
 _SORT_GOOD = [(name, "ascending") for name in ROW_ORDER]
 _SORT_MALFORMED = _SORT_GOOD[:2]  # one row per malformed request
+_AS_TEXT = {pa.string(): TEXT_DTYPE, pa.large_string(): TEXT_DTYPE}
+_TEXT_TYPES = (pa.types.is_string, pa.types.is_large_string)
 
 
 class Untyped(Exception):
     """The window cannot be read typed with the same result as the JSON path: the caller reads it as JSON."""
+
+
+# --- writing (compaction) ---------------------------------------------------------------------------------------
 
 
 def typed_features(inputs: pa.ChunkedArray | pa.Array) -> pa.Array | None:
@@ -72,33 +106,68 @@ def typed_features(inputs: pa.ChunkedArray | pa.Array) -> pa.Array | None:
     return struct.take(pa.array(positions, mask=~mask))
 
 
-def compacted_compression(schema: pa.Schema) -> dict[str, str]:
-    """Per-column codecs of a compacted file: zstd for text (small on disk, read rarely or once), lz4 for the typed
-    columns the reader scans (decoded ~2x faster than zstd here, docs/benchmarks.md)."""
+def typed_predictions(texts: pa.ChunkedArray | pa.Array) -> pa.Array | None:
+    """The predictions (JSON texts; null where a response had none) as int64 when every one is an integer literal,
+    float64 when every one is a decimal or exponent literal (then arrow's cast gives ``pd.to_numeric`` of
+    ``json.loads``, and no cut of them can hold only integers); a null-typed array when all are null (any type
+    widens it); else None (labels, lists, ``NaN``, a mix of integers and decimals, an integer beyond int64)."""
+    strings = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
+    present = strings.drop_null()
+    if len(present) == 0:
+        return pa.nulls(len(strings))
+    for pattern, target in ((_INTEGER_LITERAL, pa.int64()), (_DECIMAL_LITERAL, pa.float64())):
+        if pc.all(pc.match_substring_regex(present, pattern)).as_py():
+            try:
+                return pc.cast(strings, target)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # an integer beyond int64's range
+                return None
+    return None
+
+
+def with_typed_columns(hour: pa.Table) -> pa.Table:
+    """A compacted hour's table (the stored columns) with ``_features`` and ``_prediction_value`` added where exact,
+    and the request ids stored as arrow's large strings: the reader hands that buffer to pandas as it is (its
+    string dtype holds large strings; a plain string column would be copied first)."""
+    ids = hour.schema.get_field_index("_request_id")
+    hour = hour.set_column(ids, "_request_id", hour["_request_id"].cast(pa.large_string()))
+    features = typed_features(hour["_inputs"])
+    if features is not None:
+        hour = hour.append_column(FEATURES_COLUMN, features)
+    predictions = typed_predictions(hour["_prediction"])
+    if predictions is not None and not pa.types.is_null(predictions.type):
+        hour = hour.append_column(PREDICTION_VALUES_COLUMN, predictions)
+    return hour
+
+
+def compacted_write_options(schema: pa.Schema) -> dict[str, Any]:
+    """``pq.write_table`` options of a compacted file: zstd for text read rarely (small on disk), lz4 for what the
+    reader scans (decoded ~2x faster than zstd here); dictionary pages only for columns whose values repeat."""
     codecs: dict[str, str] = {}
     for field in schema:
         if pa.types.is_struct(field.type):
             codecs.update({f"{field.name}.{child.name}": "lz4" for child in field.type})
         else:
-            codecs[field.name] = "zstd" if field.name in _TEXT_COLUMNS else "lz4"
-    return codecs
+            codecs[field.name] = "zstd" if field.name in _ZSTD_COLUMNS else "lz4"
+    return {"compression": codecs, "use_dictionary": [name for name in _DICTIONARY_COLUMNS if name in schema.names]}
+
+
+# --- reading ----------------------------------------------------------------------------------------------------
 
 
 def typed_hour_reader(
-    fs: object, stored_schema: pa.Schema, read_stored: Callable[[list[str]], pa.Table]
+    fs: fsspec.AbstractFileSystem, stored_schema: pa.Schema, read_stored: Callable[[list[str]], pa.Table]
 ) -> Callable[[list[str]], pa.Table]:
-    """A reader of some of an hour's files as one table of the stored columns, ``_inputs`` replaced by the typed
-    ``_features``: compacted files that carry it are read without ``_inputs``, parts are read by ``read_stored``
-    (the JSON path's reader) and decoded here. Raises :class:`Untyped` when a file cannot be typed."""
-    typed_columns = [name for name in stored_schema.names if name != "_inputs"] + [FEATURES_COLUMN]
+    """A reader of some of an hour's files as one table: the stored columns with ``_inputs`` replaced by the typed
+    ``_features`` and, where compaction typed them, ``_prediction`` by ``_prediction_value``. Compacted files are
+    read without their JSON; parts are read by ``read_stored`` (the JSON path's reader) and decoded here. Raises
+    :class:`Untyped` when a file cannot be typed."""
+    leading = [name for name in stored_schema.names if name not in ("_inputs", "_prediction")]
 
     def read(paths: list[str]) -> pa.Table:
         tables, parts = [], []
         for path in paths:
             if path.rsplit("/", 1)[-1].startswith(COMPACTED_PREFIX):
-                if FEATURES_COLUMN not in pq.read_schema(path, filesystem=fs).names:
-                    raise Untyped(path)
-                tables.append(pq.read_table(path, columns=typed_columns, filesystem=fs))
+                tables.append(_read_compacted(fs, path, leading))
             else:
                 parts.append(path)
         if parts:
@@ -106,44 +175,150 @@ def typed_hour_reader(
             features = typed_features(stored["_inputs"])
             if features is None:
                 raise Untyped(parts[0])
-            tables.append(stored.drop_columns(["_inputs"]).append_column(FEATURES_COLUMN, features))
-        return _concat(tables)
+            tables.append(
+                stored.select(leading)
+                .append_column(FEATURES_COLUMN, features)
+                .append_column("_prediction", stored["_prediction"])
+            )
+        return concat_typed(tables)
 
     return read
 
 
-def _concat(tables: list[pa.Table]) -> pa.Table:
-    """Tables whose feature structs have the same keys in the same order (types may widen int64 -> float64, as
-    ``from_records`` does); different keys: :class:`Untyped`."""
+def _read_compacted(fs: fsspec.AbstractFileSystem, path: str, leading: list[str]) -> pa.Table:
+    """A compacted file's typed columns, in the reader's order: ``leading``, ``_features``, then the prediction
+    values (or texts when compaction could not type them)."""
+    with contextlib.ExitStack() as stack:
+        local = is_local(fs)
+        source = path if local else stack.enter_context(fs.open(path, "rb"))
+        file = stack.enter_context(pq.ParquetFile(source, memory_map=local, read_dictionary=["_model_version"]))
+        names = file.schema_arrow.names
+        if FEATURES_COLUMN not in names:
+            raise Untyped(path)
+        skipped = [] if _may_hold_malformed(file.metadata) else list(_SKIPPED_WHEN_WELL_FORMED)
+        prediction = PREDICTION_VALUES_COLUMN if PREDICTION_VALUES_COLUMN in names else "_prediction"
+        wanted = [name for name in leading if name not in skipped] + [FEATURES_COLUMN, prediction]
+        table = file.read(columns=wanted)
+    version = table.schema.get_field_index("_model_version")
+    if pa.types.is_dictionary(table.schema.field(version).type):
+        table = table.set_column(version, "_model_version", pc.cast(table["_model_version"], pa.large_string()))
+    for name in skipped:  # no malformed request in the file: null columns of arrow's null type (no buffer at all)
+        table = table.append_column(name, pa.nulls(table.num_rows))
+    return table.select([*leading, FEATURES_COLUMN, prediction])
+
+
+def _may_hold_malformed(metadata: pq.FileMetaData) -> bool:
+    """False only when every row group's statistics say ``_error`` is null in every row."""
+    if metadata.num_row_groups == 0:
+        return False
+    paths = [metadata.row_group(0).column(i).path_in_schema for i in range(metadata.num_columns)]
+    if "_error" not in paths:
+        return True
+    index = paths.index("_error")
+    for group in (metadata.row_group(g) for g in range(metadata.num_row_groups)):
+        statistics = group.column(index).statistics
+        if statistics is None or not statistics.has_null_count or statistics.null_count != group.num_rows:
+            return True
+    return False
+
+
+def concat_typed(tables: list[pa.Table]) -> pa.Table:
+    """Typed tables as one: the feature structs must have the same keys in the same order (types may widen int64 ->
+    float64, as ``from_records`` does) and the predictions one form (:func:`_one_prediction_form`); else
+    :class:`Untyped`."""
     keys = {tuple(child.name for child in t.schema.field(FEATURES_COLUMN).type) for t in tables}
     if len(keys) > 1:
         raise Untyped("the feature keys change inside the window")
     try:
-        return pa.concat_tables(tables, promote_options="permissive")
+        return pa.concat_tables(_one_prediction_form(tables), promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
         raise Untyped(str(exc)) from exc
 
 
-def _sorted(table: pa.Table) -> bool:
-    """Whether ``table`` is already in (_ts, _request_id, _row) order: one vectorised pass over the times, the other
-    keys compared only where two times are equal."""
-    if table.num_rows < 2:
-        return True
-    if any(table[name].null_count for name, _ in _SORT_GOOD):
-        return False
-    ts = table["_ts"]
-    earlier, later = ts.slice(0, len(ts) - 1), ts.slice(1)
-    if pc.any(pc.greater(earlier, later)).as_py():
-        return False
-    ties = pc.indices_nonzero(pc.equal(earlier, later).combine_chunks())
+def _one_prediction_form(tables: list[pa.Table]) -> list[pa.Table]:
+    """The texts when no table has typed predictions; else every table's values (texts parsed by the compaction's
+    rule), of one type: an integer hour and a decimal one together could be cut down to integers, which the JSON
+    path would return as int64."""
+    if not any(PREDICTION_VALUES_COLUMN in table.column_names for table in tables):
+        return tables
+    typed = []
+    for table in tables:
+        if "_prediction" in table.column_names:
+            values = typed_predictions(table["_prediction"])
+            if values is None:
+                raise Untyped("predictions the typed column cannot hold")
+            table = table.drop_columns(["_prediction"]).append_column(PREDICTION_VALUES_COLUMN, values)
+        typed.append(table)
+    if len({table.schema.field(PREDICTION_VALUES_COLUMN).type for table in typed} - {pa.null()}) > 1:
+        raise Untyped("integer and decimal predictions in one window")
+    return typed
+
+
+def _time_chunks(table: pa.Table) -> list[np.ndarray]:
+    """The capture times as int64 views of the column's chunks (the column's unit; no copy; the column has no
+    nulls)."""
+    return [chunk.cast(pa.int64()).to_numpy() for chunk in table["_ts"].chunks if len(chunk)]
+
+
+def _tie_positions(chunks: list[np.ndarray]) -> np.ndarray:
+    """The positions ``i`` in the whole column where rows ``i`` and ``i + 1`` have the same capture time."""
+    found, offset = [], 0
+    for k, times in enumerate(chunks):
+        found.append(np.flatnonzero(times[1:] == times[:-1]) + offset)
+        if k + 1 < len(chunks) and times[-1] == chunks[k + 1][0]:
+            found.append(np.array([offset + len(times) - 1]))
+        offset += len(times)
+    return np.sort(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
+
+
+def _ordered(good: pa.Table) -> pa.Table:
+    """``good`` in (_ts, _request_id, _row) order. Hours come in time order and compaction sorts each, so usually
+    as it is: checked in one vectorised pass over each chunk's times (and across chunks), the other keys compared
+    only where two times tie."""
+    if good.num_rows < 2:
+        return good
+    if not any(good[name].null_count for name, _ in _SORT_GOOD):
+        chunks = _time_chunks(good)
+        in_order = all(bool(np.all(t[1:] >= t[:-1])) for t in chunks) and all(
+            a[-1] <= b[0] for a, b in itertools.pairwise(chunks)
+        )
+        if in_order and _ties_in_order(good, _tie_positions(chunks)):
+            return good
+    return good.take(pc.sort_indices(good, sort_keys=_SORT_GOOD))
+
+
+_FEW_TIES = 4096  # compared pair by pair; more: arrow's take, which copies the whole id column once
+
+
+def _ties_in_order(good: pa.Table, ties: np.ndarray) -> bool:
+    """Whether each row at ``ties`` and the next (same capture time) are in (_request_id, _row) order."""
     if len(ties) == 0:
         return True
-    after = pc.add(ties, 1)
-    ids_before, ids_after = table["_request_id"].take(ties), table["_request_id"].take(after)
-    rows_before, rows_after = table["_row"].take(ties), table["_row"].take(after)
+    if len(ties) <= _FEW_TIES:
+        for at in ties.tolist():
+            pair = good.slice(at, 2).select(["_request_id", "_row"]).to_pylist()
+            if (pair[0]["_request_id"], pair[0]["_row"]) > (pair[1]["_request_id"], pair[1]["_row"]):
+                return False
+        return True
+    before, after = pa.array(ties), pa.array(ties + 1)
+    ids_before, ids_after = good["_request_id"].take(before), good["_request_id"].take(after)
+    rows_before, rows_after = good["_row"].take(before), good["_row"].take(after)
     same_id = pc.equal(ids_before, ids_after)
     in_order = pc.or_(pc.less(ids_before, ids_after), pc.and_(same_id, pc.less_equal(rows_before, rows_after)))
     return bool(pc.all(in_order).as_py())
+
+
+def _since(good: pa.Table, since: datetime) -> pa.Table:
+    """The rows of ordered ``good`` captured at or after ``since``: a slice (no copy) found by binary search."""
+    cutoff = pa.scalar(since, good.schema.field("_ts").type)
+    if good["_ts"].null_count:
+        return good.filter(pc.greater_equal(good["_ts"], cutoff))
+    bound, offset = cutoff.cast(pa.int64()).as_py(), 0
+    for times in _time_chunks(good):
+        if times[-1] >= bound:
+            return good.slice(offset + int(np.searchsorted(times, bound, side="left")))
+        offset += len(times)
+    return good.slice(good.num_rows)
 
 
 def typed_window(
@@ -157,55 +332,58 @@ def typed_window(
     """The window from typed hour tables, oldest first: the frame (features, then ``meta_columns`` and
     ``_prediction``) and the malformed requests, as the JSON path returns them. Raises :class:`Untyped` when the cut
     window's values would render differently."""
-    table = _concat(hour_tables)
-    bad = pc.is_valid(table["_error"])
-    if since is not None:
-        recent = pc.greater_equal(table["_ts"], pa.scalar(since, table.schema.field("_ts").type))
-        bad, wanted = pc.and_(bad, recent), pc.and_(pc.invert(bad), recent)
+    table = concat_typed(hour_tables)
+    if table["_error"].null_count == table.num_rows:  # no malformed request: nothing to filter, no copy
+        good, malformed = table, table.slice(0, 0)
     else:
-        wanted = pc.invert(bad)
-    malformed = table.filter(bad)
-    good = table if pc.all(wanted).as_py() else table.filter(wanted)  # one copy at most (usually none)
-    if not _sorted(good):  # hours come in time order and compaction sorts each: usually nothing to do
-        good = good.take(pc.sort_indices(good, sort_keys=_SORT_GOOD))
+        bad = pc.is_valid(table["_error"])
+        good, malformed = table.filter(pc.invert(bad)), table.filter(bad)
+    good = _ordered(good)
+    if since is not None:
+        good = _since(good, since)
+        malformed = malformed.filter(
+            pc.greater_equal(malformed["_ts"], pa.scalar(since, malformed.schema.field("_ts").type))
+        )
     if last_rows is not None:
         good = good.slice(max(0, good.num_rows - last_rows))
     if good.num_rows == 0:
         raise Untyped("no rows")
     children = good.select([FEATURES_COLUMN]).flatten()
     features = children.rename_columns([name.split(".", 1)[1] for name in children.column_names])
-    if not flat_numbers(features) or any(column.null_count == len(column) for column in features.columns):
+    # every hour's values passed flat_numbers when typed (at compaction, or parts here): only the types and gaps of
+    # the cut window are left to check (widening int64 to float64 cannot reach int64's limit)
+    if not flat_numbers(features, check_range=False) or any(c.null_count == len(c) for c in features.columns):
         raise Untyped("values that pandas would render differently")
     reserved = {*meta_columns, "_prediction"}  # a feature named like a metadata column: dropped, as the JSON path does
     features = features.drop_columns([name for name in features.column_names if name in reserved])
-    frame = _to_pandas(features, good, meta_columns)
-    frame["_prediction"] = decode_predictions_arrow(good["_prediction"])
+    values = good[PREDICTION_VALUES_COLUMN] if PREDICTION_VALUES_COLUMN in good.column_names else None
+    if values is not None and values.null_count == len(values):
+        raise Untyped("no prediction in the window")
+    frame = _to_pandas(features, good, meta_columns, values)
+    if values is None:
+        frame["_prediction"] = decode_predictions_arrow(good["_prediction"])
     malformed = malformed.take(pc.sort_indices(malformed, sort_keys=_SORT_MALFORMED)).select(malformed_columns)
-    return frame, malformed.to_pandas()
+    for name in ("_error", "_raw"):  # null-typed when no file of the window held a malformed request
+        if name in malformed.column_names and pa.types.is_null(malformed.schema.field(name).type):
+            at = malformed.schema.get_field_index(name)
+            malformed = malformed.set_column(at, name, malformed[name].cast(pa.string()))
+    return frame, malformed.to_pandas(types_mapper=_AS_TEXT.get)
 
 
-def _to_pandas(features: pa.Table, good: pa.Table, meta_columns: list[str]) -> pd.DataFrame:
-    """Features and metadata as one frame, without the copies a concat would make: arrow converts the numbers in
-    one pass; text columns become object arrays (a version column of few values: one Python string per value)."""
-    text = [name for name in meta_columns if pa.types.is_string(good.schema.field(name).type)]
-    numbers = pa.table(
-        [*features.columns, *(good[name] for name in meta_columns if name not in text)],
-        names=[*features.column_names, *(name for name in meta_columns if name not in text)],
-    )
-    frame = numbers.to_pandas()
+def _to_pandas(
+    features: pa.Table, good: pa.Table, meta_columns: list[str], predictions: pa.ChunkedArray | None
+) -> pd.DataFrame:
+    """Features, metadata and typed predictions as one frame, without the copies a concat would make: arrow converts
+    the numbers in one pass (int64 predictions with gaps become float64 NaN, as the JSON path's do); text columns
+    become pandas strings backed by the same arrow buffers (no Python string per row)."""
+    text = [name for name in meta_columns if any(check(good.schema.field(name).type) for check in _TEXT_TYPES)]
+    numeric = [name for name in meta_columns if name not in text]
+    columns = [*features.columns, *(good[name] for name in numeric)]
+    names = [*features.column_names, *numeric]
+    if predictions is not None:
+        columns.append(predictions)
+        names.append("_prediction")
+    frame = pa.table(columns, names=names).to_pandas()
     for name in text:
-        frame.insert(features.num_columns + meta_columns.index(name), name, _objects(good[name]))
+        frame.insert(features.num_columns + meta_columns.index(name), name, pd.arrays.ArrowStringArray(good[name]))
     return frame
-
-
-def _objects(column: pa.ChunkedArray) -> np.ndarray:
-    """A string column as pandas' object array (what ``to_pandas`` gives): by dictionary when values repeat."""
-    if len(column) < 4096:
-        return np.asarray(column.to_pandas(), dtype=object)
-    sample = column.slice(0, 4096)
-    if pc.count_distinct(sample).as_py() > 64:
-        return np.asarray(column.to_numpy(zero_copy_only=False), dtype=object)
-    encoded = pc.dictionary_encode(column).combine_chunks()
-    values = np.asarray([*encoded.dictionary.to_pylist(), None], dtype=object)
-    indices = encoded.indices.fill_null(len(encoded.dictionary)).to_numpy(zero_copy_only=False)
-    return values[indices]

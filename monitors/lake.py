@@ -32,26 +32,28 @@ from typing import Any
 import fsspec
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from driftloop.errors import ConfigError
+from monitors._lake_decode import TEXT_DTYPE, as_text
 from monitors._lake_decode import decode_inputs as _decode_inputs
 from monitors._lake_decode import decode_predictions as _decode_predictions
+from monitors._lake_hours import read_hours
 from monitors._lake_partitions import ROW_ORDER as _ROW_ORDER
 from monitors._lake_partitions import SAFE_NAME as _SAFE_NAME
-from monitors._lake_partitions import LiveFile, hours, live_files
 from monitors._lake_partitions import check_model as _check_model
 from monitors._lake_partitions import filesystem as _filesystem
+from monitors._lake_partitions import hours, live_files
 from monitors._lake_partitions import is_local as _is_local
 from monitors._lake_partitions import partition as _partition
-from monitors._lake_typed import Untyped, typed_hour_reader, typed_window
+from monitors._lake_typed import Untyped, concat_typed, typed_hour_reader, typed_window
 
 __all__ = [
     "LAST_WRITE_MARKER",
     "META_COLUMNS",
     "STORED_SCHEMA",
+    "TEXT_COLUMNS",
+    "TEXT_DTYPE",
     "LakeRow",
     "LakeWindow",
     "default_lake_uri",
@@ -66,6 +68,8 @@ __all__ = [
 # Columns of LakeWindow.frame besides the features, in this order.
 META_COLUMNS = ("_request_id", "_ts", "_model_version", "_status", "_latency_ms", "_row", "_prediction")
 _MALFORMED_COLUMNS = ("_request_id", "_ts", "_model_version", "_status", "_latency_ms", "_error", "_raw")
+# The text metadata of LakeWindow.frame and .malformed: TEXT_DTYPE (arrow-backed strings), not Python objects.
+TEXT_COLUMNS = ("_request_id", "_model_version", "_error", "_raw")
 
 STORED_SCHEMA = pa.schema(
     [
@@ -105,8 +109,8 @@ class LakeRow:
 class LakeWindow:
     """What :func:`read_window` returns: well-formed records, malformed ones, and the columns seen."""
 
-    frame: pd.DataFrame  # one row per record: feature columns + META_COLUMNS, ordered by _ts
-    malformed: pd.DataFrame  # one row per unparseable request: _request_id, _ts, ..., _error, _raw
+    frame: pd.DataFrame  # one row per record: feature columns + META_COLUMNS, ordered by _ts; TEXT_COLUMNS: TEXT_DTYPE
+    malformed: pd.DataFrame  # one row per unparseable request: _request_id, _ts, ..., _error, _raw (TEXT_DTYPE)
     columns_seen: dict[str, str] = field(default_factory=dict)  # feature -> pandas.api.types.infer_dtype
     files_read: int = 0
 
@@ -232,18 +236,12 @@ def _read_window(
 ) -> LakeWindow:
     """The window through the typed columns (``monitors._lake_typed``; raises ``Untyped``) or the stored JSON."""
     reader = typed_hour_reader(fs, STORED_SCHEMA, _stored_reader(fs)) if typed else _stored_reader(fs)
-    tables: list[pa.Table] = []
-    rows = files = 0
-    for hour in hours(fs, root, model, since=since):
-        if last_rows is not None and rows >= last_rows:
-            break
-        needed = None if last_rows is None else last_rows - rows
-        table, read = _read_hour_consistently(fs, hour.folder, needed, reader)
-        if table.num_rows or not typed:
-            tables.append(table)
-        rows += table.num_rows
-        files += read
+    concat = concat_typed if typed else pa.concat_tables
+    tables, files = read_hours(
+        fs, hours(fs, root, model, since=since), last_rows, reader, concat, STORED_SCHEMA.empty_table()
+    )
     if typed:
+        tables = [table for table in tables if table.num_rows]
         frame, malformed = typed_window(
             tables[::-1],  # oldest hour first: then rows are usually in order already
             since=since,
@@ -263,66 +261,6 @@ def _stored_reader(fs: fsspec.AbstractFileSystem) -> Callable[[list[str]], pa.Ta
     return read
 
 
-_NEWEST_FIRST_ABOVE = 64  # files in an hour beyond which a bounded read opens the newest files first
-_CLOCK_SKEW_S = 30.0  # capture clocks (sidecars) versus the lake's modification times (a remote store's clock)
-_RESOLVE_TRIES = 5  # a compaction that deletes files while we read them: resolve the hour again, this many times
-
-
-def _read_hour_consistently(
-    fs: fsspec.AbstractFileSystem, folder: str, needed: int | None, reader: Callable[[list[str]], pa.Table]
-) -> tuple[pa.Table, int]:
-    """One hour, read from one resolution of its live files; a file deleted under us (a compaction published a
-    manifest that supersedes it, or the hour was pruned) means a newer resolution exists: resolve again."""
-    for attempt in range(_RESOLVE_TRIES):
-        files = live_files(fs, folder)
-        if not files:
-            return STORED_SCHEMA.empty_table(), 0
-        try:
-            return _read_hour(files, needed, reader)
-        except FileNotFoundError:
-            if attempt == _RESOLVE_TRIES - 1:
-                raise
-        except OSError as exc:  # pyarrow reports a vanished file as a plain OSError on some paths
-            if attempt == _RESOLVE_TRIES - 1 or not _vanished(fs, files):
-                raise ConfigError(f"cannot read the lake partition {folder}: {exc}") from exc
-    raise AssertionError("unreachable")
-
-
-def _vanished(fs: fsspec.AbstractFileSystem, files: list[LiveFile]) -> bool:
-    return any(not fs.exists(f.path) for f in files)
-
-
-def _read_hour(
-    files: list[LiveFile], needed: int | None, dataset: Callable[[list[str]], pa.Table]
-) -> tuple[pa.Table, int]:
-    """One hour partition, and how many of its files were read.
-
-    With ``needed`` (rows still wanted) and many small files (a short seal under steady traffic), files are read
-    newest-modified first, in growing batches, until the rows captured after the oldest file read (minus a clock
-    margin) are enough: a file holds only captures from before it was written, so the unread, older files cannot
-    hold any of those newer rows. Without modification times (a store that lists none) the whole hour is read.
-    """
-    paths = [f.path for f in files]
-    if needed is None or len(paths) <= _NEWEST_FIRST_ABOVE or any(f.mtime is None for f in files):
-        return dataset(paths), len(paths)
-    modified = {f.path: float(f.mtime or 0.0) for f in files}
-    newest_first = sorted(paths, key=lambda path: modified[path], reverse=True)
-    tables: list[pa.Table] = []
-    done, batch = 0, _NEWEST_FIRST_ABOVE
-    while done < len(newest_first):
-        chosen = newest_first[done : done + batch]
-        tables.append(dataset(chosen))
-        done += len(chosen)
-        batch *= 2
-        oldest = datetime.fromtimestamp(modified[chosen[-1]] + _CLOCK_SKEW_S, tz=UTC)
-        table = pa.concat_tables(tables)
-        good = table.filter(pc.is_null(table["_error"]))
-        newer = pc.sum(pc.greater(good["_ts"], pa.scalar(oldest, pa.timestamp("us", tz="UTC")))).as_py()
-        if (newer or 0) >= needed:
-            return table, done
-    return pa.concat_tables(tables), done
-
-
 def _window(stored: pd.DataFrame, *, since: datetime | None, last_rows: int | None, files: int) -> LakeWindow:
     if since is not None:
         stored = stored[stored["_ts"] >= pd.Timestamp(since)]
@@ -334,7 +272,9 @@ def _window(stored: pd.DataFrame, *, since: datetime | None, last_rows: int | No
     features = _decode_inputs(good["_inputs"])
     meta = good[[c for c in META_COLUMNS if c != "_prediction"]].copy()
     meta["_prediction"] = _decode_predictions(good["_prediction"])
-    return _assemble(features, meta, malformed[list(_MALFORMED_COLUMNS)], files)
+    return _assemble(
+        features, as_text(meta, TEXT_COLUMNS), as_text(malformed[list(_MALFORMED_COLUMNS)], TEXT_COLUMNS), files
+    )
 
 
 def _assemble(features: pd.DataFrame, meta: pd.DataFrame, malformed: pd.DataFrame, files: int) -> LakeWindow:

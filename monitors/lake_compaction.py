@@ -5,7 +5,8 @@ Compaction of one hour, each step safe to crash after (a reader honours the mani
 1. resolve the hour's live files (listing, then manifest); nothing new since the last compaction: only clean up;
 2. read them into one table, sorted by capture time, and write it as ``compacted-<id>.parquet`` files, each under a
    ``.tmp-*`` name first (synced, then renamed: never half a file under a real name). The files keep the stored
-   columns and, when the hour's features decode exactly (``monitors._lake_typed``), add them as typed columns;
+   columns and, when the hour's features and predictions decode exactly (``monitors._lake_typed``), add them as typed
+   columns;
 3. **publish** the new manifest (written as ``.tmp-*``, then renamed over ``_compacted.json``): its ``sources`` are
    the old manifest's sources and files plus the parts just merged. Before this rename the old view is in force and
    the new files are orphans nobody reads; after it, the new one is;
@@ -50,7 +51,7 @@ from monitors._lake_partitions import (
     listing,
     read_manifest,
 )
-from monitors._lake_typed import FEATURES_COLUMN, compacted_compression, typed_features
+from monitors._lake_typed import compacted_write_options, with_typed_columns
 from monitors.lake import STORED_SCHEMA
 
 __all__ = ["CompactionReport", "HourCompacted", "PruneReport", "compact", "compact_hour", "prune"]
@@ -155,9 +156,7 @@ def compact_hour(
     inputs = [*manifest.files, *new_parts]
     table = ds.dataset([f"{folder}/{n}" for n in inputs], schema=STORED_SCHEMA, format="parquet", filesystem=fs)
     merged = table.to_table().sort_by([(name, "ascending") for name in ROW_ORDER])
-    features = typed_features(merged["_inputs"])  # the hour's features as typed columns, when exact (_lake_typed)
-    if features is not None:
-        merged = merged.append_column(FEATURES_COLUMN, features)
+    merged = with_typed_columns(merged)  # the hour's features and predictions as typed columns, when exact
     step("read")
     outputs = []
     for offset in range(0, max(merged.num_rows, 1), max_rows_per_file):
@@ -241,7 +240,7 @@ def _age(fs: fsspec.AbstractFileSystem, path: str) -> float:
 
 
 def _write_parquet(table: pa.Table, handle: IO[bytes]) -> None:
-    pq.write_table(table, handle, compression=compacted_compression(table.schema), row_group_size=_ROW_GROUP)
+    pq.write_table(table, handle, row_group_size=_ROW_GROUP, **compacted_write_options(table.schema))
 
 
 def _publish(fs: fsspec.AbstractFileSystem, folder: str, name: str, write: Callable[[IO[bytes]], Any]) -> None:

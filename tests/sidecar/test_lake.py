@@ -133,9 +133,9 @@ def test_a_bounded_read_of_a_crowded_hour_opens_the_newest_files_and_returns_the
     import os
     import random
 
-    import monitors.lake
+    import monitors._lake_hours
 
-    monkeypatch.setattr(monitors.lake, "_NEWEST_FIRST_ABOVE", 8)  # a crowded hour, at the scale of a test
+    monkeypatch.setattr(monitors._lake_hours, "_NEWEST_FIRST_ABOVE", 8)  # a crowded hour, at the scale of a test
     lake, hour = str(tmp_path), datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
     order = list(range(48))
     random.Random(7).shuffle(order)  # written out of order (a replay after a crash writes old segments late)

@@ -31,25 +31,23 @@ def read_hours(
     last_rows: int | None,
     reader: Callable[[list[str]], pa.Table],
     concat: Callable[[list[pa.Table]], pa.Table],
-    empty: pa.Table,
 ) -> tuple[list[pa.Table], int]:
-    """The hours' tables, newest first, and how many files were read: with ``last_rows``, hour by hour until that
-    many rows are in; without, every hour, several at once."""
+    """The hours' tables that hold rows, newest first, and how many files were read: with ``last_rows``, hour by hour
+    until that many rows are in; without, every hour, several at once."""
     if last_rows is None:
         with ThreadPoolExecutor(max_workers=_HOURS_AT_ONCE, thread_name_prefix="lake-read") as pool:
-            done = list(
-                pool.map(lambda hour: _read_hour_consistently(fs, hour.folder, None, reader, concat, empty), hours)
-            )
-        return [table for table, _ in done], sum(read for _, read in done)
+            done = list(pool.map(lambda hour: _read_hour_consistently(fs, hour.folder, None, reader, concat), hours))
+        return [table for table, _ in done if table is not None and table.num_rows], sum(read for _, read in done)
     tables: list[pa.Table] = []
     rows = files = 0
     for hour in hours:
         if rows >= last_rows:
             break
-        table, read = _read_hour_consistently(fs, hour.folder, last_rows - rows, reader, concat, empty)
-        tables.append(table)
-        rows += table.num_rows
+        table, read = _read_hour_consistently(fs, hour.folder, last_rows - rows, reader, concat)
         files += read
+        if table is not None and table.num_rows:
+            tables.append(table)
+            rows += table.num_rows
     return tables, files
 
 
@@ -64,14 +62,14 @@ def _read_hour_consistently(
     needed: int | None,
     reader: Callable[[list[str]], pa.Table],
     concat: Callable[[list[pa.Table]], pa.Table],
-    empty: pa.Table,
-) -> tuple[pa.Table, int]:
-    """One hour, read from one resolution of its live files; a file deleted under us (a compaction published a
-    manifest that supersedes it, or the hour was pruned) means a newer resolution exists: resolve again."""
+) -> tuple[pa.Table | None, int]:
+    """One hour (None: no live file), read from one resolution of its live files; a file deleted under us (a
+    compaction published a manifest that supersedes it, or the hour was pruned) means a newer resolution exists:
+    resolve again."""
     for attempt in range(_RESOLVE_TRIES):
         files = live_files(fs, folder)
         if not files:
-            return empty, 0
+            return None, 0
         try:
             return _read_hour(files, needed, reader, concat)
         except FileNotFoundError:

@@ -66,7 +66,6 @@ _SKIPPED_WHEN_WELL_FORMED = ("_error", "_raw")
 _SORT_GOOD = [(name, "ascending") for name in ROW_ORDER]
 _SORT_MALFORMED = _SORT_GOOD[:2]  # one row per malformed request
 _AS_TEXT = {pa.string(): TEXT_DTYPE, pa.large_string(): TEXT_DTYPE}
-_TEXT_TYPES = (pa.types.is_string, pa.types.is_large_string)
 
 
 class Untyped(Exception):
@@ -376,7 +375,7 @@ def _to_pandas(
     """Features, metadata and typed predictions as one frame, without the copies a concat would make: arrow converts
     the numbers in one pass (int64 predictions with gaps become float64 NaN, as the JSON path's do); text columns
     become pandas strings backed by the same arrow buffers (no Python string per row)."""
-    text = [name for name in meta_columns if any(check(good.schema.field(name).type) for check in _TEXT_TYPES)]
+    text = [name for name in meta_columns if good.schema.field(name).type in _AS_TEXT]
     numeric = [name for name in meta_columns if name not in text]
     columns = [*features.columns, *(good[name] for name in numeric)]
     names = [*features.column_names, *numeric]

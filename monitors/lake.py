@@ -237,11 +237,8 @@ def _read_window(
     """The window through the typed columns (``monitors._lake_typed``; raises ``Untyped``) or the stored JSON."""
     reader = typed_hour_reader(fs, STORED_SCHEMA, _stored_reader(fs)) if typed else _stored_reader(fs)
     concat = concat_typed if typed else pa.concat_tables
-    tables, files = read_hours(
-        fs, hours(fs, root, model, since=since), last_rows, reader, concat, STORED_SCHEMA.empty_table()
-    )
+    tables, files = read_hours(fs, hours(fs, root, model, since=since), last_rows, reader, concat)
     if typed:
-        tables = [table for table in tables if table.num_rows]
         frame, malformed = typed_window(
             tables[::-1],  # oldest hour first: then rows are usually in order already
             since=since,

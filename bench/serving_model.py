@@ -1,17 +1,23 @@
-"""Serving the credit-risk champion with MLflow's own scoring server: this code's pyfunc against an earlier one.
+"""Serving the credit-risk champion with MLflow's own scoring server: this code's pyfunc against earlier ones.
 
-Both legs are ``mlflow models serve -m DIR --env-manager local --workers 1`` on the same model directory (same
-weights, same signature); the "before" leg imports the pyfunc from ``git archive REV`` (PYTHONPATH wins over the
-editable install), so the two differ only in ``workflows/steps/_pyfunc.py`` / ``_tabular.py``. Legs alternate in
-one run, --repeats times:
+Every leg is ``mlflow models serve -m DIR --env-manager local --workers 1``, same weights:
+
+- ``before``: the pyfunc of ``git archive REV`` (PYTHONPATH wins over the editable install) with the column
+  signature, sent ``dataframe_split`` bodies (MLflow builds a frame, casts it to the signature, enforces it);
+- ``columns``: this tree's pyfunc, same column signature, same bodies (what ``train`` logged until the typed model);
+- ``after``: what ``train`` logs now, the typed model (``_pyfunc.served_model``: the signature from type hints,
+  each row validated by pydantic), sent ``inputs`` bodies (a list of records, the one body it takes).
+
+Legs alternate in one run, --repeats times:
 
 - one-row latency: open-loop at --rps (well under either ceiling), keep-alive, p50/p99 from each request's send;
 - ceiling: --clients closed-loop keep-alive clients for --duration s, answered 200s per second;
 - the two servers' predictions on the same rows, compared.
 
-Two more legs (unless --no-floor) show MLflow's own floor: the same server serving a pyfunc that does no work and
-answers the champion's output frame, once with the champion's signature (``floor``: MLflow still parses, casts and
-enforces the schema) and once without one (``floor-nosig``). No model code can make a request cheaper than ``floor``.
+Three more legs (unless --no-floor) show MLflow's own floor: the same server serving a pyfunc that does no work and
+answers the champion's output, with the champion's column signature (``floor``: MLflow still parses, casts and
+enforces the schema), typed like the champion (``floor-typed``: MLflow validates each row), and without a signature
+(``floor-nosig``). No model code can make a request cheaper than its floor.
 
     .venv/bin/python bench/serving_model.py                 # ~8 min
     .venv/bin/python bench/serving_model.py --repeats 1 --duration 5
@@ -42,11 +48,16 @@ from monitors.traffic import encode_body, scenario_records  # noqa: E402
 BEFORE = "c86618f"  # the last commit with the pandas preprocessing and two torch threads
 
 
-def build_champion(directory: Path, rows: int = 4000, seed: int = 42) -> Path:
-    """Train and save the pyfunc under ``directory/model`` (reused when it exists); returns that path."""
-    model_dir = directory / "model"
-    if (model_dir / "MLmodel").exists():
+def build_champion(directory: Path, rows: int = 4000, seed: int = 42, *, typed: bool = True) -> Path:
+    """Train and save the pyfunc as ``train`` logs it (``typed``) under ``directory/model``, or with the column
+    signature under ``directory/model-columns``, reused when it exists (a ``model`` saved before the typed model is
+    rebuilt); returns that path."""
+    model_dir = directory / ("model" if typed else "model-columns")
+    if (model_dir / "MLmodel").exists() and _is_typed(model_dir) == typed:
         return model_dir
+    import shutil
+
+    shutil.rmtree(model_dir, ignore_errors=True)
     import mlflow
     import torch
 
@@ -54,7 +65,7 @@ def build_champion(directory: Path, rows: int = 4000, seed: int = 42) -> Path:
     from features.store import code_schema
     from workflows.steps._dataset import TrainingSet
     from workflows.steps._environment import pip_requirements, skip_installed_package_scan
-    from workflows.steps._pyfunc import PREPROCESSING, WEIGHTS, CreditRiskModel, signature_for
+    from workflows.steps._pyfunc import PREPROCESSING, WEIGHTS, CreditRiskModel, served_model, signature_for
     from workflows.steps._training import fit
 
     schema = code_schema("credit-risk")
@@ -67,18 +78,23 @@ def build_champion(directory: Path, rows: int = 4000, seed: int = 42) -> Path:
         config.write_text(json.dumps(fitted.config()))
         mlflow.pyfunc.save_model(
             str(model_dir),
-            python_model=CreditRiskModel(),
+            python_model=served_model(schema) if typed else CreditRiskModel(),
             artifacts={WEIGHTS: str(weights), PREPROCESSING: str(config)},
-            signature=signature_for(schema),
+            signature=None if typed else signature_for(schema),
             pip_requirements=pip_requirements(),
         )
     return model_dir
 
 
-def build_floor(directory: Path, signed: bool) -> Path:
-    """A pyfunc that does no work (a constant per row, the champion's output frame), saved like the champion with or
-    without its signature: what MLflow's own request path costs when the model costs nothing."""
-    model_dir = directory / ("floor-signed" if signed else "floor-unsigned")
+def _is_typed(model_dir: Path) -> bool:
+    return "is_signature_from_type_hint: true" in (model_dir / "MLmodel").read_text()
+
+
+def build_floor(directory: Path, signature: str) -> Path:
+    """A pyfunc that does no work (a constant per row, the champion's output), saved like the champion with its
+    column signature (``columns``), typed like it (``typed``) or without a signature (``none``): what MLflow's own
+    request path costs when the model costs nothing."""
+    model_dir = directory / f"floor-{signature}"
     if (model_dir / "MLmodel").exists():
         return model_dir
     import mlflow
@@ -86,17 +102,22 @@ def build_floor(directory: Path, signed: bool) -> Path:
 
     from features.store import code_schema
     from workflows.steps._environment import pip_requirements, skip_installed_package_scan
-    from workflows.steps._pyfunc import OUTPUT_COLUMN, signature_for
+    from workflows.steps._pyfunc import OUTPUT_COLUMN, served_model, signature_for
 
     class NoWork(mlflow.pyfunc.PythonModel):  # local: cloudpickle saves it by value, the server needs no import
         def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
             return pd.DataFrame({OUTPUT_COLUMN: [0.5] * len(model_input)})
 
+    python_model: mlflow.pyfunc.PythonModel = NoWork()
+    if signature == "typed":  # the champion's typed predict, answering the constant without loading any weights
+        python_model = served_model(code_schema("credit-risk"))
+        python_model.predict_records = lambda rows: [{OUTPUT_COLUMN: 0.5} for _ in rows]  # type: ignore[method-assign]
+        python_model.load_context = lambda context: None  # type: ignore[method-assign]
     skip_installed_package_scan()
     mlflow.pyfunc.save_model(
         str(model_dir),
-        python_model=NoWork(),
-        signature=signature_for(code_schema("credit-risk")) if signed else None,
+        python_model=python_model,
+        signature=signature_for(code_schema("credit-risk")) if signature == "columns" else None,
         pip_requirements=pip_requirements(),
     )
     return model_dir
@@ -145,23 +166,27 @@ async def _closed_loop(url: str, bodies: list[bytes], clients: int, duration: fl
         return ok / (time.perf_counter() - started)
 
 
-def ceiling(url: str, clients: int, duration: float, server_pid: int | None = None) -> float:
+def ceiling(
+    url: str, clients: int, duration: float, server_pid: int | None = None, body_format: str = "inputs"
+) -> float:
     """Closed-loop throughput, the load in a separate process (it must not share a GIL with anything).
 
     With ``server_pid`` also the server's CPU per answered request (its whole process tree, from /proc): on a
     loaded machine throughput says how much CPU the server got, CPU per request says what it needs.
     """
-    rate, _ = ceiling_and_cpu(url, clients, duration, server_pid)
+    rate, _ = ceiling_and_cpu(url, clients, duration, server_pid, body_format)
     return rate
 
 
-def ceiling_and_cpu(url: str, clients: int, duration: float, server_pid: int | None) -> tuple[float, float]:
+def ceiling_and_cpu(
+    url: str, clients: int, duration: float, server_pid: int | None, body_format: str = "inputs"
+) -> tuple[float, float]:
     code = (
         "import asyncio,json,sys; sys.path.insert(0, sys.argv[4]); from bench.serving_model import _closed_loop, rows; "
-        "print(asyncio.run(_closed_loop(sys.argv[1], rows(), int(sys.argv[2]), float(sys.argv[3]))))"
+        "print(asyncio.run(_closed_loop(sys.argv[1], rows(sys.argv[5]), int(sys.argv[2]), float(sys.argv[3]))))"
     )
     cpu_before = cpu_tree(server_pid) if server_pid else 0.0
-    out = subprocess.run([sys.executable, "-c", code, url, str(clients), str(duration), str(REPO)],
+    out = subprocess.run([sys.executable, "-c", code, url, str(clients), str(duration), str(REPO), body_format],
                          capture_output=True, text=True, cwd=REPO)  # fmt: skip
     if out.returncode:
         raise SystemExit(out.stderr[-2000:])
@@ -184,29 +209,29 @@ def cpu_tree(pid: int) -> float:
     return total
 
 
-def rows() -> list[bytes]:
+def rows(body_format: str = "inputs") -> list[bytes]:
     frame = scenario_records("baseline", 500, 5)
-    return [encode_body(frame.iloc[i : i + 1], "dataframe_split") for i in range(len(frame))]
+    return [encode_body(frame.iloc[i : i + 1], body_format) for i in range(len(frame))]
 
 
-def latency(url: str, rps: float, duration: float) -> tuple[float, float, dict[str, int]]:
+def latency(url: str, rps: float, duration: float, body_format: str = "inputs") -> tuple[float, float, dict[str, int]]:
     code = (
         "import json,sys; from monitors.traffic import replay, scenario_records; "
         "r = replay(scenario_records('baseline', 500, 5), sys.argv[1], rps=float(sys.argv[2]), "
-        "duration_s=float(sys.argv[3])); print(json.dumps({'lat': r.latencies_ms, 'st': dict(r.statuses), "
-        "'err': dict(r.errors)}))"
+        "duration_s=float(sys.argv[3]), body_format=sys.argv[4]); print(json.dumps({'lat': r.latencies_ms, "
+        "'st': dict(r.statuses), 'err': dict(r.errors)}))"
     )
-    out = subprocess.run([sys.executable, "-c", code, url, str(rps), str(duration)], capture_output=True, text=True,
-                         cwd=REPO)  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code, url, str(rps), str(duration), body_format], capture_output=True,
+                         text=True, cwd=REPO)  # fmt: skip
     if out.returncode:
         raise SystemExit(out.stderr[-2000:])
     result = json.loads(out.stdout.splitlines()[-1])
     return pct(result["lat"], 50), pct(result["lat"], 99), {**result["st"], **result["err"]}
 
 
-def predictions(url: str) -> list[float]:
+def predictions(url: str, body_format: str) -> list[float]:
     answers = []
-    for body in rows()[:50]:
+    for body in rows(body_format)[:50]:
         answer = httpx.post(url, content=body, headers={"Content-Type": "application/json"}, timeout=30)
         answers.append(float(answer.json()["predictions"][0]["default_probability"]))
     return answers
@@ -224,11 +249,12 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
         work = Path(tmp)
-        model = build_champion(args.model_dir or work)
-        models = {"before": model, "after": model}
+        columns = build_champion(args.model_dir or work, typed=False)
+        models = {"before": columns, "columns": columns, "after": build_champion(args.model_dir or work)}
         if not args.no_floor:
-            models["floor"] = build_floor(args.model_dir or work, signed=True)
-            models["floor-nosig"] = build_floor(args.model_dir or work, signed=False)
+            for leg, signature in (("floor", "columns"), ("floor-typed", "typed"), ("floor-nosig", "none")):
+                models[leg] = build_floor(args.model_dir or work, signature)
+        formats = {leg: "inputs" if leg in ("after", "floor-typed") else "dataframe_split" for leg in models}
         before_tree = work / "before"
         before_tree.mkdir()
         archive = subprocess.run(["git", "archive", args.before, "workflows", "features", "monitors", "driftloop"],
@@ -241,22 +267,24 @@ def main() -> None:
                 tree = before_tree if leg == "before" else REPO
                 servers[leg] = serve(served, ports[leg], tree, work / f"{leg}.log")
             urls = {leg: f"http://127.0.0.1:{port}/invocations" for leg, port in ports.items()}
-            same = predictions(urls["before"]) == predictions(urls["after"])
+            answers = {leg: predictions(urls[leg], formats[leg]) for leg in ("before", "columns", "after")}
+            same = answers["before"] == answers["columns"] == answers["after"]
             if not args.no_floor:
-                predictions(urls["floor"])  # answers 200 with the champion's output shape, or raises
-            for url in urls.values():  # warm-up, discarded
-                latency(url, args.rps, 2)
+                for leg in ("floor", "floor-typed"):
+                    predictions(urls[leg], formats[leg])  # answers 200 with the champion's output shape, or raises
+            for leg, url in urls.items():  # warm-up, discarded
+                latency(url, args.rps, 2, formats[leg])
             table = []
             for repeat in range(args.repeats):
                 for leg, url in urls.items():
-                    p50, p99, statuses = latency(url, args.rps, args.duration)
-                    top, cpu_ms = ceiling_and_cpu(url, args.clients, args.duration, servers[leg].pid)
+                    p50, p99, statuses = latency(url, args.rps, args.duration, formats[leg])
+                    top, cpu_ms = ceiling_and_cpu(url, args.clients, args.duration, servers[leg].pid, formats[leg])
                     table.append((repeat, leg, p50, p99, top, cpu_ms, statuses))
         finally:
             for process in servers.values():
                 stop(process)
     print(f"\n## MLflow scoring server, one worker, one-row requests (load average {os.getloadavg()[0]:.2f})")
-    print(f"predictions identical on 50 rows: {same}")
+    print(f"predictions identical on 50 rows (before, columns, after): {same}")
     print(f"{'run':>3} {'leg':11} {'p50 ms':>8} {'p99 ms':>8} {'ceiling req/s':>14} {'CPU ms/req':>10}  statuses")
     for repeat, leg, p50, p99, top, cpu_ms, statuses in table:
         print(f"{repeat:>3} {leg:11} {p50:8.2f} {p99:8.2f} {top:14.1f} {cpu_ms:10.2f}  {statuses}")
@@ -266,12 +294,15 @@ def main() -> None:
             f"median {leg:11} p50 {p50:.2f} ms  p99 {p99:.2f} ms  ceiling {top:.1f} req/s  server CPU {cpu_ms:.2f} ms/req"
             f" (one core: {1000 / cpu_ms:.0f} req/s)"
         )
-    print(f"after/before: p50 x{med['after'][0] / med['before'][0]:.2f}, ceiling x{med['after'][2] / med['before'][2]:.2f},"
-          f" CPU per request x{med['after'][3] / med['before'][3]:.2f}"
-          "  (goal: p50 <= 5 ms, ceiling >= 150 req/s)")  # fmt: skip
+    for base in ("before", "columns"):
+        print(f"after/{base}: p50 x{med['after'][0] / med[base][0]:.2f}, ceiling x{med['after'][2] / med[base][2]:.2f},"
+              f" CPU per request x{med['after'][3] / med[base][3]:.2f}")  # fmt: skip
+    p50, _, top, _ = med["after"]
+    print(f"goal (after): p50 <= 5 ms: {p50:.2f} ms {'met' if p50 <= 5 else 'missed'}; "
+          f"ceiling >= 150 req/s: {top:.1f} {'met' if top >= 150 else 'missed'}")
     if not args.no_floor:
-        print("floor = a pyfunc that does no work, same signature; floor-nosig = the same without a signature: "
-              "what MLflow's server costs when the model costs nothing")  # fmt: skip
+        print("floor / floor-typed / floor-nosig = a pyfunc that does no work with the column signature / typed like "
+              "the champion / without a signature: what MLflow's server costs when the model costs nothing")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -67,17 +67,16 @@ def parse_predictions(body: bytes) -> list[Any]:
 BODY_FORMATS = ("dataframe_split", "dataframe_records", "inputs", "instances")
 
 
-def encode_request(
-    records: Sequence[Mapping[str, Any]], columns: Sequence[str], body_format: str = "dataframe_split"
-) -> bytes:
-    """A scoring request body for ``records`` in one of MLflow's JSON shapes (the inverse of parse_request)."""
+def encode_request(records: Sequence[Mapping[str, Any]], columns: Sequence[str], body_format: str = "inputs") -> bytes:
+    """A scoring request body for ``records`` in one of MLflow's JSON shapes (the inverse of parse_request).
+
+    ``inputs`` (the default) is a list of records: the one body every model this project logs takes (a typed
+    model, ``workflows/steps/_pyfunc.py``, takes nothing else; a model with a column signature takes it too)."""
     rows = [[record.get(column) for column in columns] for record in records]
     document: dict[str, Any]
     if body_format == "dataframe_split":
         document = {"dataframe_split": {"columns": list(columns), "data": rows}}
-    elif body_format == "inputs":
-        document = {"inputs": {column: [row[i] for row in rows] for i, column in enumerate(columns)}}
-    elif body_format in ("dataframe_records", "instances"):
+    elif body_format in ("inputs", "dataframe_records", "instances"):
         document = {body_format: [dict(zip(columns, row, strict=True)) for row in rows]}
     else:
         raise ValueError(f"unknown body format {body_format!r}; use one of {', '.join(BODY_FORMATS)}")

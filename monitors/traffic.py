@@ -132,7 +132,7 @@ def replay(
     rps: float,
     duration_s: float,
     batch: int = 1,
-    body_format: str = "dataframe_split",
+    body_format: str = "inputs",
     timeout_s: float = 10.0,
 ) -> TrafficReport:
     """Send ``rps * duration_s`` requests of ``batch`` rows each, cycling through ``frame``."""
@@ -163,7 +163,8 @@ def _scoring_url(target: str) -> str:
 @click.option("--duration", type=click.FloatRange(min=0.1), default=10.0, show_default=True, help="Seconds to run.")
 @click.option("--target", default=None, metavar="URL", help="Scoring URL [default: DRIFTLOOP_SERVING_URL/invocations].")
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Rows per request.")
-@click.option("--format", "body_format", type=click.Choice(BODY_FORMATS), default="dataframe_split", show_default=True)
+@click.option("--format", "body_format", type=click.Choice(BODY_FORMATS), default="inputs", show_default=True,
+              help="Request body: `inputs` (records) is the one the models `train` logs take (docs/serving.md).")  # fmt: skip
 @click.option("--rows", type=click.IntRange(min=1), default=5000, show_default=True, help="Distinct rows generated.")
 @click.option("--seed", type=int, default=11, show_default=True, help="Generator seed (same seed, same requests).")
 @click.option("--with-outcomes", is_flag=True,

@@ -171,7 +171,7 @@ def smoke_test(url: str) -> str:
     from monitors.traffic import encode_body, scenario_records
 
     frame = scenario_records("baseline", rows=SMOKE_ROWS, seed=7)
-    body = encode_body(frame, "dataframe_split")
+    body = encode_body(frame, "inputs")
     try:
         answer = httpx.post(
             f"{url}/invocations", content=body, headers={"Content-Type": "application/json"}, timeout=30

@@ -6,7 +6,7 @@ import platform
 import sys
 from importlib import metadata
 
-_SERVING_PACKAGES = ("mlflow", "torch", "pandas", "numpy", "scipy")
+_SERVING_PACKAGES = ("mlflow", "torch", "pandas", "numpy", "scipy", "pydantic")  # pydantic: the typed signature
 
 __all__ = ["environment_tags", "pip_freeze", "pip_requirements", "skip_installed_package_scan"]
 

@@ -12,8 +12,9 @@ import pandas as pd
 
 from features.columns import LABEL
 from workflows.steps._metrics import classification_metrics, roc_auc
+from workflows.steps._pyfunc import accepts_records, feature_records, probabilities
 
-__all__ = ["SEGMENT_COLUMNS", "Gate", "batch_latency_p95_ms", "score", "segment_metrics"]
+__all__ = ["SEGMENT_COLUMNS", "Gate", "batch_latency_p95_ms", "model_input", "score", "segment_metrics"]
 
 SEGMENT_COLUMNS = ("term", "home_ownership")
 LATENCY_BATCH = 256
@@ -21,7 +22,12 @@ MIN_SEGMENT_ROWS = 50
 
 
 def score(model: Any, frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    return np.asarray(model.predict(frame[columns])).reshape(len(frame), -1)[:, 0].astype(np.float64)
+    return probabilities(model.predict(model_input(model, frame[columns])))
+
+
+def model_input(model: Any, frame: pd.DataFrame) -> Any:
+    """What the loaded pyfunc takes: records for a typed model (as a client sends them), else the frame."""
+    return feature_records(frame) if accepts_records(model) else frame
 
 
 def segment_metrics(frame: pd.DataFrame, scores: np.ndarray) -> dict[str, dict[str, float]]:
@@ -42,7 +48,7 @@ def batch_latency_p95_ms(model: Any, frame: pd.DataFrame, columns: list[str], re
     timings = []
     for _ in range(repeats):
         for start in range(0, len(frame), LATENCY_BATCH):
-            batch = frame.iloc[start : start + LATENCY_BATCH][columns]
+            batch = model_input(model, frame.iloc[start : start + LATENCY_BATCH][columns])
             began = time.perf_counter()
             model.predict(batch)
             timings.append((time.perf_counter() - began) * 1000)

@@ -7,6 +7,7 @@ scores raw feature rows exactly as training saw them. Everything runs on CPU; CU
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from typing import Any
@@ -29,6 +30,7 @@ __all__ = [
 ]
 
 UNKNOWN = 0  # embedding index for nulls and categories unseen in training
+_PLAIN_NUMBERS = (int, float, bool)  # exact types: numpy scalars and decimals take the frame path
 
 
 @dataclass
@@ -86,6 +88,26 @@ class Preprocessing:
             # unseen values, non-strings and nulls get UNKNOWN (0); known ones start at 1
             codes[:, i] = [lookup.get(value, UNKNOWN) if isinstance(value, str) else UNKNOWN
                            for value in frame[name].to_numpy(dtype=object)]  # fmt: skip
+        return numeric, codes
+
+    def transform_records(self, records: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`transform` for rows as mappings (what a typed model's ``predict`` gets), without building a frame:
+        the same float64 arithmetic on the same values, so the same tensors. A missing key is a null; a numeric
+        value that is not a number (only an untyped caller can pass one) takes the frame path, whose coercion it
+        needs."""
+        values = np.empty((len(records), len(self.numeric)), dtype=np.float64)
+        for i, name in enumerate(self.numeric):
+            column = [record.get(name) for record in records]
+            if not all(value is None or type(value) in _PLAIN_NUMBERS for value in column):
+                return self.transform(pd.DataFrame(list(records)))
+            values[:, i] = [math.nan if value is None else value for value in column]
+        medians, means, scales = self._numeric_vectors
+        values = np.where(np.isnan(values), medians, values)
+        numeric = ((values - means) / scales).astype(np.float32)
+        codes = np.zeros((len(records), len(self.categorical)), dtype=np.int64)
+        for i, (name, lookup) in enumerate(zip(self.categorical, self._category_codes, strict=True)):
+            codes[:, i] = [lookup.get(value, UNKNOWN) if isinstance(value, str) else UNKNOWN
+                           for value in (record.get(name) for record in records)]  # fmt: skip
         return numeric, codes
 
     @cached_property

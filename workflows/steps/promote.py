@@ -32,12 +32,21 @@ class PromotionResult:
 
 
 def model_signature(model_uri: str) -> tuple[dict[str, str], set[str]]:
-    """Input column -> MLflow type, and the set of required columns, of a logged model."""
+    """Input column -> MLflow type, and the set of required columns, of a logged model: the columns of a column
+    signature, or the properties of a typed model's one input object (``_pyfunc.served_model``)."""
     from mlflow.models import get_model_info
+    from mlflow.types.schema import Object
 
-    inputs = get_model_info(model_uri).signature.inputs
-    columns = {spec.name: str(spec.type.name if hasattr(spec.type, "name") else spec.type) for spec in inputs.inputs}
-    return columns, {spec.name for spec in inputs.inputs if getattr(spec, "required", True)}
+    specs = get_model_info(model_uri).signature.inputs.inputs
+    if len(specs) == 1 and isinstance(specs[0].type, Object):
+        properties = specs[0].type.properties
+        return {p.name: _type_name(p.dtype) for p in properties}, {p.name for p in properties if p.required}
+    columns = {spec.name: _type_name(spec.type) for spec in specs}
+    return columns, {spec.name for spec in specs if getattr(spec, "required", True)}
+
+
+def _type_name(kind: Any) -> str:
+    return str(kind.name if hasattr(kind, "name") else kind)
 
 
 def recent_payload_columns(model_name: str) -> dict[str, str]:

@@ -68,13 +68,12 @@ def _log_pyfunc(weights: Path, config: Path, schema: Any) -> Any:
     import mlflow
 
     from workflows.steps._environment import pip_requirements
-    from workflows.steps._pyfunc import PREPROCESSING, WEIGHTS, CreditRiskModel, signature_for
+    from workflows.steps._pyfunc import PREPROCESSING, WEIGHTS, served_model
 
-    return mlflow.pyfunc.log_model(
+    return mlflow.pyfunc.log_model(  # the signature comes from served_model's type hints (the feature schema)
         name=MODEL_PATH,
-        python_model=CreditRiskModel(),
+        python_model=served_model(schema),
         artifacts={WEIGHTS: str(weights), PREPROCESSING: str(config)},
-        signature=signature_for(schema),
         pip_requirements=pip_requirements(),
     )
 

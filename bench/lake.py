@@ -14,6 +14,7 @@ seal time. The lake ends now.
 
     .venv/bin/python bench/lake.py                 # ~3-5 min on the shared box, ~3 GB of disk in a temp folder
     .venv/bin/python bench/lake.py --quick         # 10 req/s: a smoke run
+    .venv/bin/python bench/lake.py --payload credit-risk --skip-json --days 2   # the credit-risk model's requests
 """
 
 from __future__ import annotations
@@ -53,7 +54,15 @@ FEATURES = [f"f{i}" for i in range(10)]
 _POOL = 50_000  # distinct JSON payloads, drawn from per row (building 60M json.dumps would dominate the run)
 
 
-def payload_pool(seed: int = 0) -> list[str]:
+def payload_pool(seed: int = 0, kind: str = "numeric") -> list[str]:
+    """Distinct ``_inputs`` texts: 10 normal numbers, or the credit-risk model's requests (the generator's rows:
+    text categories, nulls in the nullable columns), as the lake stores them (``json.dumps`` of the record)."""
+    if kind == "credit-risk":
+        from features.columns import ENTITY_KEY, LABEL, TIMESTAMP
+        from features.generator import generate
+
+        frame = generate("baseline", rows=_POOL, seed=seed).drop(columns=[ENTITY_KEY, TIMESTAMP, LABEL])
+        return [json.dumps(json.loads(line)) for line in frame.to_json(orient="records", lines=True).splitlines()]
     rng = np.random.default_rng(seed)
     values = rng.normal(0, 1, (_POOL, len(FEATURES))).round(6)
     return [json.dumps(dict(zip(FEATURES, row.tolist(), strict=True))) for row in values]
@@ -164,6 +173,8 @@ def main() -> None:
     )
     parser.add_argument("--compact-every", type=float, default=600.0, help="the monitor's compaction interval (s)")
     parser.add_argument("--work", type=Path, help="folder for the lake (default: a temporary one, removed)")
+    parser.add_argument("--payload", choices=("numeric", "credit-risk"), default="numeric",
+                        help="the requests' features: 10 numbers, or the credit-risk model's (text categories, gaps)")  # fmt: skip
     args = parser.parse_args()
     if args.quick:
         args.rps, args.days = 10.0, 2
@@ -200,10 +211,11 @@ def open_hour(lake: Path, args: argparse.Namespace) -> None:
 
 
 def run(lake: Path, args: argparse.Namespace) -> None:
-    pool = payload_pool()
+    pool = payload_pool(kind=args.payload)
     now = datetime.now(UTC)
     current_hour = now.replace(minute=0, second=0, microsecond=0)
-    print(f"# lake at {args.rps:g} req/s, 5 s segments ({int(args.rps * SEGMENT_S)} rows per part); {load()}")
+    print(f"# lake at {args.rps:g} req/s, 5 s segments ({int(args.rps * SEGMENT_S)} rows per part), {args.payload} "
+          f"features; {load()}")  # fmt: skip
 
     reference = pd.DataFrame([json.loads(text) for text in pool[:20_000]])
     profile_dir = lake.parent / "reference"

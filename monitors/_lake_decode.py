@@ -60,11 +60,14 @@ def _inputs_with_arrow(texts: pd.Series) -> pd.DataFrame | None:
     return frame
 
 
-def flat_numbers(table: pa.Table, *, check_range: bool = True) -> bool:
+def flat_numbers(table: pa.Table, *, check_range: bool = True, text: bool = False) -> bool:
     """Whether pandas renders every column of ``table`` (from arrow's JSON reader) as ``from_records`` of
     ``json.loads`` would: int64 without gaps or float64 short of int64's range (``check_range=False``: a caller that
-    knows every value passed that check already, skipping a pass over each column)."""
+    knows every value passed that check already, skipping a pass over each column); with ``text``, also strings
+    (an object column of ``str``, ``None`` for gaps, in both; the typed columns, whose records hold no escape)."""
     for column in table.columns:
+        if text and _is_text(column.type):
+            continue
         if not any(check(column.type) for check in _FLAT_TYPES):
             return False
         if pa.types.is_int64(column.type) and column.null_count:
@@ -72,6 +75,12 @@ def flat_numbers(table: pa.Table, *, check_range: bool = True) -> bool:
         if check_range and pa.types.is_float64(column.type) and _reaches_int64_limit(column):
             return False
     return True
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    if pa.types.is_dictionary(kind):  # the typed columns' text features (``_lake_typed``): categories
+        kind = kind.value_type
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
 
 
 def _reaches_int64_limit(column: pa.ChunkedArray) -> bool:

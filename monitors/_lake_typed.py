@@ -9,11 +9,13 @@ JSON path, the reference: nothing is lost.
 Exactness. The frame must be the one the JSON path builds (``DataFrame.from_records`` of ``json.loads``, and
 ``pd.to_numeric`` of the predictions, see :mod:`monitors._lake_decode`), column order and dtypes included. So a
 struct is written only when every record of the hour has the same keys in the same order and every value is a plain
-JSON number that arrow and pandas render alike; predictions only when every one of the hour is a plain integer
+JSON number that arrow and pandas render alike, a string without escapes (an object column of ``str`` in both) or a
+gap where the column is float or text; predictions only when every one of the hour is a plain integer
 literal (int64) or every one a plain decimal or exponent literal (float64), so no cut of the hour can turn a float
 column into an integer one. The reader takes the typed path only when every hour it reads agrees (same keys in the
 same order, the same prediction type) and the values still pass those rules after the window is cut. Anything else
-(a schema change inside the window, strings, nested values, ``NaN``, labels) takes the JSON path.
+(a schema change inside the window, integers with gaps, booleans, nested values, ``NaN``, text with escapes or that
+arrow would read as a date, labels) takes the JSON path.
 
 Speed (``docs/benchmarks.md``): text columns that hold one value per request (``_request_id``) and the numbers are
 written without dictionary pages (they rarely repeat; a dictionary that overflows costs a second decode), numbers
@@ -54,9 +56,10 @@ __all__ = [
 
 FEATURES_COLUMN = "_features"
 PREDICTION_VALUES_COLUMN = "_prediction_value"
-# A record's text with its numbers removed: equal for two records exactly when they have the same keys in the same
-# order (text with a backslash, where a key could hide '":1', is never typed).
-_NUMBER_AFTER_KEY = r'"\s*:\s*-?[0-9][0-9.eE+-]*'
+# A record's text with its values removed (numbers, strings, nulls): equal for two records exactly when they have the
+# same keys in the same order (text with a backslash, where a key or a string could hide '":1', is never typed; so a
+# string holds no quote and ends at the next one).
+_VALUE_AFTER_KEY = r'"\s*:\s*(?:-?[0-9][0-9.eE+-]*|"[^"]*"|null)'
 # What json.dumps writes for an int, and for a finite float (repr): arrow's casts parse both as json.loads does.
 _INTEGER_LITERAL = r"^-?(0|[1-9][0-9]*)$"
 _DECIMAL_LITERAL = r"^-?(0|[1-9][0-9]*)(\.[0-9]+([eE][+-]?[0-9]+)?|[eE][+-]?[0-9]+)$"
@@ -85,7 +88,7 @@ def typed_features(inputs: pa.ChunkedArray | pa.Array) -> pa.Array | None:
         return None
     if pc.any(pc.match_substring(present, "\\")).as_py() or pc.any(pc.match_substring(present, "\n")).as_py():
         return None
-    if pc.count_distinct(pc.replace_substring_regex(present, _NUMBER_AFTER_KEY, '":')).as_py() != 1:
+    if pc.count_distinct(pc.replace_substring_regex(present, _VALUE_AFTER_KEY, '":')).as_py() != 1:
         return None
     body = pc.binary_join(
         pa.LargeListArray.from_arrays(pa.array([0, len(present)], pa.int64()), present),
@@ -95,14 +98,27 @@ def typed_features(inputs: pa.ChunkedArray | pa.Array) -> pa.Array | None:
         table = pa_json.read_json(pa.BufferReader(body[0].as_buffer()))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
-    if table.num_rows != len(present) or table.num_columns == 0 or not flat_numbers(table):
+    if table.num_rows != len(present) or table.num_columns == 0 or not flat_numbers(table, text=True):
         return None
-    struct = pa.StructArray.from_arrays([c.combine_chunks() for c in table.columns], table.column_names)
+    struct = pa.StructArray.from_arrays([_categories(c.combine_chunks()) for c in table.columns], table.column_names)
     if len(present) == len(texts):
         return struct
     mask = np.asarray(valid.to_numpy(zero_copy_only=False), dtype=bool)
     positions = np.where(mask, np.cumsum(mask) - 1, 0)
     return struct.take(pa.array(positions, mask=~mask))
+
+
+_MAX_CATEGORIES = 1024  # distinct texts of a feature in an hour up to which it is stored as categories
+
+
+def _categories(values: pa.Array) -> pa.Array:
+    """Text with few distinct values (categories) as arrow's dictionary type: stored so, parquet gives it back so,
+    ~4x faster to read than the strings, and the reader turns indices into pandas' object column with one take
+    (:func:`_objects`). Text with many (ids, free text) stays strings: its dictionary page could overflow into plain
+    pages, which arrow cannot read back as a nested dictionary."""
+    if pa.types.is_string(values.type) and pc.count_distinct(values).as_py() <= _MAX_CATEGORIES:
+        return values.dictionary_encode()
+    return values
 
 
 def typed_predictions(texts: pa.ChunkedArray | pa.Array) -> pa.Array | None:
@@ -142,12 +158,16 @@ def compacted_write_options(schema: pa.Schema) -> dict[str, Any]:
     """``pq.write_table`` options of a compacted file: zstd for text read rarely (small on disk), lz4 for what the
     reader scans (decoded ~2x faster than zstd here); dictionary pages only for columns whose values repeat."""
     codecs: dict[str, str] = {}
+    dictionary = [name for name in _DICTIONARY_COLUMNS if name in schema.names]
     for field in schema:
         if pa.types.is_struct(field.type):
             codecs.update({f"{field.name}.{child.name}": "lz4" for child in field.type})
+            # text features are categories (a handful of values each): a dictionary page, indices per row
+            dictionary += [f"{field.name}.{child.name}" for child in field.type if not pa.types.is_floating(child.type)
+                           and not pa.types.is_integer(child.type)]  # fmt: skip
         else:
             codecs[field.name] = "zstd" if field.name in _ZSTD_COLUMNS else "lz4"
-    return {"compression": codecs, "use_dictionary": [name for name in _DICTIONARY_COLUMNS if name in schema.names]}
+    return {"compression": codecs, "use_dictionary": dictionary}
 
 
 # --- reading ----------------------------------------------------------------------------------------------------
@@ -197,13 +217,25 @@ def _read_compacted(fs: fsspec.AbstractFileSystem, path: str, leading: list[str]
         skipped = [] if _may_hold_malformed(file.metadata) else list(_SKIPPED_WHEN_WELL_FORMED)
         prediction = PREDICTION_VALUES_COLUMN if PREDICTION_VALUES_COLUMN in names else "_prediction"
         wanted = [name for name in leading if name not in skipped] + [FEATURES_COLUMN, prediction]
-        table = file.read(columns=wanted)
+        table = _read_columns(file, wanted, path)
     version = table.schema.get_field_index("_model_version")
     if pa.types.is_dictionary(table.schema.field(version).type):
         table = table.set_column(version, "_model_version", pc.cast(table["_model_version"], pa.large_string()))
     for name in skipped:  # no malformed request in the file: null columns of arrow's null type (no buffer at all)
         table = table.append_column(name, pa.nulls(table.num_rows))
     return table.select([*leading, FEATURES_COLUMN, prediction])
+
+
+def _read_columns(file: pq.ParquetFile, columns: list[str], path: str) -> pa.Table:
+    """The columns of a compacted file; with categories in the features, one row group at a time (arrow reads a
+    nested dictionary column into one chunk only), and :class:`Untyped` if arrow cannot read them even so."""
+    features = file.schema_arrow.field(FEATURES_COLUMN).type
+    if file.num_row_groups < 2 or not any(pa.types.is_dictionary(child.type) for child in features):
+        return file.read(columns=columns)
+    try:
+        return pa.concat_tables(file.read_row_group(group, columns=columns) for group in range(file.num_row_groups))
+    except pa.ArrowNotImplementedError as exc:
+        raise Untyped(f"{path}: {exc}") from exc
 
 
 def _may_hold_malformed(metadata: pq.FileMetaData) -> bool:
@@ -351,7 +383,9 @@ def typed_window(
     features = children.rename_columns([name.split(".", 1)[1] for name in children.column_names])
     # every hour's values passed flat_numbers when typed (at compaction, or parts here): only the types and gaps of
     # the cut window are left to check (widening int64 to float64 cannot reach int64's limit)
-    if not flat_numbers(features, check_range=False) or any(c.null_count == len(c) for c in features.columns):
+    if not flat_numbers(features, check_range=False, text=True) or any(
+        c.null_count == len(c) for c in features.columns
+    ):
         raise Untyped("values that pandas would render differently")
     reserved = {*meta_columns, "_prediction"}  # a feature named like a metadata column: dropped, as the JSON path does
     features = features.drop_columns([name for name in features.column_names if name in reserved])
@@ -377,12 +411,33 @@ def _to_pandas(
     become pandas strings backed by the same arrow buffers (no Python string per row)."""
     text = [name for name in meta_columns if good.schema.field(name).type in _AS_TEXT]
     numeric = [name for name in meta_columns if name not in text]
-    columns = [*features.columns, *(good[name] for name in numeric)]
-    names = [*features.column_names, *numeric]
+    categories = {name for name, kind in zip(features.column_names, features.schema.types, strict=True)
+                  if pa.types.is_dictionary(kind)}  # fmt: skip
+    plain = [name for name in features.column_names if name not in categories]
+    columns = [*(features[name] for name in plain), *(good[name] for name in numeric)]
+    names = [*plain, *numeric]
     if predictions is not None:
         columns.append(predictions)
         names.append("_prediction")
-    frame = pa.table(columns, names=names).to_pandas()
-    for name in text:
-        frame.insert(features.num_columns + meta_columns.index(name), name, pd.arrays.ArrowStringArray(good[name]))
-    return frame
+    numbers = pa.table(columns, names=names).to_pandas()
+    parts: dict[str, Any] = {
+        name: _objects(features[name]) if name in categories else numbers[name] for name in features.column_names
+    }
+    parts.update(
+        {name: pd.arrays.ArrowStringArray(good[name]) if name in text else numbers[name] for name in meta_columns}
+    )
+    if predictions is not None:
+        parts["_prediction"] = numbers["_prediction"]
+    return pd.DataFrame(parts, copy=False)  # no consolidation: each column stays the array made above
+
+
+def _objects(categories: pa.ChunkedArray) -> np.ndarray:
+    """A dictionary column as the JSON path's object column: the ``str`` of each value, ``None`` for a gap (pandas'
+    own conversion gives a Categorical, and NaN for gaps once made object)."""
+    out = np.empty(len(categories), dtype=object)
+    at = 0
+    for chunk in categories.chunks:
+        values = np.array([*chunk.dictionary.to_pylist(), None], dtype=object)
+        out[at : at + len(chunk)] = values[chunk.indices.fill_null(len(chunk.dictionary)).to_numpy()]
+        at += len(chunk)
+    return out

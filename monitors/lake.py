@@ -246,7 +246,7 @@ def _read_window(
             meta_columns=[c for c in META_COLUMNS if c != "_prediction"],
             malformed_columns=list(_MALFORMED_COLUMNS),
         )
-        return LakeWindow(frame, malformed, _columns_seen(frame), files)
+        return LakeWindow(frame, malformed, _columns_seen(frame, text_is_str=True), files)
     stored = pa.concat_tables(tables).to_pandas() if tables else STORED_SCHEMA.empty_table().to_pandas()
     return _window(stored, since=since, last_rows=last_rows, files=files)
 
@@ -284,8 +284,16 @@ def _assemble(features: pd.DataFrame, meta: pd.DataFrame, malformed: pd.DataFram
     )
 
 
-def _columns_seen(frame: pd.DataFrame) -> dict[str, str]:
-    return {str(c): pd.api.types.infer_dtype(frame[c], skipna=True) for c in frame.columns if c not in META_COLUMNS}
+def _columns_seen(frame: pd.DataFrame, *, text_is_str: bool = False) -> dict[str, str]:
+    """Each feature's kind as ``infer_dtype`` names it. ``text_is_str``: every object column holds ``str`` or ``None``
+    and not only ``None`` (the typed path builds them so), so it is ``"string"`` without a scan of each value."""
+    return {
+        str(c): "string"
+        if text_is_str and frame[c].dtype == object
+        else pd.api.types.infer_dtype(frame[c], skipna=True)
+        for c in frame.columns
+        if c not in META_COLUMNS
+    }
 
 
 def _to_table(rows: Iterable[LakeRow]) -> pa.Table:

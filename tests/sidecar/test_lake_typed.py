@@ -118,12 +118,15 @@ def test_an_integer_hour_and_a_float_hour_widen_to_float_as_from_records_does(tm
 @pytest.mark.parametrize(
     ("name", "inputs"),
     [
-        ("text values", lambda i: {"age": i, "purpose": "car"}),
         ("booleans", lambda i: {"age": i, "ok": True}),
+        ("dates as text", lambda i: {"age": i, "day": "2026-03-01"}),  # arrow would read a timestamp
+        ("a number or a string", lambda i: {"a": i if i % 2 else "x"}),
+        ("integers with gaps", lambda i: {"a": i if i % 7 else None, "b": 1.5}),
+        ("text that is always null", lambda i: {"a": i, "b": None}),
+        ("non-ASCII text (stored escaped)", lambda i: {"a": i, "b": "médical"}),
         ("nested", lambda i: {"age": i, "tags": [1, 2]}),
         ("keys in another order", lambda i: {"a": i, "b": 1.0} if i % 2 else {"b": 1.0, "a": i}),
         ("a key now and then", lambda i: {"a": i, "b": 1.0} if i % 2 else {"a": i}),
-        ("null values", lambda i: {"a": i + 0.5 if i % 7 else None, "b": 1.5}),
         ("NaN", lambda i: {"a": float("nan") if i == 5 else 1.0}),
         ("an integer beyond int64", lambda i: {"a": 2**70 if i == 5 else i}),
         ("a backslash in a key", lambda i: {"we\\ird": i}),
@@ -143,6 +146,97 @@ def test_hours_that_could_render_differently_stay_json_and_read_the_same(
     records = [inputs(i) for _hour in range(2) for i in range(100)]
     expected = pd.DataFrame.from_records(json.loads(json.dumps(r)) for r in records)
     pd.testing.assert_frame_equal(window.frame[list(expected.columns)], expected)
+
+
+def _credit_risk(i: int) -> dict[str, Any]:
+    """The credit-risk model's request rows (text categories; nulls in the nullable columns)."""
+    return _CREDIT_RISK[i % len(_CREDIT_RISK)]
+
+
+def _credit_risk_rows() -> list[dict[str, Any]]:
+    from features.columns import ENTITY_KEY, LABEL, TIMESTAMP
+    from features.generator import generate
+
+    frame = generate("missing-spike", rows=300, seed=4).drop(columns=[ENTITY_KEY, TIMESTAMP, LABEL])
+    return [json.loads(row) for row in frame.to_json(orient="records", lines=True).splitlines()]
+
+
+_CREDIT_RISK = _credit_risk_rows()
+
+
+@pytest.mark.parametrize(
+    ("name", "inputs"),
+    [
+        ("text values", lambda i: {"age": i, "purpose": ("car", "home", "medical")[i % 3]}),
+        ("text with gaps", lambda i: {"age": i, "purpose": "car" if i % 5 else None}),
+        ("decimals with gaps", lambda i: {"a": i + 0.5 if i % 7 else None, "b": 1.5}),
+        ("credit-risk requests", _credit_risk),
+    ],
+)
+@pytest.mark.parametrize("options", WINDOWS, ids=lambda o: ",".join(o) or "all")
+def test_text_features_and_gaps_read_typed_as_the_json_path_reads_them(
+    tmp_path: Path, name: str, inputs: Any, options: dict[str, Any]
+) -> None:
+    lake = str(tmp_path)
+    _write_hours(lake, inputs=inputs, malformed_every=40)
+    compact(lake, MODEL, now=NOW)
+    assert all(FEATURES_COLUMN in schema.names for schema in _compacted_schemas(lake)), name
+    typed = _typed_path(lake, **options)
+    _assert_same(typed, _json_path(lake, **options))
+    _assert_same(read_window(lake, MODEL, **options), typed)
+    text = [column for column in typed.frame.columns if column in ("purpose", "employment_length", "term")]
+    assert all(typed.frame[column].dtype == object for column in text)
+    assert text or typed.frame["a"].dtype == "float64"  # the decimals with gaps: float64 with NaN, as from_records
+
+
+def test_credit_risk_requests_are_stored_typed_with_text_as_dictionary_pages(tmp_path: Path) -> None:
+    lake = str(tmp_path)
+    _write_hours(lake, inputs=_credit_risk, hours=2, count=300)
+    compact(lake, MODEL, now=NOW)
+    (path, *_) = sorted(Path(lake).rglob("compacted-*.parquet"))
+    metadata = pq.ParquetFile(path).metadata.row_group(0)
+    encodings = {metadata.column(i).path_in_schema: metadata.column(i).encodings for i in range(metadata.num_columns)}
+    assert "RLE_DICTIONARY" in encodings[f"{FEATURES_COLUMN}.purpose"]
+    assert "RLE_DICTIONARY" not in encodings[f"{FEATURES_COLUMN}.loan_amount"]
+    children = {child.name: child.type for child in pq.read_schema(path).field(FEATURES_COLUMN).type}
+    assert children["purpose"] == pa.dictionary(pa.int32(), pa.string())  # read back as categories, not strings
+    assert children["loan_amount"] == pa.float64()
+    frame = _typed_path(lake).frame
+    expected = pd.DataFrame.from_records([_credit_risk(i) for _hour in range(2) for i in range(300)])
+    pd.testing.assert_frame_equal(frame[list(expected.columns)], expected)
+    assert frame["annual_income"].isna().any() and frame["employment_length"].isna().any()  # the gaps came through
+
+
+def test_text_with_many_values_is_stored_as_strings_and_read_typed(tmp_path: Path) -> None:
+    lake = str(tmp_path)
+    rows = [LakeRow(f"r{i:05d}", T0 + timedelta(seconds=2 * i), "3", 200, 1.5, prediction=i % 2,
+                    inputs={"age": i, "customer": f"c-{i}", "purpose": "car"}) for i in range(1500)]  # fmt: skip
+    write_rows(lake, MODEL, rows[:700], part_id="seg-a")
+    write_rows(lake, MODEL, rows[700:], part_id="seg-b")
+    compact(lake, MODEL, now=NOW)
+    (path, *_) = sorted(Path(lake).rglob("compacted-*.parquet"))
+    children = {child.name: child.type for child in pq.read_schema(path).field(FEATURES_COLUMN).type}
+    assert children["customer"] == pa.string() and pa.types.is_dictionary(children["purpose"])  # 1,500 > 1,024
+    typed = _typed_path(lake, last_rows=2000)
+    _assert_same(typed, _json_path(lake, last_rows=2000))
+    assert typed.frame["customer"].dtype == object and typed.frame["customer"].iloc[-1] == "c-1499"
+
+
+def test_an_hour_of_several_row_groups_reads_its_categories_group_by_group(tmp_path: Path) -> None:
+    """Compaction writes 65,536 rows a row group; arrow reads a nested dictionary column into one chunk only."""
+    lake, count = str(tmp_path), 70_000
+    base = T0 + timedelta(hours=1)
+    rows = [LakeRow(f"r{i:06d}", base + timedelta(milliseconds=50 * i), "3", 200, 1.5,
+                    inputs={"x": float(i), "purpose": ("car", "home", None)[i % 3]}, prediction=i % 2)
+            for i in range(count)]  # fmt: skip
+    for part in range(0, count, 10_000):
+        write_rows(lake, MODEL, rows[part : part + 10_000], part_id=f"seg-{part}")
+    compact(lake, MODEL, now=NOW)
+    (path,) = sorted(Path(lake).rglob("compacted-*.parquet"))
+    assert pq.ParquetFile(path).num_row_groups == 2
+    typed = _typed_path(lake)
+    _assert_same(typed, _json_path(lake))
+    assert len(typed.frame) == count and typed.frame["purpose"].tolist()[:4] == ["car", "home", None, "car"]
 
 
 def test_a_schema_change_between_hours_is_read_as_json(tmp_path: Path) -> None:

@@ -80,15 +80,7 @@ class Preprocessing:
         values = np.empty((len(frame), len(self.numeric)), dtype=np.float64)
         for i, name in enumerate(self.numeric):
             values[:, i] = _as_float(frame[name])
-        medians, means, scales = self._numeric_vectors
-        values = np.where(np.isnan(values), medians, values)
-        numeric = ((values - means) / scales).astype(np.float32)
-        codes = np.zeros((len(frame), len(self.categorical)), dtype=np.int64)
-        for i, (name, lookup) in enumerate(zip(self.categorical, self._category_codes, strict=True)):
-            # unseen values, non-strings and nulls get UNKNOWN (0); known ones start at 1
-            codes[:, i] = [lookup.get(value, UNKNOWN) if isinstance(value, str) else UNKNOWN
-                           for value in frame[name].to_numpy(dtype=object)]  # fmt: skip
-        return numeric, codes
+        return self._encoded(values, [frame[name].to_numpy(dtype=object) for name in self.categorical])
 
     def transform_records(self, records: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`transform` for rows as mappings (what a typed model's ``predict`` gets), without building a frame:
@@ -101,13 +93,17 @@ class Preprocessing:
             if not all(value is None or type(value) in _PLAIN_NUMBERS for value in column):
                 return self.transform(pd.DataFrame(list(records)))
             values[:, i] = [math.nan if value is None else value for value in column]
+        return self._encoded(values, [[record.get(name) for record in records] for name in self.categorical])
+
+    def _encoded(self, values: np.ndarray, categorical: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+        """Raw numerics (NaN for nulls) and each categorical column's values -> the model's two inputs."""
         medians, means, scales = self._numeric_vectors
         values = np.where(np.isnan(values), medians, values)
         numeric = ((values - means) / scales).astype(np.float32)
-        codes = np.zeros((len(records), len(self.categorical)), dtype=np.int64)
-        for i, (name, lookup) in enumerate(zip(self.categorical, self._category_codes, strict=True)):
-            codes[:, i] = [lookup.get(value, UNKNOWN) if isinstance(value, str) else UNKNOWN
-                           for value in (record.get(name) for record in records)]  # fmt: skip
+        codes = np.zeros((len(values), len(self.categorical)), dtype=np.int64)
+        for i, (column, lookup) in enumerate(zip(categorical, self._category_codes, strict=True)):
+            # unseen values, non-strings and nulls get UNKNOWN (0); known ones start at 1
+            codes[:, i] = [lookup.get(value, UNKNOWN) if isinstance(value, str) else UNKNOWN for value in column]
         return numeric, codes
 
     @cached_property

@@ -25,7 +25,6 @@ with lz4; a file's ``_error`` and ``_raw`` are not read when its statistics say 
 from __future__ import annotations
 
 import contextlib
-import itertools
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -39,7 +38,8 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from monitors._lake_decode import TEXT_DTYPE, decode_predictions_arrow, flat_numbers
-from monitors._lake_partitions import COMPACTED_PREFIX, ROW_ORDER, is_local
+from monitors._lake_order import SORT_GOOD, ordered, since_cut
+from monitors._lake_partitions import COMPACTED_PREFIX, is_local
 
 __all__ = [
     "FEATURES_COLUMN",
@@ -66,8 +66,7 @@ _DECIMAL_LITERAL = r"^-?(0|[1-9][0-9]*)(\.[0-9]+([eE][+-]?[0-9]+)?|[eE][+-]?[0-9
 _ZSTD_COLUMNS = ("_model_version", "_inputs", "_prediction", "_error", "_raw")  # text read rarely or once: small
 _DICTIONARY_COLUMNS = ("_model_version", "_status", "_row", "_prediction", "_error", "_raw")  # values that repeat
 _SKIPPED_WHEN_WELL_FORMED = ("_error", "_raw")
-_SORT_GOOD = [(name, "ascending") for name in ROW_ORDER]
-_SORT_MALFORMED = _SORT_GOOD[:2]  # one row per malformed request
+_SORT_MALFORMED = SORT_GOOD[:2]  # one row per malformed request
 _AS_TEXT = {pa.string(): TEXT_DTYPE, pa.large_string(): TEXT_DTYPE}
 
 
@@ -261,9 +260,32 @@ def concat_typed(tables: list[pa.Table]) -> pa.Table:
     if len(keys) > 1:
         raise Untyped("the feature keys change inside the window")
     try:
-        return pa.concat_tables(_one_prediction_form(tables), promote_options="permissive")
+        return pa.concat_tables(_one_prediction_form(_one_text_form(tables)), promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
         raise Untyped(str(exc)) from exc
+
+
+def _one_text_form(tables: list[pa.Table]) -> list[pa.Table]:
+    """The tables with each text feature in one form: where one hour stored it as categories and another as strings
+    (an hour with more than :data:`_MAX_CATEGORIES` values of it), the categories cast to strings."""
+    forms: dict[str, set[bool]] = {}
+    for table in tables:
+        for child in table.schema.field(FEATURES_COLUMN).type:
+            forms.setdefault(child.name, set()).add(pa.types.is_dictionary(child.type))
+    mixed = {name for name, seen in forms.items() if len(seen) > 1}
+    if not mixed:
+        return tables
+    out = []
+    for table in tables:
+        kind = table.schema.field(FEATURES_COLUMN).type
+        target = pa.struct(
+            [pa.field(c.name, pa.string()) if c.name in mixed and pa.types.is_dictionary(c.type) else c for c in kind]
+        )
+        if target != kind:
+            at = table.schema.get_field_index(FEATURES_COLUMN)
+            table = table.set_column(at, FEATURES_COLUMN, table[FEATURES_COLUMN].cast(target))
+        out.append(table)
+    return out
 
 
 def _one_prediction_form(tables: list[pa.Table]) -> list[pa.Table]:
@@ -285,73 +307,6 @@ def _one_prediction_form(tables: list[pa.Table]) -> list[pa.Table]:
     return typed
 
 
-def _time_chunks(table: pa.Table) -> list[np.ndarray]:
-    """The capture times as int64 views of the column's chunks (the column's unit; no copy; the column has no
-    nulls)."""
-    return [chunk.cast(pa.int64()).to_numpy() for chunk in table["_ts"].chunks if len(chunk)]
-
-
-def _tie_positions(chunks: list[np.ndarray]) -> np.ndarray:
-    """The positions ``i`` in the whole column where rows ``i`` and ``i + 1`` have the same capture time."""
-    found, offset = [], 0
-    for k, times in enumerate(chunks):
-        found.append(np.flatnonzero(times[1:] == times[:-1]) + offset)
-        if k + 1 < len(chunks) and times[-1] == chunks[k + 1][0]:
-            found.append(np.array([offset + len(times) - 1]))
-        offset += len(times)
-    return np.sort(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
-
-
-def _ordered(good: pa.Table) -> pa.Table:
-    """``good`` in (_ts, _request_id, _row) order. Hours come in time order and compaction sorts each, so usually
-    as it is: checked in one vectorised pass over each chunk's times (and across chunks), the other keys compared
-    only where two times tie."""
-    if good.num_rows < 2:
-        return good
-    if not any(good[name].null_count for name, _ in _SORT_GOOD):
-        chunks = _time_chunks(good)
-        in_order = all(bool(np.all(t[1:] >= t[:-1])) for t in chunks) and all(
-            a[-1] <= b[0] for a, b in itertools.pairwise(chunks)
-        )
-        if in_order and _ties_in_order(good, _tie_positions(chunks)):
-            return good
-    return good.take(pc.sort_indices(good, sort_keys=_SORT_GOOD))
-
-
-_FEW_TIES = 4096  # compared pair by pair; more: arrow's take, which copies the whole id column once
-
-
-def _ties_in_order(good: pa.Table, ties: np.ndarray) -> bool:
-    """Whether each row at ``ties`` and the next (same capture time) are in (_request_id, _row) order."""
-    if len(ties) == 0:
-        return True
-    if len(ties) <= _FEW_TIES:
-        for at in ties.tolist():
-            pair = good.slice(at, 2).select(["_request_id", "_row"]).to_pylist()
-            if (pair[0]["_request_id"], pair[0]["_row"]) > (pair[1]["_request_id"], pair[1]["_row"]):
-                return False
-        return True
-    before, after = pa.array(ties), pa.array(ties + 1)
-    ids_before, ids_after = good["_request_id"].take(before), good["_request_id"].take(after)
-    rows_before, rows_after = good["_row"].take(before), good["_row"].take(after)
-    same_id = pc.equal(ids_before, ids_after)
-    in_order = pc.or_(pc.less(ids_before, ids_after), pc.and_(same_id, pc.less_equal(rows_before, rows_after)))
-    return bool(pc.all(in_order).as_py())
-
-
-def _since(good: pa.Table, since: datetime) -> pa.Table:
-    """The rows of ordered ``good`` captured at or after ``since``: a slice (no copy) found by binary search."""
-    cutoff = pa.scalar(since, good.schema.field("_ts").type)
-    if good["_ts"].null_count:
-        return good.filter(pc.greater_equal(good["_ts"], cutoff))
-    bound, offset = cutoff.cast(pa.int64()).as_py(), 0
-    for times in _time_chunks(good):
-        if times[-1] >= bound:
-            return good.slice(offset + int(np.searchsorted(times, bound, side="left")))
-        offset += len(times)
-    return good.slice(good.num_rows)
-
-
 def typed_window(
     hour_tables: list[pa.Table],
     *,
@@ -369,9 +324,9 @@ def typed_window(
     else:
         bad = pc.is_valid(table["_error"])
         good, malformed = table.filter(pc.invert(bad)), table.filter(bad)
-    good = _ordered(good)
+    good = ordered(good)
     if since is not None:
-        good = _since(good, since)
+        good = since_cut(good, since)
         malformed = malformed.filter(
             pc.greater_equal(malformed["_ts"], pa.scalar(since, malformed.schema.field("_ts").type))
         )

@@ -222,6 +222,22 @@ def test_text_with_many_values_is_stored_as_strings_and_read_typed(tmp_path: Pat
     assert typed.frame["customer"].dtype == object and typed.frame["customer"].iloc[-1] == "c-1499"
 
 
+def test_a_text_feature_stored_as_categories_in_one_hour_and_strings_in_another_reads_typed(tmp_path: Path) -> None:
+    lake = str(tmp_path)
+    for hour, distinct in ((0, 1500), (1, 3)):  # past the categories' limit in the first hour only
+        rows = [LakeRow(f"r{hour}-{i:05d}", T0 + timedelta(hours=hour, seconds=2 * i), "3", 200, 1.5, prediction=1,
+                        inputs={"x": float(i), "shop": f"s-{i % distinct}"}) for i in range(1500)]  # fmt: skip
+        write_rows(lake, MODEL, rows, part_id=f"seg-{hour}")
+    compact(lake, MODEL, now=NOW)
+    kinds = [pq.read_schema(path).field(FEATURES_COLUMN).type.field("shop").type for path in
+             sorted(Path(lake).rglob("compacted-*.parquet"))]  # fmt: skip
+    assert kinds == [pa.string(), pa.dictionary(pa.int32(), pa.string())]
+    for options in ({}, {"last_rows": 2000}, {"since": T0 + timedelta(minutes=40)}):
+        typed = _typed_path(lake, **options)
+        _assert_same(typed, _json_path(lake, **options))
+    assert typed.frame["shop"].dtype == object
+
+
 def test_an_hour_of_several_row_groups_reads_its_categories_group_by_group(tmp_path: Path) -> None:
     """Compaction writes 65,536 rows a row group; arrow reads a nested dictionary column into one chunk only."""
     lake, count = str(tmp_path), 70_000

@@ -4,7 +4,7 @@ the JSON path builds, and whatever could render differently is read as JSON."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,22 +18,15 @@ from monitors._lake_partitions import filesystem
 from monitors._lake_typed import FEATURES_COLUMN, Untyped, typed_features, typed_window
 from monitors.lake import LakeRow, LakeWindow, read_window, write_rows
 from monitors.lake_compaction import compact
+from tests.sidecar._lake_rows import NOW, T0, hour_rows
 
 MODEL = "m"
-T0 = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
-NOW = T0 + timedelta(hours=4)
 
 
 def _rows(hour: int, count: int, inputs: Any, *, prefix: str = "r", malformed_every: int = 0) -> list[LakeRow]:
-    rows = []
-    for i in range(count):
-        ts = T0 + timedelta(hours=hour, seconds=7 * i)
-        if malformed_every and i % malformed_every == 3:
-            rows.append(LakeRow(f"{prefix}{hour}-{i}", ts, "3", 400, 0.5, error="not JSON", raw="{oops"))
-            continue
-        record = inputs(i) if callable(inputs) else inputs
-        rows.append(LakeRow(f"{prefix}{hour}-{i}", ts, "3", 200, 1.5, row=i % 2, inputs=record, prediction=i % 3))
-    return rows
+    record = inputs if callable(inputs) else lambda i: inputs
+    return hour_rows(hour, count, inputs=record, prediction=lambda i: i % 3, row=lambda i: i % 2, prefix=prefix,
+                     malformed_every=malformed_every)  # fmt: skip
 
 
 def _numeric(i: int) -> dict[str, Any]:

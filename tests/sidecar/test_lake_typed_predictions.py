@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,22 +25,14 @@ from monitors._lake_typed import (
 from monitors.feedback.quality import join_outcomes
 from monitors.lake import TEXT_COLUMNS, TEXT_DTYPE, LakeRow, LakeWindow, read_window, write_rows
 from monitors.lake_compaction import compact
+from tests.sidecar._lake_rows import NOW, T0, hour_rows
 
 MODEL = "m"
-T0 = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
-NOW = T0 + timedelta(hours=4)
 
 
 def _rows(hour: int, count: int, prediction: Callable[[int], Any], *, malformed_every: int = 0) -> list[LakeRow]:
-    rows = []
-    for i in range(count):
-        ts = T0 + timedelta(hours=hour, seconds=7 * i)
-        if malformed_every and i % malformed_every == 3:
-            rows.append(LakeRow(f"r{hour}-{i}", ts, "3", 400, 0.5, error="not JSON", raw="{oops"))
-            continue
-        inputs = {"age": 20 + i % 50, "income": 1000.5 * i}
-        rows.append(LakeRow(f"r{hour}-{i}", ts, "3", 200, 1.5, inputs=inputs, prediction=prediction(i)))
-    return rows
+    return hour_rows(hour, count, inputs=lambda i: {"age": 20 + i % 50, "income": 1000.5 * i}, prediction=prediction,
+                     malformed_every=malformed_every)  # fmt: skip
 
 
 def _write(lake: str, hour: int, count: int, prediction: Callable[[int], Any], **kwargs: Any) -> None:

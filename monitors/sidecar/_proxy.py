@@ -1,7 +1,7 @@
 """The reverse proxy: forward to the model server, capture the pair into the spool, answer.
 
-With ``capture=False`` it only routes (weighted, from the deployer's routing file): the local stand-in for the
-cluster's Service/ingress in front of model servers that capture in process (``driftloop scoring-server``).
+It routes by the deployer's routing file too (weighted). With ``capture=False`` (``--no-capture``: the model
+servers behind capture in process) the leaner route-only router of ``_route_only`` runs instead of this app.
 
 The only work on the request path besides forwarding is one ``os.write`` of the capture to the spool
 (page cache). Everything slow — fsync, sealing, parquet, the lake — happens in background tasks or the
@@ -32,7 +32,7 @@ from monitors.sidecar._spool import Capture, Spool
 from monitors.sidecar._upstream import UpstreamError, UpstreamPool, UpstreamResponse
 from monitors.sidecar._writer import LakeWriter
 
-__all__ = ["Sidecar", "SidecarConfig"]
+__all__ = ["Sidecar", "SidecarConfig", "cancel_all", "champion_version_of", "every"]
 
 log = logging.getLogger("driftloop.sidecar")
 
@@ -73,10 +73,40 @@ class SidecarConfig:
     capture: bool = True  # False: route only (the model servers capture in process: `driftloop scoring-server`)
 
 
+async def every(interval_s: float, action: Any, first: float | None = None) -> None:
+    """Run ``action()`` every ``interval_s`` (the first time after ``first``) until cancelled, logging failures."""
+    await asyncio.sleep(interval_s if first is None else first)
+    while True:
+        try:
+            await action()
+        except Exception:  # a background chore must never die silently nor take the proxy down
+            log.exception("sidecar background task failed; retrying in %.1fs", interval_s)
+        await asyncio.sleep(interval_s)
+
+
+async def cancel_all(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel background tasks and wait until each has stopped."""
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def champion_version_of(config: SidecarConfig) -> str | None:
+    """The registered version ``config.model``'s champion alias points at in ``config.mlflow_uri`` (None: none yet)."""
+    assert config.mlflow_uri
+    from monitors.sidecar.champion import champion_version
+
+    return await asyncio.to_thread(champion_version, config.mlflow_uri, config.model)
+
+
 class Sidecar:
     """The aiohttp application plus its spool and lake writer; ``app()`` wires their lifetimes together."""
 
     def __init__(self, config: SidecarConfig) -> None:
+        if not config.capture:
+            raise ValueError("route only (capture=False) is served by monitors.sidecar._route_only.RouteOnly")
         self.config = config
         self.upstream = config.upstream.rstrip("/")
         self.metrics = SidecarMetrics()
@@ -99,20 +129,15 @@ class Sidecar:
 
     async def _on_startup(self, _: web.Application) -> None:
         config = self.config
-        if config.capture:
-            self.spool = Spool(
-                config.spool_dir,
-                self.metrics,
-                max_bytes=config.max_spool_bytes,
-                segment_bytes=config.segment_bytes,
-                segment_age_s=config.segment_age_s,
-            )
-            self.writer = LakeWriter(self.spool, config.lake_uri, config.model, self.metrics,
-                                     poll_s=config.lake_poll_s)  # fmt: skip
-            self.writer.start()
-        elif any(config.spool_dir.glob("*.seg")) or any(config.spool_dir.glob("*.open")):
-            # route only now, but a capturing run of this sidecar left payloads in its spool: ship them, not lose them
-            self._tasks.append(asyncio.create_task(asyncio.to_thread(self._ship_leftovers)))
+        self.spool = Spool(
+            config.spool_dir,
+            self.metrics,
+            max_bytes=config.max_spool_bytes,
+            segment_bytes=config.segment_bytes,
+            segment_age_s=config.segment_age_s,
+        )
+        self.writer = LakeWriter(self.spool, config.lake_uri, config.model, self.metrics, poll_s=config.lake_poll_s)
+        self.writer.start()
         gc.freeze()  # start-up objects are permanent: later collections (on the request path) skip them
 
         def pool(url: str) -> UpstreamPool:
@@ -125,21 +150,16 @@ class Sidecar:
 
         self.router = Router(self.upstream, config.model_version, config.routes_file, pool)
         await self.router.refresh()  # the routes in force from the first request on
-        self._tasks.append(asyncio.create_task(self._every(config.routes_poll_s, self.router.refresh)))
-        if self.spool is not None:
-            self._tasks += [
-                asyncio.create_task(self._every(config.fsync_interval_s, self._sync)),
-                asyncio.create_task(self._every(min(1.0, config.segment_age_s / 2), self._seal_old)),
-            ]
-        if config.model_version is None and config.mlflow_uri:  # also route only: /readyz names the version
-            self._tasks.append(asyncio.create_task(self._every(5.0, self._resolve_version, first=0.0)))
+        self._tasks += [
+            asyncio.create_task(every(config.routes_poll_s, self.router.refresh)),
+            asyncio.create_task(every(config.fsync_interval_s, self._sync)),
+            asyncio.create_task(every(min(1.0, config.segment_age_s / 2), self._seal_old)),
+        ]
+        if config.model_version is None and config.mlflow_uri:
+            self._tasks.append(asyncio.create_task(every(5.0, self._resolve_version, first=0.0)))
 
     async def _on_cleanup(self, _: web.Application) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(self._tasks)
         if self.router is not None:
             await self.router.close()
         if self.spool is not None:
@@ -147,24 +167,6 @@ class Sidecar:
             if self.writer is not None:
                 await asyncio.get_running_loop().run_in_executor(None, self.writer.stop)
             self.spool.close()
-
-    def _ship_leftovers(self) -> None:
-        from monitors.sidecar.shipper import ship_leftovers
-
-        outcome = ship_leftovers(self.config.spool_dir, self.config.lake_uri, self.config.model, timeout_s=60.0)
-        if outcome is not None:  # None: another process ships this spool
-            shipped, rows = outcome
-            log.warning("route only: shipped %d payload rows a capturing run left in %s (%s)", rows,
-                        self.config.spool_dir, "all of them" if shipped else "the rest stays there")  # fmt: skip
-
-    async def _every(self, interval_s: float, action: Any, first: float | None = None) -> None:
-        await asyncio.sleep(interval_s if first is None else first)
-        while True:
-            try:
-                await action()
-            except Exception:  # a background chore must never die silently nor take the proxy down
-                log.exception("sidecar background task failed; retrying in %.1fs", interval_s)
-            await asyncio.sleep(interval_s)
 
     async def _sync(self) -> None:
         assert self.spool is not None
@@ -176,10 +178,7 @@ class Sidecar:
 
     async def _resolve_version(self) -> None:
         """Which registered version the champion alias points at, so every capture names its model version."""
-        assert self.config.mlflow_uri
-        from monitors.sidecar.champion import champion_version
-
-        version = await asyncio.to_thread(champion_version, self.config.mlflow_uri, self.config.model)
+        version = await champion_version_of(self.config)
         if version is not None:
             self.model_version = version
 
@@ -281,15 +280,8 @@ class Sidecar:
     async def _readyz(self, _: web.Request) -> web.Response:
         """Ready when the model server answers; lake and spool trouble are reported as warnings only."""
         assert self.router is not None
-        problems = []
         primary = self.router.primary()
-        try:
-            probe = await primary.pool.request("GET", self.config.ready_path, [], b"", timeout_s=1.0)
-            if probe.status >= 500:
-                detail = probe.body[:200].decode("utf-8", "replace")
-                problems.append(f"model server {primary.url} answers {probe.status}: {detail}")
-        except UpstreamError as exc:
-            problems.append(f"model server {primary.url} unreachable: {exc}")
+        problems = await self.router.probe_primary(self.config.ready_path)
         warnings = []  # they never make the sidecar unready: traffic must not stop because the lake lags
         if self.spool is not None and self.spool.dropping:
             warnings.append("spool full: new payloads are dropped (and counted) until the lake catches up")
@@ -302,8 +294,7 @@ class Sidecar:
             "ready": not problems,
             "problems": problems,
             "warnings": warnings,
-            # route only: the model servers capture (their own /metrics and shippers say how the spool is doing)
-            "capture": "proxy" if self.spool is not None else "in-process",
+            "capture": "proxy",
             "spooled_bytes": self.spool.total_bytes if self.spool is not None else None,
             "lake_error": lake_error,
             "model_version": primary.model_version or self.model_version,

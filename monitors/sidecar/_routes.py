@@ -18,14 +18,15 @@ from __future__ import annotations
 import json
 import logging
 import random
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from monitors.sidecar._upstream import UpstreamPool
+from monitors.sidecar._upstream import UpstreamError, UpstreamResponse
 
-__all__ = ["DEFAULT_ROUTE", "Route", "Router", "parse_routes"]
+__all__ = ["DEFAULT_ROUTE", "Route", "RoutePool", "Router", "parse_routes"]
 
 log = logging.getLogger("driftloop.sidecar")
 
@@ -34,13 +35,29 @@ _MAX_FILE_BYTES = 64 << 10
 _MAX_ROUTES = 8
 
 
+class RoutePool(Protocol):
+    """What a route needs of its connections: one exchange (the readiness probe) and closing them."""
+
+    async def request(
+        self,
+        method: str,
+        target: str,
+        headers: Iterable[tuple[str, str]],
+        body: bytes,
+        *,
+        timeout_s: float | None = None,
+    ) -> UpstreamResponse: ...
+
+    async def close(self) -> None: ...
+
+
 @dataclass
 class Route:
     name: str
     url: str
     weight: float
     model_version: str | None
-    pool: UpstreamPool
+    pool: RoutePool
     inflight: int = 0
 
 
@@ -90,7 +107,7 @@ class Router:
     default_url: str
     default_version: str | None
     routes_file: Path | None
-    pool_factory: Any  # Callable[[str], UpstreamPool]
+    pool_factory: Callable[[str], RoutePool]
     generation: int = -1  # -1: the --upstream alone (no file)
     error: str | None = None
     routes: list[Route] = field(default_factory=list)
@@ -115,6 +132,18 @@ class Router:
 
     def primary(self) -> Route:
         return max(self.routes, key=lambda route: route.weight)
+
+    async def probe_primary(self, ready_path: str) -> list[str]:
+        """What keeps the router from being ready: the primary route's model server not answering ``ready_path``."""
+        primary = self.primary()
+        try:
+            probe = await primary.pool.request("GET", ready_path, [], b"", timeout_s=1.0)
+        except UpstreamError as exc:
+            return [f"model server {primary.url} unreachable: {exc}"]
+        if probe.status >= 500:
+            detail = probe.body[:200].decode("utf-8", "replace")
+            return [f"model server {primary.url} answers {probe.status}: {detail}"]
+        return []
 
     async def refresh(self) -> None:
         await self._close_drained()

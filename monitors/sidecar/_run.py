@@ -10,6 +10,7 @@ from aiohttp import web
 
 from driftloop.errors import ConfigError
 from monitors.sidecar._proxy import Sidecar, SidecarConfig
+from monitors.sidecar._route_only import serve_route_only
 
 __all__ = ["new_loop", "run_sidecar"]
 
@@ -17,8 +18,10 @@ log = logging.getLogger("driftloop.sidecar")
 
 
 def run_sidecar(config: SidecarConfig, host: str, port: int, *, announce: bool = True) -> None:
-    """Serve until a signal; on exit the spool is sealed, fsync'd and drained to the lake for a few seconds."""
-    sidecar = Sidecar(config)
+    """Serve until a signal; on exit the spool is sealed, fsync'd and drained to the lake for a few seconds.
+
+    Route only (``capture=False``) runs the lean router of ``_route_only`` (the requests in flight finish first).
+    """
     if announce:
         capture = (
             f"  lake:  {config.lake_uri} (model={config.model})\n  spool: {config.spool_dir}\n"
@@ -31,7 +34,10 @@ def run_sidecar(config: SidecarConfig, host: str, port: int, *, announce: bool =
             flush=True,
         )
     try:
-        web.run_app(sidecar.app(), host=host, port=port, access_log=None, print=None, loop=new_loop())
+        if config.capture:
+            web.run_app(Sidecar(config).app(), host=host, port=port, access_log=None, print=None, loop=new_loop())
+        else:
+            serve_route_only(config, host, port, new_loop())
     except OSError as exc:
         if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
             raise

@@ -12,13 +12,15 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import urlsplit
 
-__all__ = ["UpstreamError", "UpstreamPool", "UpstreamResponse"]
+__all__ = ["Endpoint", "UpstreamError", "UpstreamPool", "UpstreamResponse"]
 
 _NO_BODY_STATUSES = frozenset({204, 304})
+_T = TypeVar("_T")
 
 
 class UpstreamError(Exception):
@@ -39,18 +41,45 @@ class UpstreamResponse:
 _Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """One model server's address, parsed once: where to connect, the Host header to send, the path prefix."""
+
+    host: str
+    port: int
+    tls: ssl.SSLContext | None
+    prefix: str
+    host_header: str
+
+    @classmethod
+    def parse(cls, base_url: str) -> Endpoint:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"upstream {base_url!r} is not an http(s) URL")
+        tls = ssl.create_default_context() if parts.scheme == "https" else None
+        return cls(parts.hostname, parts.port or (443 if tls else 80), tls, parts.path.rstrip("/"),
+                   parts.netloc.rsplit("@", 1)[-1])  # fmt: skip
+
+    async def connecting(self, opening: Awaitable[_T], timeout_s: float) -> _T:
+        """Await a connection being opened to this endpoint; an :class:`UpstreamError` that says why it failed."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await opening
+        except TimeoutError:
+            raise UpstreamError("unreachable", f"connect to {self.host}:{self.port} timed out") from None
+        except OSError as exc:
+            raise UpstreamError(
+                "unreachable", f"cannot connect to {self.host}:{self.port}: {exc.strerror or exc}"
+            ) from None
+
+
 class UpstreamPool:
     """Keep-alive connections to one ``http(s)://host:port``; at most ``limit`` requests at a time."""
 
     def __init__(self, base_url: str, *, limit: int, connect_timeout_s: float, timeout_s: float) -> None:
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"upstream {base_url!r} is not an http(s) URL")
-        self._tls = ssl.create_default_context() if parts.scheme == "https" else None
-        self._host = parts.hostname
-        self._port = parts.port or (443 if self._tls else 80)
-        self._prefix = parts.path.rstrip("/")
-        self._host_header = parts.netloc.rsplit("@", 1)[-1]
+        self._endpoint = endpoint = Endpoint.parse(base_url)
+        self._prefix = endpoint.prefix
+        self._host_header = endpoint.host_header
         self._idle: deque[_Connection] = deque()
         self._slots = asyncio.Semaphore(limit)
         self._connect_timeout_s = connect_timeout_s
@@ -105,15 +134,9 @@ class UpstreamPool:
         raise AssertionError("unreachable")
 
     async def _connect(self) -> _Connection:
-        try:
-            async with asyncio.timeout(self._connect_timeout_s):
-                return await asyncio.open_connection(self._host, self._port, ssl=self._tls, limit=1 << 20)
-        except TimeoutError:
-            raise UpstreamError("unreachable", f"connect to {self._host}:{self._port} timed out") from None
-        except OSError as exc:
-            raise UpstreamError(
-                "unreachable", f"cannot connect to {self._host}:{self._port}: {exc.strerror or exc}"
-            ) from None
+        endpoint = self._endpoint
+        opening = asyncio.open_connection(endpoint.host, endpoint.port, ssl=endpoint.tls, limit=1 << 20)
+        return await endpoint.connecting(opening, self._connect_timeout_s)
 
 
 async def _read_response(reader: asyncio.StreamReader, method: str) -> tuple[UpstreamResponse, bool]:

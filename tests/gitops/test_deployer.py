@@ -34,8 +34,8 @@ from prometheus_client import start_http_server
 
 from monitors.drift._metrics import MonitorMetrics
 from monitors.payloads import parse_predictions
-from monitors.sidecar import Sidecar, SidecarConfig
-from monitors.sidecar.testing import BackgroundServer
+from monitors.sidecar import SidecarConfig
+from monitors.sidecar.testing import BackgroundRouter
 from monitors.traffic import encode_body, replay, scenario_records
 from tests._support import driftloop, free_port
 from tests.gitops.conftest import MODEL
@@ -140,7 +140,7 @@ def stack(gitops_env: Path, mlflow_server: str, tmp_path_factory: pytest.TempPat
     config = SidecarConfig(upstream=f"http://127.0.0.1:{free_port()}", lake_uri=str(lake / "unused"),
                            spool_dir=lake / "spool", model=MODEL, model_version=None,
                            routes_file=gitops_env / "deployer" / "routes.json", capture=False)  # fmt: skip
-    sidecar = BackgroundServer(Sidecar(config).app).start()
+    sidecar = BackgroundRouter(config).start()
     monitor = MonitorMetrics(MODEL)
     monitor.publish_empty(rows=0)
     exporter, exporter_thread = start_http_server(0, addr="127.0.0.1", registry=monitor.registry)

@@ -14,7 +14,7 @@ import pytest
 
 from monitors.lake import read_window
 from monitors.sidecar import Sidecar, SidecarConfig
-from monitors.sidecar.testing import BackgroundServer, stub_model_app
+from monitors.sidecar.testing import BackgroundRouter, BackgroundServer, stub_model_app
 
 MODEL = "credit-risk"
 
@@ -44,10 +44,15 @@ def make_config(tmp_path: Path) -> Callable[..., SidecarConfig]:
 
 
 @pytest.fixture
-def run_sidecar() -> Iterator[Callable[[SidecarConfig], tuple[BackgroundServer, Sidecar]]]:
-    started: list[BackgroundServer] = []
+def run_sidecar() -> Iterator[Callable[[SidecarConfig], tuple[Any, Any]]]:
+    started: list[BackgroundServer | BackgroundRouter] = []
 
-    def start(config: SidecarConfig) -> tuple[BackgroundServer, Sidecar]:
+    def start(config: SidecarConfig) -> tuple[Any, Any]:
+        """A capturing sidecar (``Sidecar``) or, for ``capture=False``, the route-only router (``RouteOnly``)."""
+        if not config.capture:
+            router = BackgroundRouter(config).start()
+            started.append(router)
+            return router, router.router
         sidecar = Sidecar(config)
         server = BackgroundServer(sidecar.app).start()
         started.append(server)

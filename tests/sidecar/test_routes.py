@@ -186,7 +186,7 @@ def test_route_only_mode_routes_counts_and_captures_nothing(make_config, run_sid
         ready = client.get(f"{server.url}/readyz").json()
         assert ready["ready"] and ready["capture"] == "in-process" and ready["spooled_bytes"] is None
         assert ready["model_version"] == "3"
-        assert sidecar.spool is None and sidecar.writer is None
+        assert not hasattr(sidecar, "spool")  # the route-only router has no capture machinery at all
     assert not (tmp_path / "spool").exists() and not (tmp_path / "lake").exists()
 
 

@@ -16,9 +16,9 @@ import asyncio
 import gc
 import json
 import logging
+import os
 import signal
 import time
-import uuid
 from collections import deque
 from typing import Any, cast
 
@@ -68,6 +68,11 @@ def _response(status: int, body: bytes, content_type: bytes, request_id: bytes, 
 def _error(status: int, code: str, message: str, request_id: bytes, *, close: bool = False) -> bytes:
     body = {"error_code": code, "message": message, "hint": _HINTS[status], "request_id": request_id.decode()}
     return _response(status, json.dumps(body).encode(), b"application/json", request_id, close=close)
+
+
+def _new_request_id() -> bytes:
+    """32 random hex digits, like ``uuid4().hex`` (what the scoring server makes) at a fifth of its cost."""
+    return os.urandom(16).hex().encode()
 
 
 class _Refused(Exception):
@@ -189,7 +194,7 @@ class _Client(asyncio.Protocol):
     def refuse(self, status: int, code: str, message: str) -> None:
         """Answer a request the router will not read to its end, and close (its remaining bytes are unframed)."""
         if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(_error(status, code, message, uuid.uuid4().hex.encode(), close=True))
+            self.transport.write(_error(status, code, message, _new_request_id(), close=True))
             self.transport.close()
         raise _Refused(message)
 
@@ -277,7 +282,7 @@ class RouteOnly:
     async def route(self, client: _Client, request: _Request) -> None:
         """Forward one request to the route the weights pick; count it where the canary analysis looks."""
         assert self.router is not None
-        request_id = request.request_id or uuid.uuid4().hex.encode()
+        request_id = request.request_id or _new_request_id()
         if self.inflight >= self.config.max_inflight:
             client.send(_error(503, "SIDECAR_OVERLOADED", f"{self.inflight} requests in flight", request_id))
             self.metrics.requests.labels(code="503").inc()
@@ -329,7 +334,7 @@ class RouteOnly:
 
     async def local(self, method: bytes, path: bytes) -> bytes:
         """``/metrics``, ``/healthz`` and ``/readyz``: the router's own, never forwarded."""
-        request_id = uuid.uuid4().hex.encode()
+        request_id = _new_request_id()
         if method not in (b"GET", b"HEAD"):
             return _error(405, "METHOD_NOT_ALLOWED", f"{path.decode()} answers GET, not {method.decode()}", request_id)
         if path == b"/metrics":

@@ -119,8 +119,10 @@ class _Client(asyncio.Protocol):
         self.last_active = time.monotonic()
         try:
             self.parser.feed_data(data)
-        except _Refused:
-            pass
+        except httptools.HttpParserCallbackError as exc:  # a callback raised: httptools wraps what it raised
+            if not isinstance(exc.__context__, _Refused):  # not a refusal: a bug, logged; the client gets a 400
+                log.error("route-only router: reading a request failed", exc_info=exc.__context__ or exc)
+                self.refuse(400, "BAD_REQUEST", "the router could not read this request")
         except httptools.HttpParserUpgrade:
             self.refuse(400, "UPGRADE_NOT_SUPPORTED", "protocol upgrades (WebSocket, h2c) are not routed")
         except httptools.HttpParserError as exc:
@@ -156,9 +158,13 @@ class _Client(asyncio.Protocol):
         self._count_head(len(name) + len(value))
         lowered = name.lower()
         if lowered in _DROPPED:
-            if lowered == b"content-length" and int(value) > self.server.config.max_body_bytes:
-                self.refuse(413, "BODY_TOO_LARGE", f"the body is {int(value)} bytes, more than "
-                            f"{self.server.config.max_body_bytes}")  # fmt: skip
+            if lowered == b"content-length":
+                length = int(value) if value.strip().isdigit() else -1
+                if length < 0:
+                    raise self.refuse(400, "BAD_REQUEST", "Content-Length is not a number of bytes")
+                if length > self.server.config.max_body_bytes:
+                    raise self.refuse(413, "BODY_TOO_LARGE", f"the body is {length} bytes, more than "
+                                      f"{self.server.config.max_body_bytes}")  # fmt: skip
             elif lowered == b"expect" and value.lower() == b"100-continue" and self.transport is not None:
                 self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             return
@@ -173,7 +179,7 @@ class _Client(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         self.body_bytes += len(body)
         if self.body_bytes > self.server.config.max_body_bytes:
-            self.refuse(413, "BODY_TOO_LARGE", f"the body is more than {self.server.config.max_body_bytes} bytes")
+            raise self.refuse(413, "BODY_TOO_LARGE", f"the body is more than {self.server.config.max_body_bytes} bytes")
         self.current.body.append(body)
 
     def on_message_complete(self) -> None:
@@ -189,14 +195,14 @@ class _Client(asyncio.Protocol):
     def _count_head(self, size: int) -> None:
         self.head_bytes += size
         if self.head_bytes > _MAX_HEAD_BYTES:
-            self.refuse(431, "HEADERS_TOO_LARGE", f"the request head is more than {_MAX_HEAD_BYTES} bytes")
+            raise self.refuse(431, "HEADERS_TOO_LARGE", f"the request head is more than {_MAX_HEAD_BYTES} bytes")
 
-    def refuse(self, status: int, code: str, message: str) -> None:
+    def refuse(self, status: int, code: str, message: str) -> _Refused:
         """Answer a request the router will not read to its end, and close (its remaining bytes are unframed)."""
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(_error(status, code, message, _new_request_id(), close=True))
             self.transport.close()
-        raise _Refused(message)
+        return _Refused(message)  # a parser callback raises it, so that httptools stops reading
 
     # -- serving
     def _start(self, request: _Request) -> None:

@@ -7,8 +7,9 @@ that inspect a spool. See docs/serving.md for the durability design.
 
 from __future__ import annotations
 
+from monitors.sidecar._config import SidecarConfig
 from monitors.sidecar._metrics import DROP_REASONS, SidecarMetrics
-from monitors.sidecar._proxy import REQUEST_ID_HEADER, Sidecar, SidecarConfig
+from monitors.sidecar._proxy import REQUEST_ID_HEADER, Sidecar
 from monitors.sidecar._run import run_sidecar
 from monitors.sidecar._spool import Capture, read_segment
 

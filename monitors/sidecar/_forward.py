@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol, cast
 
@@ -47,16 +47,19 @@ class Exchange:
 
 
 class _Lost(Exception):
-    def __init__(self, received: bool, reason: str) -> None:
+    """No complete answer: ``kind`` as :class:`UpstreamError` names it; ``received`` whether part of one came."""
+
+    def __init__(self, kind: str, received: bool, reason: str) -> None:
         super().__init__(reason)
+        self.kind = kind
         self.received = received
 
 
 class _Connection(asyncio.Protocol):
     """One upstream connection; ``begin`` sends a request, the answer resolves ``exchange.done``."""
 
-    def __init__(self, release: object) -> None:
-        self._release = release  # ForwardPool._release
+    def __init__(self, release: Callable[[_Connection, bool], None]) -> None:
+        self._release = release  # ForwardPool._release: keep it idle, or close it
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.exchange: Exchange | None = None
@@ -111,7 +114,7 @@ class _Connection(asyncio.Protocol):
                 if self._headers_done:
                     self._flush(exchange)
         except httptools.HttpParserError as exc:
-            self._fail(f"malformed answer: {exc}")
+            self._fail("protocol", f"malformed answer: {exc}")
             return
         if self._complete:
             self._finish(exchange, keep=self._keep and not self.closed)
@@ -131,16 +134,16 @@ class _Connection(asyncio.Protocol):
         exchange.sink.follow(None)
         if exchange.done is not None and not exchange.done.done():
             exchange.done.set_result(None)
-        self._release(self, keep)  # type: ignore[operator]
+        self._release(self, keep)
 
-    def _fail(self, reason: str) -> None:
+    def _fail(self, kind: str, reason: str) -> None:
         exchange = self.exchange
         self.exchange = self._parser = None
         self._abort()
         if exchange is not None:
             exchange.sink.follow(None)
             if exchange.done is not None and not exchange.done.done():
-                exchange.done.set_exception(_Lost(exchange.received, reason))
+                exchange.done.set_exception(_Lost(kind, exchange.received, reason))
 
     def _abort(self) -> None:
         self.closed = True
@@ -156,10 +159,10 @@ class _Connection(asyncio.Protocol):
             exchange.close_client = True
             self._finish(exchange, keep=False)
         else:
-            self._fail(f"connection lost: {exc or 'closed by the model server'}")
+            self._fail("unreachable", f"connection lost: {exc or 'closed by the model server'}")
 
-    def timed_out(self) -> None:
-        self._fail("timed out")
+    def timed_out(self, after_s: float) -> None:
+        self._fail("timeout", f"no answer within {after_s:g}s")
 
 
 class ForwardPool:
@@ -191,17 +194,14 @@ class ForwardPool:
                 connection = await self._connect()
             exchange.done = loop.create_future()
             connection.begin(exchange, payload)
-            timer = loop.call_later(self._timeout_s, connection.timed_out)
+            timer = loop.call_later(self._timeout_s, connection.timed_out, self._timeout_s)
             try:
                 await exchange.done
                 return
             except _Lost as lost:
                 if reused and not lost.received:
                     continue  # the server closed an idle keep-alive connection: retry once on a fresh one
-                if str(lost) == "timed out":
-                    raise UpstreamError("timeout", f"no answer within {self._timeout_s:g}s") from None
-                kind = "protocol" if str(lost).startswith("malformed") else "unreachable"
-                raise UpstreamError(kind, str(lost)) from None
+                raise UpstreamError(lost.kind, str(lost)) from None
             finally:
                 timer.cancel()
         raise AssertionError("unreachable")

@@ -25,9 +25,9 @@ from typing import Any, cast
 import httptools
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from monitors.sidecar._config import SidecarConfig, cancel_all, champion_version_of, every
 from monitors.sidecar._forward import Exchange, ForwardPool
 from monitors.sidecar._metrics import SidecarMetrics
-from monitors.sidecar._proxy import SidecarConfig, cancel_all, champion_version_of, every
 from monitors.sidecar._routes import Route, Router
 from monitors.sidecar._upstream import UpstreamError
 

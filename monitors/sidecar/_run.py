@@ -9,7 +9,8 @@ import logging
 from aiohttp import web
 
 from driftloop.errors import ConfigError
-from monitors.sidecar._proxy import Sidecar, SidecarConfig
+from monitors.sidecar._config import SidecarConfig
+from monitors.sidecar._proxy import Sidecar
 from monitors.sidecar._route_only import serve_route_only
 
 __all__ = ["new_loop", "run_sidecar"]

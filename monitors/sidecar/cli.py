@@ -14,7 +14,7 @@ import click
 
 from driftloop.config import get_settings
 from driftloop.errors import ConfigError
-from monitors.sidecar._proxy import SidecarConfig
+from monitors.sidecar._config import SidecarConfig
 from monitors.sidecar._run import run_sidecar
 
 __all__ = ["parse_listen", "read_pin", "scoring_server_command", "ship_command", "sidecar_command"]

@@ -15,7 +15,7 @@ from typing import Any, Self
 from aiohttp import web
 
 from monitors.payloads import PayloadError, parse_request
-from monitors.sidecar._proxy import SidecarConfig
+from monitors.sidecar._config import SidecarConfig
 
 __all__ = ["BackgroundRouter", "BackgroundServer", "main", "stub_model_app", "stub_score"]
 

@@ -8,13 +8,16 @@ system). The load under concurrency, against MLflow's own server, is ``bench/ser
 
     .venv/bin/python bench/route_only.py                 # 3 repeats of 5,000 requests per leg, ~1 min
     .venv/bin/python bench/route_only.py --requests 1000 --repeats 1
+    .venv/bin/python bench/route_only.py --profile      # the router in this process under cProfile: where its CPU goes
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import os
+import pstats
 import statistics
 import subprocess
 import sys
@@ -47,11 +50,73 @@ async def sequential(url: str, requests: int) -> list[float]:
     return latencies
 
 
+def profile(requests: int) -> None:
+    """The router served by this process's loop, under cProfile, while a client process sends ``requests`` one after
+    another: its CPU per request and the functions that spend it (``transport.write`` is inside ``send``/``begin``)."""
+    from monitors.sidecar import SidecarConfig
+    from monitors.sidecar._route_only import RouteOnly
+    from monitors.sidecar._run import new_loop
+
+    port = free_port()
+    model = subprocess.Popen([sys.executable, "-m", "monitors.sidecar.testing", str(port)], cwd=REPO)
+    with tempfile.TemporaryDirectory(prefix="bench-route-only-") as tmp:
+        try:
+            start_url = f"http://127.0.0.1:{port}"
+            loop = new_loop()
+            config = SidecarConfig(upstream=start_url, lake_uri="unused", spool_dir=Path(tmp) / "spool", model="m",
+                                   model_version="1", capture=False)  # fmt: skip
+            router = RouteOnly(config)
+            loop.run_until_complete(_wait_for(f"{start_url}/ping"))
+            loop.run_until_complete(router.start("127.0.0.1", 0))
+            code = ("import asyncio, sys; sys.path.insert(0, sys.argv[3]); from bench.route_only import sequential; "
+                    "asyncio.run(sequential(sys.argv[1], int(sys.argv[2])))")  # fmt: skip
+            url = f"http://127.0.0.1:{router.port}/invocations"
+            client = subprocess.Popen([sys.executable, "-c", code, url, str(requests), str(REPO)], cwd=REPO)
+            profiler = cProfile.Profile()
+            began = time.process_time()
+            profiler.enable()
+            loop.run_until_complete(_until_exits(client))
+            profiler.disable()
+            cpu_ms = (time.process_time() - began) * 1000 / requests
+            loop.run_until_complete(router.close())
+            loop.close()
+        finally:
+            model.terminate()
+            model.wait(timeout=30)
+    print(f"\n## the route-only router under cProfile, {requests} sequential requests: {cpu_ms:.3f} ms CPU per request "
+          "(cProfile's own overhead included)")  # fmt: skip
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
+
+
+async def _wait_for(url: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(300):
+            try:
+                async with session.get(url) as answer:
+                    if answer.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise SystemExit(f"{url} never answered")
+
+
+async def _until_exits(process: subprocess.Popen[bytes]) -> None:
+    while process.poll() is None:
+        await asyncio.sleep(0.05)
+    if process.returncode:
+        raise SystemExit(f"the client exited with {process.returncode}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--profile", action="store_true", help="profile the router instead (--requests of them)")
     args = parser.parse_args()
+    if args.profile:
+        profile(args.requests)
+        return
     py = sys.executable
     with tempfile.TemporaryDirectory(prefix="bench-route-only-") as tmp:
         work = Path(tmp)
